@@ -1,0 +1,42 @@
+"""Word and character error rates (corpus level) with torchaudio's edit distance."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torchaudio.functional import edit_distance
+
+__all__ = ["wer", "cer", "edit_counts"]
+
+
+def _check(refs: Sequence[str], hyps: Sequence[str]) -> None:
+    if len(refs) != len(hyps):
+        raise ValueError(f"refs and hyps differ in length: {len(refs)} vs {len(hyps)}")
+
+
+def edit_counts(refs: Sequence[str], hyps: Sequence[str], unit: str = "word") -> tuple[int, int]:
+    """(total edit distance, total reference length) over the corpus; unit "word" or "char"."""
+    _check(refs, hyps)
+    if unit not in ("word", "char"):
+        raise ValueError(f"unknown unit {unit!r}; valid choices: word, char")
+    errs = total = 0
+    for r, h in zip(refs, hyps):
+        rt, ht = (r.split(), h.split()) if unit == "word" else (list(r), list(h))
+        errs += edit_distance(rt, ht)
+        total += len(rt)
+    return errs, total
+
+
+def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus WER = sum of word edit distances / number of reference words (0 refs words -> 0 or inf)."""
+    errs, total = edit_counts(refs, hyps, "word")
+    if total == 0:
+        return 0.0 if errs == 0 else float("inf")
+    return errs / total
+
+
+def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus CER over characters (spaces included)."""
+    errs, total = edit_counts(refs, hyps, "char")
+    if total == 0:
+        return 0.0 if errs == 0 else float("inf")
+    return errs / total

@@ -1,0 +1,60 @@
+"""Checks at the door: every bad value raises a ValueError that names it and says what is valid."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+import math
+
+__all__ = ["check_fraction", "check_choice", "check_positive_int", "check_nonneg_int", "check_range"]
+
+
+def check_fraction(name: str, value, *, low_open: bool = True, high_closed: bool = True) -> float:
+    """``value`` must be a number in (0, 1] (by default); returns it as float."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} must be a number in {'(' if low_open else '['}0, 1{']' if high_closed else ')'}") from None
+    lo_ok = v > 0 if low_open else v >= 0
+    hi_ok = v <= 1 if high_closed else v < 1
+    if not (lo_ok and hi_ok) or math.isnan(v):
+        raise ValueError(f"{name}={value!r} must be in {'(' if low_open else '['}0, 1{']' if high_closed else ')'}")
+    return v
+
+
+def check_choice(name: str, value, choices: Iterable[str]) -> str:
+    """``value`` must be one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(map(str, choices))}")
+    return value
+
+
+def check_positive_int(name: str, value) -> int:
+    """``value`` must be an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (isinstance(value, float) and value.is_integer()):
+        raise ValueError(f"{name}={value!r} must be an integer >= 1")
+    if int(value) < 1:
+        raise ValueError(f"{name}={value!r} must be an integer >= 1")
+    return int(value)
+
+
+def check_nonneg_int(name: str, value) -> int:
+    """``value`` must be an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (isinstance(value, float) and value.is_integer()):
+        raise ValueError(f"{name}={value!r} must be an integer >= 0")
+    if int(value) < 0:
+        raise ValueError(f"{name}={value!r} must be an integer >= 0")
+    return int(value)
+
+
+def check_range(name: str, value, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` must be a number in the given interval."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} must be a number") from None
+    lo_ok = v > low if low_open else v >= low
+    hi_ok = v < high if high_open else v <= high
+    if not (lo_ok and hi_ok) or math.isnan(v):
+        lb, hb = ("(" if low_open else "["), (")" if high_open else "]")
+        raise ValueError(f"{name}={value!r} must be in {lb}{low}, {high}{hb}")
+    return v
