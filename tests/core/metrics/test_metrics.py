@@ -1,0 +1,59 @@
+import pytest
+import torch
+from torch import nn
+
+from core.metrics import Timer, cer, count_flops, count_parameters, time_callable, wer
+
+
+def test_wer_cer_values():
+    assert wer(["the cat sat", "a b"], ["the cat sat", "a b"]) == 0.0
+    # one substitution + one deletion over 5 reference words
+    assert wer(["the cat sat", "a b"], ["the dog sat", "a"]) == pytest.approx(2 / 5)
+    assert cer(["abcd"], ["abed"]) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="differ in length"):
+        wer(["a"], [])
+
+
+def test_count_parameters_with_masks():
+    lin = nn.Linear(4, 3)
+    model = nn.Sequential(lin)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+        lin.bias.fill_(1.0)
+    mask = torch.zeros(3, 4, dtype=torch.bool)
+    mask[0] = True
+    out = count_parameters(model, masks={"0": mask})
+    assert out == {"total": 15, "nonzero": 4 + 3}
+    with torch.no_grad():
+        lin.weight[1, 1] = 0.0
+    assert count_parameters(model)["nonzero"] == 14
+
+
+def test_count_parameters_kernel_mask_broadcasts():
+    conv = nn.Conv3d(2, 4, (1, 3, 3), bias=False)
+    nn.init.ones_(conv.weight)
+    m = torch.zeros(4, 2, dtype=torch.bool)
+    m[:2] = True  # half the (out, in) kernels
+    out = count_parameters(nn.Sequential(conv), masks={"0": m})
+    assert out["total"] == 4 * 2 * 9 and out["nonzero"] == 2 * 2 * 9
+
+
+def test_count_flops_dense_and_sparse():
+    model = nn.Sequential(nn.Linear(10, 20, bias=False), nn.ReLU(), nn.Linear(20, 5, bias=False))
+    x = torch.randn(3, 10)
+    f = count_flops(model, x)
+    expected = 2 * 3 * (10 * 20 + 20 * 5)
+    assert f["dense"] == expected and f["sparse"] == expected
+    g = count_flops(model, x, densities={"0": 0.25})
+    assert g["sparse"] == expected - int(0.75 * 2 * 3 * 10 * 20)
+    with pytest.raises(ValueError, match="not in the model"):
+        count_flops(model, x, densities={"nope": 0.5})
+
+
+def test_timer_and_time_callable():
+    with Timer() as t:
+        sum(range(1000))
+    assert t.elapsed >= 0
+    calls = []
+    out = time_callable(lambda: calls.append(1), warmup=2, repeats=3)
+    assert len(calls) == 5 and len(out["times"]) == 3 and out["min"] <= out["mean"]
