@@ -1,1 +1,13 @@
-"""sparselab: core/sparse."""
+"""Dynamic sparse masks on weights: density allocation, target selection, prune/grow criteria, the engine."""
+from core.sparse.build import build_sparsity
+from core.sparse.criteria import GRANULARITIES, GROW_CRITERIA, PRUNE_CRITERIA, prune_and_grow
+from core.sparse.density import dense_first_last_densities, erk_densities, global_density, layer_counts, uniform_densities
+from core.sparse.engine import INITS, DynamicSparsity, make_drop_fraction
+from core.sparse.plots import plot_density
+from core.sparse.targets import select_targets
+
+__all__ = [
+    "DynamicSparsity", "build_sparsity", "make_drop_fraction", "select_targets", "erk_densities", "uniform_densities",
+    "dense_first_last_densities", "layer_counts", "global_density", "prune_and_grow", "plot_density",
+    "INITS", "GRANULARITIES", "GROW_CRITERIA", "PRUNE_CRITERIA",
+]
