@@ -1,0 +1,304 @@
+"""DataPruner: which item ids train in a given epoch, from running per-item loss scores.
+
+Phases (per epoch ``e``)
+-----------------------
+* policy ``"full"``: every item, weight 1.
+* warm-up: score-based policies (see ``SCORE_POLICIES``) use full data while ``e < warmup_epochs``.
+* annealing (all policies): full data, weights 1, for ``e >= (1 - anneal) * num_epochs``
+  (InfoBatch's rule; ``anneal_start`` gives that first full epoch).
+* otherwise the policy picks exactly ``keep_count(keep, N) = round-half-up(keep * N)`` (>= 1) items,
+  except InfoBatch, whose kept count follows the scores (``keep`` is not used by it).
+
+Scores
+------
+``observe(ids, losses)`` updates an exponential moving average per item,
+``s <- ema * s + (1 - ema) * loss`` (the first observation sets ``s = loss``), and for UCB an EMA
+variance ``v <- ema * (v + (1 - ema) * (loss - s_old)^2)``. Repeated ids inside one call are
+averaged first. Under ``torch.distributed`` the ids and losses of every rank are all-gathered
+before the update, so every rank holds the same scores and so makes the same selection.
+
+Determinism
+-----------
+All randomness comes from generators seeded by ``(seed, epoch, purpose)`` (see ``rng.py``), so a
+selection depends only on the seed, the epoch and the scores at the time of the first
+``select(epoch)`` call; it is then cached, so later ``observe`` calls do not change the running
+epoch's subset. The ``cache_epochs`` most recent selections are kept (and saved in ``state_dict``).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from core.validation import check_choice, check_fraction, check_nonneg_int, check_positive_int, check_range
+
+from .policies import (
+    POLICIES,
+    SCORE_POLICIES,
+    easy_priority,
+    easy_to_hard_mask,
+    eps_greedy_mask,
+    hard_priority,
+    infobatch_masks,
+    keep_count,
+    nonzero_ids,
+    random_mask,
+    topk_mask,
+    ucb_priority,
+)
+from .rng import SALT_EXPLORE, SALT_INFOBATCH, SALT_SUBSET, SALT_TIES, make_generator
+
+__all__ = ["DataPruner"]
+
+_STATE_VERSION = 1
+
+
+@dataclass
+class _Selection:
+    ids: Tensor                 # (K,) int64, sorted
+    low_kept: Tensor | None     # (N,) bool: InfoBatch low-score items kept this epoch (weight != 1)
+    low_weight: float           # loss weight of those items
+
+
+class DataPruner:
+    """Chooses the item ids that train in each epoch (see module docstring for the rules)."""
+
+    def __init__(self, num_items: int, keep: float = 0.7, policy: str = "dynamic_random", *,
+                 num_epochs: int | None = None, anneal: float = 0.0, seed: int = 0,
+                 epsilon: float = 0.1, ucb_c: float = 1.0, ema: float = 0.9,
+                 infobatch_ratio: float = 0.5, warmup_epochs: int = 0, cache_epochs: int = 2) -> None:
+        self.num_items = check_positive_int("num_items", num_items)
+        self.keep = check_fraction("keep", keep)
+        self.policy = check_choice("policy", policy, POLICIES)
+        self.anneal = check_range("anneal", anneal, 0.0, 1.0, high_open=True)
+        if num_epochs is not None:
+            num_epochs = check_positive_int("num_epochs", num_epochs)
+        elif self.anneal > 0:
+            raise ValueError(f"num_epochs=None but anneal={anneal!r} > 0 needs the number of epochs")
+        elif self.policy == "easy_to_hard":
+            raise ValueError("num_epochs=None but policy 'easy_to_hard' needs the number of epochs to slide its window")
+        self.num_epochs = num_epochs
+        self.seed = int(seed)
+        self.epsilon = check_range("epsilon", epsilon, 0.0, 1.0)
+        self.ucb_c = check_range("ucb_c", ucb_c, 0.0, math.inf)
+        self.ema = check_range("ema", ema, 0.0, 1.0, high_open=True)
+        self.infobatch_ratio = check_range("infobatch_ratio", infobatch_ratio, 0.0, 1.0, high_open=True)
+        self.warmup_epochs = check_nonneg_int("warmup_epochs", warmup_epochs)
+        self.cache_epochs = check_positive_int("cache_epochs", cache_epochs)
+        n = self.num_items
+        self._scores = torch.zeros(n, dtype=torch.float32)
+        self._counts = torch.zeros(n, dtype=torch.int32)
+        self._var = torch.zeros(n, dtype=torch.float32) if self.policy == "ucb" else None
+        self._cache: OrderedDict[int, _Selection] = OrderedDict()
+        self.history: list[dict] = []  # one entry per selected epoch: epoch, kept, fraction, phase
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def scores(self) -> Tensor:
+        """(N,) float32 EMA loss per item (0 where never observed; see ``observed``)."""
+        return self._scores
+
+    @property
+    def counts(self) -> Tensor:
+        """(N,) int32 number of losses observed per item."""
+        return self._counts
+
+    @property
+    def observed(self) -> Tensor:
+        """(N,) bool: items with at least one observed loss."""
+        return self._counts > 0
+
+    @property
+    def anneal_start(self) -> int | None:
+        """First epoch of the full-data annealing phase, or None without annealing."""
+        if self.anneal <= 0 or self.num_epochs is None:
+            return None
+        return int(math.ceil((1.0 - self.anneal) * self.num_epochs - 1e-9))
+
+    @property
+    def num_keep(self) -> int:
+        """Exact kept count in a pruned epoch (not InfoBatch): round-half-up(keep * num_items)."""
+        return keep_count(self.keep, self.num_items)
+
+    def phase(self, epoch: int) -> str:
+        """"full" (policy full or annealing), "warmup" or "pruned"."""
+        epoch = check_nonneg_int("epoch", epoch)
+        if self.policy == "full":
+            return "full"
+        start = self.anneal_start
+        if start is not None and epoch >= start:
+            return "full"
+        if self.policy in SCORE_POLICIES and epoch < self.warmup_epochs:
+            return "warmup"
+        return "pruned"
+
+    # ------------------------------------------------------------------ scores
+    def observe(self, item_ids, losses) -> None:
+        """Update the running scores with per-item losses.
+
+        ``item_ids``: (B,) ints in [0, num_items); ``losses``: (B,) finite floats (one scalar per item,
+        length-normalised by the caller). All-gathered over ranks when torch.distributed is initialised.
+        """
+        ids = torch.as_tensor(item_ids).detach().cpu()
+        vals = torch.as_tensor(losses).detach().cpu()
+        if ids.dim() != 1 or vals.dim() != 1 or ids.shape != vals.shape:
+            raise ValueError(f"observe needs 1-D item_ids and losses of the same length; got item_ids shape "
+                             f"{tuple(ids.shape)} and losses shape {tuple(vals.shape)}")
+        if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.is_complex():
+            raise ValueError(f"item_ids must be integers; got dtype {ids.dtype}")
+        ids = ids.long()
+        vals = vals.float()
+        if ids.numel():
+            lo, hi = int(ids.min()), int(ids.max())
+            if lo < 0 or hi >= self.num_items:
+                bad = lo if lo < 0 else hi
+                raise ValueError(f"item id {bad} out of range [0, {self.num_items})")
+            if not bool(torch.isfinite(vals).all()):
+                bad = vals[~torch.isfinite(vals)][0].item()
+                raise ValueError(f"losses must be finite; got {bad}")
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            from core.training.distributed import all_gather_cat
+
+            ids = all_gather_cat(ids)
+            vals = all_gather_cat(vals)
+        if ids.numel() == 0:
+            return
+        uniq, inv = torch.unique(ids, return_inverse=True)
+        cnt = torch.bincount(inv, minlength=uniq.numel())
+        mean = torch.zeros(uniq.numel(), dtype=torch.float32).index_add_(0, inv, vals) / cnt
+        old = self._scores[uniq]
+        first = self._counts[uniq] == 0
+        a = self.ema
+        new = torch.where(first, mean, a * old + (1 - a) * mean)
+        if self._var is not None:
+            d = mean - old
+            var_new = torch.where(first, torch.zeros_like(mean), a * (self._var[uniq] + (1 - a) * d * d))
+            self._var[uniq] = var_new
+        self._scores[uniq] = new
+        self._counts[uniq] += cnt.to(torch.int32)
+
+    # ------------------------------------------------------------------ selection
+    def select(self, epoch: int) -> Tensor:
+        """(K,) int64 kept item ids for ``epoch``, sorted; cached per epoch."""
+        return self._selection(epoch).ids
+
+    def keep_fraction(self, epoch: int) -> float:
+        """Fraction of items kept in ``epoch`` (selects it if needed)."""
+        return self.select(epoch).numel() / self.num_items
+
+    def loss_weights(self, item_ids, epoch: int | None = None) -> Tensor:
+        """(B,) ids -> (B,) float32 loss weights: InfoBatch's rescale for kept low-score items, else 1.
+
+        ``epoch`` defaults to the most recently selected epoch (1 everywhere if none was selected).
+        """
+        ids = torch.as_tensor(item_ids).long().cpu()
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.num_items):
+            bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+            raise ValueError(f"item id {bad} out of range [0, {self.num_items})")
+        if epoch is None:
+            if not self._cache:
+                return torch.ones(ids.shape, dtype=torch.float32)
+            epoch = next(reversed(self._cache))
+        sel = self._selection(epoch)
+        w = torch.ones(ids.shape, dtype=torch.float32)
+        if sel.low_kept is not None:
+            w[sel.low_kept[ids]] = sel.low_weight
+        return w
+
+    def _selection(self, epoch: int) -> _Selection:
+        epoch = check_nonneg_int("epoch", epoch)
+        if epoch in self._cache:
+            self._cache.move_to_end(epoch)
+            return self._cache[epoch]
+        phase = self.phase(epoch)
+        sel = self._compute(epoch, phase)
+        self._cache[epoch] = sel
+        while len(self._cache) > self.cache_epochs:
+            self._cache.popitem(last=False)
+        self.history.append(dict(epoch=epoch, kept=int(sel.ids.numel()),
+                                 fraction=sel.ids.numel() / self.num_items, phase=phase))
+        return sel
+
+    def _compute(self, epoch: int, phase: str) -> _Selection:
+        n, k, p = self.num_items, self.num_keep, self.policy
+        if phase in ("full", "warmup"):
+            return _Selection(torch.arange(n), None, 1.0)
+        ties = make_generator(self.seed, epoch, SALT_TIES)
+        observed = self.observed
+        low_kept, w = None, 1.0
+        if p == "static_random":
+            mask = random_mask(n, k, make_generator(self.seed, 0, SALT_SUBSET))
+        elif p == "dynamic_random":
+            mask = random_mask(n, k, make_generator(self.seed, epoch, SALT_SUBSET))
+        elif p == "loss_hard":
+            mask = topk_mask(hard_priority(self._scores, observed), k, ties)
+        elif p == "loss_easy":
+            mask = topk_mask(easy_priority(self._scores, observed), k, ties)
+        elif p == "eps_greedy":
+            mask = eps_greedy_mask(hard_priority(self._scores, observed), k, self.epsilon,
+                                   make_generator(self.seed, epoch, SALT_EXPLORE))
+        elif p == "ucb":
+            mask = topk_mask(ucb_priority(self._scores, self._var, observed, self.ucb_c), k, ties)
+        elif p == "easy_to_hard":
+            mask = easy_to_hard_mask(self._scores, observed, k, self._curriculum_progress(epoch), ties)
+        elif p == "infobatch":
+            mask, low_kept, w = infobatch_masks(self._scores, observed, self.infobatch_ratio,
+                                                make_generator(self.seed, epoch, SALT_INFOBATCH))
+        else:  # pragma: no cover - guarded by check_choice
+            raise ValueError(f"unknown policy {p!r}; valid choices: {', '.join(POLICIES)}")
+        return _Selection(nonzero_ids(mask), low_kept, w)
+
+    def _curriculum_progress(self, epoch: int) -> float:
+        """easy_to_hard: 0 at the first pruned epoch, 1 at the last pruned epoch (linear in between)."""
+        last = (self.anneal_start if self.anneal_start is not None else self.num_epochs) - 1
+        first = min(self.warmup_epochs, last)
+        if last <= first:
+            return 1.0
+        return min(max((epoch - first) / (last - first), 0.0), 1.0)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Scores, counts, variance, cached selections (as bool masks) and history.
+
+        No RNG state is needed: every draw is seeded from (seed, epoch, purpose).
+        """
+        cache = {}
+        for e, sel in self._cache.items():
+            mask = torch.zeros(self.num_items, dtype=torch.bool)
+            mask[sel.ids] = True
+            cache[int(e)] = dict(mask=mask, low_kept=None if sel.low_kept is None else sel.low_kept.clone(),
+                                 low_weight=float(sel.low_weight))
+        return dict(version=_STATE_VERSION, num_items=self.num_items, policy=self.policy, seed=self.seed,
+                    scores=self._scores.clone(), counts=self._counts.clone(),
+                    var=None if self._var is None else self._var.clone(),
+                    cache=cache, history=[dict(h) for h in self.history])
+
+    def load_state_dict(self, state: dict) -> None:
+        missing = [k for k in ("num_items", "policy", "seed", "scores", "counts", "cache") if k not in state]
+        if missing:
+            raise ValueError(f"pruner state is missing keys {missing}")
+        for key in ("num_items", "policy", "seed"):
+            if state[key] != getattr(self, key):
+                raise ValueError(f"pruner state has {key}={state[key]!r} but this pruner has "
+                                 f"{key}={getattr(self, key)!r}")
+        self._scores = state["scores"].clone().float()
+        self._counts = state["counts"].clone().to(torch.int32)
+        if self._var is not None:
+            var = state.get("var")
+            self._var = var.clone().float() if var is not None else torch.zeros_like(self._scores)
+        self._cache = OrderedDict()
+        for e in state["cache"]:  # saved in least- to most-recently used order
+            c = state["cache"][e]
+            self._cache[int(e)] = _Selection(nonzero_ids(c["mask"]),
+                                             None if c["low_kept"] is None else c["low_kept"].clone(),
+                                             float(c["low_weight"]))
+        self.history = [dict(h) for h in state.get("history", [])]
+
+    def __repr__(self) -> str:
+        return (f"DataPruner(num_items={self.num_items}, keep={self.keep}, policy={self.policy!r}, "
+                f"num_epochs={self.num_epochs}, anneal={self.anneal}, seed={self.seed})")
