@@ -1,1 +1,13 @@
-"""sparselab: core/regularizers."""
+"""sparselab: core/regularizers -- learned sparsity.
+
+``SoftMasks`` (learnable sigmoid masks through parametrizations, L1 penalty, hardening),
+``l1_penalty``, ``mask_distance`` and ``MaskStability`` (stop when the hardened mask settles).
+"""
+from .build import SoftMaskL1, build_regularizer, make_beta
+from .penalties import l1_penalty
+from .plots import plot_mask_distance
+from .soft_masks import GRANULARITIES, SoftMaskParametrization, SoftMasks
+from .stability import MaskStability, mask_distance
+
+__all__ = ["SoftMasks", "SoftMaskParametrization", "GRANULARITIES", "l1_penalty", "mask_distance",
+           "MaskStability", "plot_mask_distance", "SoftMaskL1", "build_regularizer", "make_beta"]
