@@ -43,8 +43,8 @@ def main(total: int, stop_at: int, ckpt: str, out: str, resume: bool) -> None:
             w = pruner.loss_weights(ids_t, epoch=epoch)
             (losses * w).mean().backward()
             opt.step()
+            sparsity.step()  # RigL reads the dense gradients: before zero_grad
             opt.zero_grad(set_to_none=True)
-            sparsity.step()
             sched.step()
             pruner.observe(ids_t, losses.detach())
             step += 1
