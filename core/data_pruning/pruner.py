@@ -168,9 +168,16 @@ class DataPruner:
             vals = all_gather_cat(vals)
         if ids.numel() == 0:
             return
-        uniq, inv = torch.unique(ids, return_inverse=True)
-        cnt = torch.bincount(inv, minlength=uniq.numel())
-        mean = torch.zeros(uniq.numel(), dtype=torch.float32).index_add_(0, inv, vals) / cnt
+        if ids.numel() * 8 >= self.num_items:  # big batch (e.g. a whole epoch): O(N) counting, no sort
+            cnt_all = torch.bincount(ids, minlength=self.num_items)
+            sum_all = torch.zeros(self.num_items, dtype=torch.float32).index_add_(0, ids, vals)
+            uniq = nonzero_ids(cnt_all > 0)
+            cnt = cnt_all[uniq]
+            mean = sum_all[uniq] / cnt
+        else:
+            uniq, inv = torch.unique(ids, return_inverse=True)
+            cnt = torch.bincount(inv, minlength=uniq.numel())
+            mean = torch.zeros(uniq.numel(), dtype=torch.float32).index_add_(0, inv, vals) / cnt
         old = self._scores[uniq]
         first = self._counts[uniq] == 0
         a = self.ema

@@ -283,3 +283,19 @@ def test_bad_observe():
     with pytest.raises(ValueError, match="item id 12 out of range"):
         p.loss_weights([12])
     assert p.counts.sum() == 0  # nothing was half-applied
+
+
+@pytest.mark.parametrize("batch", [6, 400])  # small batch: sort-based dedup; big batch: O(N) bincount path
+def test_observe_paths_average_duplicates(batch):
+    n = 1000
+    g = torch.Generator().manual_seed(batch)
+    ids = torch.randint(0, 50, (batch,), generator=g)  # many duplicates
+    vals = torch.rand(batch, generator=g)
+    p = DataPruner(n, 0.5, "ucb", ema=0.5)
+    p.observe(ids, vals)
+    p.observe(ids, vals * 2)
+    for i in torch.unique(ids).tolist():
+        m = vals[ids == i].mean().item()
+        assert p.scores[i].item() == pytest.approx(0.5 * m + 0.5 * 2 * m, rel=1e-5)
+        assert p.counts[i].item() == 2 * int((ids == i).sum())
+    assert int(p.counts.sum()) == 2 * batch
