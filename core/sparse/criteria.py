@@ -74,18 +74,15 @@ def prune_and_grow(mask: torch.Tensor, prune_score: torch.Tensor, grow_score: to
     ``min(active, inactive)``.
     """
     flat = mask.reshape(-1)
-    active = int(flat.sum())
-    n_drop = max(0, min(int(n_drop), active, flat.numel() - active))
+    on = flat.nonzero().squeeze(1)     # (A,) active positions
+    off = (~flat).nonzero().squeeze(1)  # (N - A,) inactive positions (before this update)
+    n_drop = max(0, min(int(n_drop), on.numel(), off.numel()))
     if n_drop == 0:
         return mask.clone()
-    neg_inf = torch.tensor(float("-inf"), device=mask.device)
-    # keep the (active - n_drop) largest among active
-    keep_score = torch.where(flat, prune_score.reshape(-1).float(), neg_inf)
-    keep_idx = torch.topk(keep_score, active - n_drop, sorted=False).indices
-    new = torch.zeros_like(flat)
-    new[keep_idx] = True
-    # grow among entries inactive before the update (excludes the just-dropped ones)
-    g = torch.where(flat, neg_inf, grow_score.reshape(-1).float())
-    grow_idx = torch.topk(g, n_drop, sorted=False).indices
-    new[grow_idx] = True
+    # small-k top-k on the active / inactive subsets (much cheaper than a large-k top-k over everything)
+    drop = on[torch.topk(prune_score.reshape(-1)[on].float(), n_drop, largest=False, sorted=False).indices]
+    grow = off[torch.topk(grow_score.reshape(-1)[off].float(), n_drop, largest=True, sorted=False).indices]
+    new = flat.clone()
+    new[drop] = False
+    new[grow] = True
     return new.view(mask.shape)

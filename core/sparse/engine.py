@@ -141,6 +141,7 @@ class DynamicSparsity:
         self._hooks: list = []
         self._masks: dict[str, torch.Tensor] = {}
         self._fmasks: dict[str, torch.Tensor] = {}  # weight-shaped, weight dtype: what the hook multiplies by
+        self._version = 0  # bumped whenever the float masks change (the hooks cache them)
         mshapes = {n: C.mask_shape(s, self.granularity) for n, s in shapes.items()}
         numels = {n: int(torch.Size(s).numel()) for n, s in mshapes.items()}
         counts = layer_counts(numels, self.layer_densities)
@@ -163,6 +164,7 @@ class DynamicSparsity:
             m = masks[name].to(device=w.device, dtype=torch.bool)
             self._masks[name] = m
             self._fmasks[name] = self._weight_view(name, m).to(w.dtype).contiguous()
+        self._version += 1
 
     def _sync_devices(self) -> None:
         """Follow the weights if the model was moved (``model.to(...)``) after construction."""
@@ -172,6 +174,7 @@ class DynamicSparsity:
             if fm.device != w.device or fm.dtype != w.dtype:
                 self._masks[name] = self._masks[name].to(w.device)
                 self._fmasks[name] = fm.to(device=w.device, dtype=w.dtype)
+                self._version += 1
 
     def _broadcast_masks(self) -> None:
         """Rank 0's masks on every rank (one flat uint8 broadcast); no-op without a process group."""
@@ -222,24 +225,29 @@ class DynamicSparsity:
         names = [n for n, _ in mine]
         params = [p for _, p in mine]
         state = optimizer.state
+        cache = {"version": -1, "masks": []}
 
-        @torch.no_grad()
         def hook(opt, args, kwargs) -> None:
-            fm = self._fmasks
-            if params[0].device != fm[names[0]].device:
+            # hot path (every step): one fused in-place multiply over weights and their state tensors
+            if cache["version"] != self._version or params[0].device != cache["masks"][0].device:
                 self._sync_devices()
-            tensors, masks = [], []
-            for n, p in zip(names, params):
-                m = fm[n]
-                tensors.append(p)
-                masks.append(m)
+                cache["masks"] = [self._fmasks[n] for n in names]
+                cache["version"] = self._version
+            pmasks = cache["masks"]
+            tensors, masks = list(params), list(pmasks)
+            for p, m in zip(params, pmasks):
                 st = state.get(p)
                 if st:
                     for v in st.values():
                         if isinstance(v, torch.Tensor) and v.shape == p.shape:
                             tensors.append(v)
                             masks.append(m if v.dtype == m.dtype else m.to(v.dtype))
-            torch._foreach_mul_(tensors, masks)
+            prev = torch.is_grad_enabled()
+            torch._C._set_grad_enabled(False)
+            try:
+                torch._foreach_mul_(tensors, masks)
+            finally:
+                torch._C._set_grad_enabled(prev)
 
         self._hooks.append((optimizer, names, optimizer.register_step_post_hook(hook)))
         return self
