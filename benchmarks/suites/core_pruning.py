@@ -111,3 +111,35 @@ def run(ctx) -> None:
         _scaling(ctx, sizes, ctx.sizes(smoke=2, quick=3, full=5), n, headline)
     finally:
         torch.set_num_threads(threads)
+
+
+if __name__ == "__main__":  # standalone: python -m benchmarks.suites.core_pruning [smoke|quick|full]
+    import json
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    class _PrintContext:
+        """Minimal stand-in for BenchContext: prints each record as JSON, plots under a temp dir."""
+
+        def __init__(self, suite: str) -> None:
+            self.suite, self.device, self.seed = suite, "cpu", 0
+            self.out_dir = Path(tempfile.mkdtemp(prefix="core_pruning_"))
+
+        def record(self, app, variant, metric, value, unit="", **extra):
+            print(json.dumps(dict(app=app, variant=variant, metric=metric, value=value, unit=unit, **extra)), flush=True)
+
+        def plot_path(self, app, name):
+            path = self.out_dir / "plots" / app / f"{name}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return path
+
+        def progress(self, iterable, total=None, desc=""):
+            return iterable
+
+        def sizes(self, smoke, quick, full):
+            return {"smoke": smoke, "quick": quick, "full": full}[self.suite]
+
+    ctx = _PrintContext(sys.argv[1] if len(sys.argv) > 1 else "quick")
+    run(ctx)
+    print(f"plots in {ctx.out_dir / 'plots' / NAME}")

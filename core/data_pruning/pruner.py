@@ -15,7 +15,9 @@ Scores
 ``s <- ema * s + (1 - ema) * loss`` (the first observation sets ``s = loss``), and for UCB an EMA
 variance ``v <- ema * (v + (1 - ema) * (loss - s_old)^2)``. Repeated ids inside one call are
 averaged first. Under ``torch.distributed`` the ids and losses of every rank are all-gathered
-before the update, so every rank holds the same scores and so makes the same selection.
+before the update, so every rank holds the same scores and so makes the same selection; ``observe``
+is then a collective: call it on every rank the same number of times (a rank with no items passes
+empty tensors), and select the next epoch on every rank after the same observations.
 
 Determinism
 -----------
@@ -191,7 +193,7 @@ class DataPruner:
 
     # ------------------------------------------------------------------ selection
     def select(self, epoch: int) -> Tensor:
-        """(K,) int64 kept item ids for ``epoch``, sorted; cached per epoch."""
+        """(K,) int64 kept item ids for ``epoch``, sorted; cached per epoch (do not modify in place)."""
         return self._selection(epoch).ids
 
     def keep_fraction(self, epoch: int) -> float:
@@ -199,23 +201,24 @@ class DataPruner:
         return self.select(epoch).numel() / self.num_items
 
     def loss_weights(self, item_ids, epoch: int | None = None) -> Tensor:
-        """(B,) ids -> (B,) float32 loss weights: InfoBatch's rescale for kept low-score items, else 1.
+        """(B,) ids -> (B,) float32 loss weights on the ids' device: InfoBatch's rescale for kept low-score items, else 1.
 
         ``epoch`` defaults to the most recently selected epoch (1 everywhere if none was selected).
         """
-        ids = torch.as_tensor(item_ids).long().cpu()
+        ids_in = torch.as_tensor(item_ids)
+        ids = ids_in.long().cpu()
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.num_items):
             bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
             raise ValueError(f"item id {bad} out of range [0, {self.num_items})")
         if epoch is None:
             if not self._cache:
-                return torch.ones(ids.shape, dtype=torch.float32)
+                return torch.ones(ids.shape, dtype=torch.float32, device=ids_in.device)
             epoch = next(reversed(self._cache))
         sel = self._selection(epoch)
         w = torch.ones(ids.shape, dtype=torch.float32)
         if sel.low_kept is not None:
             w[sel.low_kept[ids]] = sel.low_weight
-        return w
+        return w.to(ids_in.device)
 
     def _selection(self, epoch: int) -> _Selection:
         epoch = check_nonneg_int("epoch", epoch)
