@@ -88,7 +88,7 @@ class ConformerEncoder(nn.Module):
 
     def __init__(self, input_dim: int = 80, d_model: int = 144, heads: int = 4, layers: int = 4, ffn: int = 576,
                  kernel_size: int = 15, dropout: float = 0.1, subsampling: int = 4,
-                 frontend: nn.Module | None = None) -> None:
+                 frontend: nn.Module | None = None, subsampling_channels: int | None = None) -> None:
         super().__init__()
         if d_model % heads:
             raise ValueError(f"d_model={d_model} must be divisible by heads={heads}")
@@ -97,7 +97,7 @@ class ConformerEncoder(nn.Module):
         elif subsampling == 1:
             self.frontend = LinearFrontend(input_dim, d_model)
         else:
-            self.frontend = Conv2dSubsampling(input_dim, d_model, subsampling)
+            self.frontend = Conv2dSubsampling(input_dim, d_model, subsampling, subsampling_channels)
         self.subsampling = getattr(self.frontend, "factor", subsampling)
         self.pos = PositionalEncoding(d_model, dropout)
         self.conformer = torchaudio.models.Conformer(input_dim=d_model, num_heads=heads, ffn_dim=ffn,
@@ -161,14 +161,15 @@ class CTCAttentionModel(nn.Module):
     def __init__(self, input_dim: int = 80, vocab: int = 31, d_model: int = 144, heads: int = 4, layers: int = 4,
                  ffn: int = 576, decoder_layers: int = 2, decoder_ffn: int | None = None, ctc_weight: float = 0.3,
                  kernel_size: int = 15, dropout: float = 0.1, subsampling: int = 4, label_smoothing: float = 0.1,
-                 sos_eos: int = 1, blank: int = 0, frontend: nn.Module | None = None) -> None:
+                 sos_eos: int = 1, blank: int = 0, frontend: nn.Module | None = None,
+                 subsampling_channels: int | None = None) -> None:
         super().__init__()
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight={ctc_weight} must be in [0, 1]")
         if ctc_weight < 1.0 and decoder_layers < 1:
             raise ValueError(f"ctc_weight={ctc_weight} < 1 needs decoder_layers >= 1")
         self.encoder = ConformerEncoder(input_dim, d_model, heads, layers, ffn, kernel_size, dropout, subsampling,
-                                        frontend)
+                                        frontend, subsampling_channels)
         self.ctc_head = nn.Linear(d_model, vocab)
         self.decoder = (TransformerDecoder(vocab, d_model, heads, decoder_layers, decoder_ffn or ffn, dropout)
                         if decoder_layers > 0 and ctc_weight < 1.0 else None)

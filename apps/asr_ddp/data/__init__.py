@@ -1,0 +1,1 @@
+"""Data side of apps/asr_ddp: precomputed features, duration-bucketed batches, within-utterance time pruning."""
