@@ -1,0 +1,75 @@
+"""Plots of apps/msrs: val WER vs wall-clock, mask distance/density over steps, per-layer gradient norms."""
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["plot_curve", "plot_mask_history", "plot_grad_norms"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curve(curves: dict[str, list[dict]], path, title: str = "validation WER") -> Path:
+    """``{method: [{time, wer}, ...]}`` -> val WER against training wall-clock."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, pts in curves.items():
+        if pts:
+            ax.plot([p["time"] for p in pts], [p["wer"] for p in pts], marker="o", ms=3, label=name)
+    ax.set_xlabel("training wall-clock (s)")
+    ax.set_ylabel("val WER")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_mask_history(history: list[dict], stable_step, switch_step, path) -> Path:
+    """Mask distance (consecutive hard masks) and density over steps, with the stabilization step."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    pts = [h for h in history if h["distance"] is not None]
+    ax.plot([h["step"] for h in pts], [h["distance"] for h in pts], marker="o", ms=3, label="mask distance")
+    ax.set_xlabel("step")
+    ax.set_ylabel("normalised Hamming distance")
+    ax2 = ax.twinx()
+    ax2.plot([h["step"] for h in history], [h["density"] for h in history], color="gray", ls="--", label="density")
+    ax2.set_ylabel("mask density")
+    if stable_step is not None:
+        ax.axvline(stable_step, color="green", ls=":", label=f"stable @ {stable_step}")
+    if switch_step is not None:
+        ax.axvline(switch_step, color="red", ls="-.", label=f"switch @ {switch_step}")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_grad_norms(rows: list[dict], path, title: str = "per-layer gradient norm") -> Path:
+    """``[{step, group: norm, ...}]`` -> one line per layer group (log scale)."""
+    plt = _plt()
+    groups = sorted({k for r in rows for k in r if k != "step"})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for g in groups:
+        pts = [(r["step"], r[g]) for r in rows if g in r]
+        ax.plot([p[0] for p in pts], [max(p[1], 1e-12) for p in pts], label=g, lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("gradient L2 norm")
+    ax.set_title(title)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

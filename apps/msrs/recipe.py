@@ -1,0 +1,381 @@
+"""Recipe: the one place the Hydra config becomes objects (corpus, loaders, model, method, loop).
+
+Methods: ``dense``, ``curriculum`` (shortest utterances first, then all), ``msrs_d`` / ``msrs_s`` (soft masks
+with L1 on the encoder until the mask is stable, then dense / hardened-sparse), ``static`` (random ERK
+mask), ``set`` and ``rigl`` (dynamic sparse training) at ``sparse.density``.
+
+Writes to ``out_dir``: ``results.json`` (WER per test SNR, training time, curves, mask history,
+stabilization step, gradient norms), ``curve.png`` (val WER vs training wall-clock), ``mask_distance.png``
+(MSRS), ``grad_norms.png``, checkpoints ``ckpt/step-*.pt`` (exact resume).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from core.metrics import wer
+from core.regularizers.build import make_beta
+from core.speech import CharTokenizer
+from core.sparse import DynamicSparsity
+from core.sparse.build import build_sparsity
+from core.training import (capture_state, cleanup, init_distributed, is_main_process, latest_checkpoint,
+                           load_checkpoint, progress, restore_state, save_checkpoint, seed_everything)
+from core.training.distributed import barrier, broadcast_object
+
+from .data import AVDataset, build_av_corpus, collate_av, load_babble_bank
+from .models import MODES, AVSRModel
+from .msrs import MSRSController
+from .plots import plot_curve, plot_grad_norms, plot_mask_history
+
+__all__ = ["Recipe", "METHODS", "group_of"]
+
+METHODS = ("dense", "curriculum", "msrs_d", "msrs_s", "static", "set", "rigl")
+_MODALITY = {"vsr": "video", "asr": "audio", "avsr": "audiovisual"}
+
+
+def group_of(param_name: str) -> str:
+    """Layer group for gradient-norm logging: front-end parts, encoder blocks, heads."""
+    n = param_name.replace("module.", "").replace(".parametrizations.weight.original", ".weight")
+    parts = n.split(".")
+    if parts[0] in ("video", "audio"):
+        return f"{parts[0]}.{parts[1]}" if parts[1] == "stem" else f"{parts[0]}.trunk"
+    if parts[0] == "fusion":
+        return "fusion"
+    if n.startswith("asr.encoder.conformer.conformer_layers."):
+        return f"enc.block{parts[4]}"
+    if n.startswith("asr.encoder."):
+        return "enc.input"
+    if n.startswith("asr.decoder."):
+        return "decoder"
+    return "heads"
+
+
+def _snr_value(s):
+    if s is None or (isinstance(s, str) and s.lower() == "clean"):
+        return None
+    return float(s)
+
+
+class Recipe:
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+        self.mode = cfg.mode
+        self.method = cfg.method
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r}; valid choices: {MODES}")
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r}; valid choices: {METHODS}")
+        self.max_steps = int(cfg.trainer.max_steps or cfg.train.max_steps)
+        if self.max_steps < 1:
+            raise ValueError(f"train.max_steps={self.max_steps} must be >= 1")
+        self.out_dir = Path(cfg.out_dir)
+
+    # ------------------------------------------------------------------ data
+    def _dataset_root(self) -> Path:
+        d = self.cfg.data
+        if d.dataset_dir:
+            root = Path(d.dataset_dir)
+            if not root.is_dir():
+                raise FileNotFoundError(f"data.dataset_dir={root} does not exist")
+            return root
+        root = None
+        if is_main_process():
+            root = str(build_av_corpus(d.root, d.size, int(self.cfg.seed), max_words=int(d.max_words),
+                                       num_speakers=int(d.num_speakers), progress=lambda it, **kw: progress(it, **kw)))
+        barrier()
+        return Path(broadcast_object(root))
+
+    def _dataset(self, labels: str, noise: str, snr, seed: int) -> AVDataset:
+        d = self.cfg.data
+        return AVDataset(self.root, labels, _MODALITY[self.mode], tokenizer=self.tok, label_format=d.label_format,
+                         noise=noise if snr is not None else "none", snr_db=snr, babble_bank=self.babble,
+                         tolerance_frames=int(d.tolerance_frames), on_error=d.on_error, seed=seed,
+                         max_frames=d.max_frames)
+
+    def build_data(self) -> None:
+        cfg = self.cfg
+        self.root = self._dataset_root()
+        self.tok = CharTokenizer()
+        bdir = Path(cfg.data.babble_dir)
+        bdir = bdir if bdir.is_absolute() else self.root / bdir
+        needs_babble = cfg.noise == "babble" and (cfg.snr is not None or any(_snr_value(s) is not None
+                                                                              for s in cfg.test_snrs))
+        self.babble = load_babble_bank(bdir) if needs_babble and self.mode != "vsr" else None
+        snr = cfg.snr
+        if snr is not None and not isinstance(snr, (int, float)):
+            snr = [float(s) for s in snr]
+        noise = cfg.noise if self.mode != "vsr" else "none"
+        self.train_set = self._dataset(cfg.data.train_labels, noise, snr if self.mode != "vsr" else None, int(cfg.seed))
+        self.val_set = self._dataset(cfg.data.val_labels, "none", None, int(cfg.seed) + 1)
+        self.skipped = {"train": self.train_set.skipped, "val": self.val_set.skipped}
+
+    def _epoch_batches(self, epoch: int, step: int) -> list[list[int]]:
+        """This rank's batches of epoch ``epoch`` (deterministic in seed and epoch; the curriculum phase is
+        decided by the step the epoch starts at)."""
+        n = len(self.train_set)
+        ids = np.arange(n)
+        if self.method == "curriculum" and step < self.cfg.curriculum.phase_fraction * self.max_steps:
+            lengths = np.asarray(self.train_set.lengths())
+            k = max(1, int(round(self.cfg.curriculum.short_fraction * n)))
+            ids = np.argsort(lengths, kind="stable")[:k]
+        rng = np.random.default_rng([int(self.cfg.seed), epoch])
+        ids = ids[rng.permutation(len(ids))]
+        bs, W, r = int(self.cfg.trainer.batch_size), self.world, self.rank
+        per = bs * W
+        nb = max(1, math.ceil(len(ids) / per))
+        ids = np.resize(ids, nb * per)           # pad by repeating so every rank gets equal batches
+        return [ids[b * per + r * bs: b * per + (r + 1) * bs].tolist() for b in range(nb)]
+
+    # ------------------------------------------------------------------ model / method
+    def build_model(self) -> AVSRModel:
+        m = self.cfg.model
+        return AVSRModel(self.mode, self.tok.vocab_size, frontend_width=int(m.frontend_width),
+                         frontend_blocks=tuple(m.frontend_blocks), fusion_hidden=int(m.fusion_hidden),
+                         d_model=int(m.d_model), heads=int(m.heads), layers=int(m.layers), ffn=int(m.ffn),
+                         decoder_layers=int(m.decoder_layers), kernel_size=int(m.kernel_size),
+                         dropout=float(m.dropout), ctc_weight=float(m.ctc_weight),
+                         label_smoothing=float(m.label_smoothing)).to(self.device)
+
+    def _optimizer(self, groups) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        return torch.optim.AdamW(groups, lr=float(o.lr), weight_decay=float(o.weight_decay), betas=tuple(o.betas))
+
+    def _lr(self, step: int) -> float:
+        o = self.cfg.optim
+        warm = max(1, int(o.warmup_fraction * self.max_steps))
+        if step < warm:
+            return float(o.lr) * (step + 1) / warm
+        t = min(1.0, (step - warm) / max(1, self.max_steps - warm))
+        lo = float(o.lr) * float(o.min_lr_fraction)
+        return lo + 0.5 * (float(o.lr) - lo) * (1 + math.cos(math.pi * t))
+
+    def build_method(self, ckpt: dict | None) -> None:
+        cfg = self.cfg
+        targets = list(cfg.encoder_targets)
+        self.msrs = self.sparsity = None
+        extra = ckpt["extra"] if ckpt else {}
+        switched = extra.get("msrs_switched", False)
+        if self.method in ("msrs_d", "msrs_s") and not switched:
+            c = cfg.msrs
+            beta = OmegaConf.to_container(c.beta) if not isinstance(c.beta, (int, float)) else c.beta
+            if isinstance(beta, dict):
+                frac = float(beta.pop("fraction", 1.0))
+                beta = make_beta(beta, max(1, int(frac * self.max_steps)))
+            self.msrs = MSRSController(
+                self.model, targets, variant=self.method[-1], lam=float(c.lam), beta=beta,
+                init_logit=float(c.init_logit), threshold=float(c.threshold), check_every=int(c.check_every),
+                window=int(c.window), tol=float(c.tol), min_steps=int(c.min_fraction * self.max_steps),
+                force_at=max(1, int(c.force_fraction * self.max_steps)) if c.force_fraction is not None else None)
+            logits = {id(p) for p in self.msrs.mask_parameters()}
+            main = [p for p in self.model.parameters() if id(p) not in logits]
+            self.optimizer = self._optimizer([{"params": main},
+                                              {"params": self.msrs.mask_parameters(), "lr_fixed": float(c.mask_lr),
+                                               "weight_decay": 0.0}])
+        else:
+            self.optimizer = self._optimizer([{"params": list(self.model.parameters())}])
+            if self.method in ("msrs_d", "msrs_s"):
+                st = ckpt["states"]
+                self.msrs = MSRSController.restore_switched(self.model, st["msrs"], self.method[-1], self.optimizer,
+                                                            st.get("sparsity"))
+                self.sparsity = self.msrs.sparsity
+            elif self.method in ("static", "set", "rigl"):
+                s = cfg.sparse
+                grow = {"static": "none", "set": "random", "rigl": "gradient"}[self.method]
+                drop = OmegaConf.to_container(s.drop_fraction) if not isinstance(s.drop_fraction, (int, float)) \
+                    else s.drop_fraction
+                self.sparsity = build_sparsity(
+                    self.model, total_steps=self.max_steps, density=float(s.density), init=s.init, grow=grow,
+                    update_every=int(s.update_every), targets=targets, seed=int(cfg.seed),
+                    end_step_fraction=float(s.end_step_fraction) if grow != "none" else None,
+                    drop_fraction=drop if grow != "none" else 0.0).attach(self.optimizer)
+
+    def _wrap(self) -> None:
+        self.ddp = self.model
+        if self.world > 1:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=False)
+
+    # ------------------------------------------------------------------ evaluation
+    def _to(self, batch: dict) -> dict:
+        return {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+    @torch.no_grad()
+    def evaluate(self, dataset: AVDataset, limit: int | None = None, method: str = "greedy") -> float:
+        self.model.eval()
+        n = len(dataset) if limit is None else min(limit, len(dataset))
+        loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=int(self.cfg.trainer.batch_size),
+                            collate_fn=collate_av, num_workers=int(self.cfg.trainer.num_workers))
+        refs, hyps = [], []
+        for batch in loader:
+            batch = self._to(batch)
+            with self._autocast():
+                out = self.model.decode(batch, method, int(self.cfg.train.beam))
+            hyps += [self.tok.decode(h) for h in out]
+            refs += batch["texts"]
+        self.model.train()
+        return wer(refs, hyps)
+
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", enabled=False)
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> dict:
+        cfg = self.cfg
+        info = init_distributed(device=None if cfg.trainer.device == "auto" else cfg.trainer.device)
+        self.rank, self.world, self.device = info.rank, info.world_size, torch.device(info.device)
+        if self.device.type == "cpu":
+            if cfg.cpu_threads:
+                torch.set_num_threads(int(cfg.cpu_threads))
+        self.amp = bool(cfg.trainer.amp) and self.device.type == "cuda"
+        try:
+            return self._run()
+        finally:
+            cleanup()
+
+    def _save(self, step: int, epoch: int, pos: int) -> None:
+        extra = {"epoch_pos": pos, "train_time": self.train_time, "log": self.log,
+                 "msrs_switched": self.msrs is not None and not self.msrs.active}
+        state = capture_state(step=step, epoch=epoch, model=self.model, optimizer=self.optimizer,
+                              sparsity=self.sparsity, msrs=self.msrs, extra=extra)
+        save_checkpoint(self.out_dir / "ckpt" / f"step-{step:07d}.pt", state)
+
+    def _run(self) -> dict:
+        cfg = self.cfg
+        seed_everything(int(cfg.seed))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.build_data()
+        ckpt = None
+        if cfg.trainer.resume not in ("never", None):
+            path = latest_checkpoint(self.out_dir / "ckpt") if cfg.trainer.resume == "auto" else Path(cfg.trainer.resume)
+            if path is not None:
+                ckpt = load_checkpoint(path)
+        torch.manual_seed(int(cfg.seed))
+        self.model = self.build_model()
+        self.build_method(ckpt)
+        self.log = {"train": [], "val": [], "grad_norms": [], "events": []}
+        self.train_time, step, epoch, pos = 0.0, 0, 0, 0
+        if ckpt is not None:
+            restore_state(ckpt, model=self.model, optimizer=self.optimizer, sparsity=self.sparsity,
+                          msrs=self.msrs if self.msrs is not None and self.msrs.active else None)
+            step, epoch = ckpt["step"], ckpt["epoch"]
+            pos, self.train_time, self.log = ckpt["extra"]["epoch_pos"], ckpt["extra"]["train_time"], ckpt["extra"]["log"]
+        self._wrap()
+        self.model.train()
+        grad_until = int(cfg.train.grad_log_fraction * self.max_steps)
+        bar = progress(total=self.max_steps, desc=f"{self.mode}-{self.method}")
+        bar.update(step)
+        while step < self.max_steps:
+            self.train_set.set_epoch(epoch)
+            batches = self._epoch_batches(epoch, step)
+            loader = DataLoader(self.train_set, batch_sampler=batches[pos:], collate_fn=collate_av,
+                                num_workers=int(cfg.trainer.num_workers))
+            for batch in loader:
+                t0 = time.perf_counter()
+                batch = self._to(batch)
+                lr = self._lr(step)
+                for g in self.optimizer.param_groups:
+                    g["lr"] = g.get("lr_fixed", lr)
+                with self._autocast():
+                    out = self.ddp(batch)
+                    loss = out["loss"]
+                    if self.msrs is not None and self.msrs.active:
+                        loss = loss + self.msrs.penalty().to(loss)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if step < grad_until and step % int(cfg.train.grad_log_every) == 0:
+                    self._log_grads(step)
+                if cfg.trainer.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(cfg.trainer.grad_clip))
+                self.optimizer.step()
+                if self.sparsity is not None:
+                    self.sparsity.step()
+                step += 1
+                pos += 1
+                if self.msrs is not None and self.msrs.active and self.msrs.after_step(step):
+                    self.optimizer = self.msrs.switch(step, self.optimizer)
+                    self.sparsity = self.msrs.sparsity
+                    self._wrap()
+                    self.log["events"].append({"step": step, "event": "switch", "forced": self.msrs.forced,
+                                               "density": self.msrs.final_density})
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize()
+                self.train_time += time.perf_counter() - t0
+                bar.update(1)
+                if step % int(cfg.trainer.log_every) == 0:
+                    self.log["train"].append({"step": step, "loss": float(out["loss"].detach()), "lr": lr,
+                                              "time": self.train_time})
+                if step % int(cfg.train.eval_every) == 0 or step == self.max_steps:
+                    self._validate(step)
+                if step % int(cfg.train.checkpoint_every) == 0 or step == self.max_steps:
+                    self._save(step, epoch if pos < len(batches) else epoch + 1, pos % len(batches))
+                if step >= self.max_steps:
+                    break
+            if pos >= len(batches):
+                epoch, pos = epoch + 1, 0
+        bar.close()
+        return self._finish(step)
+
+    def _log_grads(self, step: int) -> None:
+        sq: dict[str, float] = {}
+        for name, p in self.model.named_parameters():
+            if p.grad is None or "logits" in name:
+                continue
+            g = group_of(name)
+            sq[g] = sq.get(g, 0.0) + float(p.grad.detach().float().pow(2).sum())
+        self.log["grad_norms"].append({"step": step, **{k: math.sqrt(v) for k, v in sq.items()}})
+
+    def _validate(self, step: int) -> None:
+        if is_main_process():
+            w = self.evaluate(self.val_set, int(self.cfg.train.max_val))
+            dens = self.sparsity.density() if self.sparsity is not None else (
+                self.msrs.masks.density() if self.msrs is not None and self.msrs.active else 1.0)
+            self.log["val"].append({"step": step, "time": self.train_time, "wer": w, "density": dens})
+        barrier()
+
+    def _finish(self, step: int) -> dict:
+        cfg = self.cfg
+        res: dict = {"mode": self.mode, "method": self.method, "steps": step, "train_time_s": self.train_time,
+                     "final_val_wer": self.log["val"][-1]["wer"] if self.log["val"] else None,
+                     "val": self.log["val"], "train": self.log["train"], "grad_norms": self.log["grad_norms"],
+                     "events": self.log["events"], "skipped": {k: len(v) for k, v in self.skipped.items()},
+                     "config": OmegaConf.to_container(cfg, resolve=True)}
+        if self.sparsity is not None:
+            res["density"] = self.sparsity.density()
+        if self.msrs is not None:
+            res["mask_history"] = self.msrs.history
+            res["stable_step"] = self.msrs.stable_step
+            res["switch_step"] = self.msrs.switch_step
+            res["switch_forced"] = self.msrs.forced
+            res["mask_density_at_switch"] = self.msrs.final_density
+        if is_main_process():
+            test_wer = {}
+            for s in cfg.test_snrs:
+                snr = _snr_value(s)
+                if snr is not None and self.mode == "vsr":
+                    continue        # video-only: acoustic noise does not change the input
+                noise = cfg.noise if snr is not None else "none"
+                ds = self._dataset(cfg.data.test_labels, noise, snr, int(cfg.seed) + 2)
+                key = "clean" if snr is None else f"{snr:g}"
+                test_wer[key] = self.evaluate(ds, None, cfg.train.decode)
+            res["test_wer"] = test_wer
+            (self.out_dir / "results.json").write_text(json.dumps(res, indent=1))
+            plot_curve({self.method: res["val"]}, self.out_dir / "curve.png", title=f"{self.mode}: val WER")
+            if res["grad_norms"]:
+                plot_grad_norms(res["grad_norms"], self.out_dir / "grad_norms.png", title=f"{self.mode}-{self.method}")
+            if self.msrs is not None and self.msrs.history:
+                plot_mask_history(self.msrs.history, res.get("stable_step"), res.get("switch_step"),
+                                  self.out_dir / "mask_distance.png")
+            print(json.dumps({k: res[k] for k in ("mode", "method", "steps", "train_time_s", "final_val_wer",
+                                                    "test_wer") if k in res}))
+        barrier()
+        return res

@@ -1,0 +1,14 @@
+"""sparselab-msrs: VSR/ASR/AVSR with MSRS (Hydra). E.g. ``sparselab-msrs preset=quick mode=avsr method=msrs_s``."""
+import hydra
+from omegaconf import DictConfig
+
+from apps.msrs.recipe import Recipe
+
+
+@hydra.main(config_path="configs", config_name="train", version_base=None)
+def main(cfg: DictConfig) -> None:
+    Recipe(cfg).run()
+
+
+if __name__ == "__main__":
+    main()
