@@ -1,0 +1,105 @@
+"""Generic plots drawn from benchmark records alone (Agg, no pyplot state): targets per app, module wall times."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from benchmarks.context import evaluate_target, parse_target
+
+__all__ = ["target_rows", "target_chart", "module_time_chart"]
+
+MAX_BARS = 40
+
+
+def _figure(n_bars: int):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, max(2.2, 0.9 + 0.32 * n_bars)))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def target_rows(records: list[dict]) -> list[dict]:
+    """Records with a target and a positive threshold, with ``compared`` and ``score`` = compared / threshold."""
+    rows = []
+    for r in records:
+        if not r.get("target") or r.get("kind") in ("module", "suite"):
+            continue
+        t = parse_target(r["target"])
+        if t.threshold <= 0:
+            continue  # a zero/negative threshold has no meaningful normalisation; shown in the table only
+        met, compared = evaluate_target(t, r.get("value"), r.get("baseline"))
+        if compared is None:
+            continue
+        rows.append({"label": f"{r['variant']} / {r['metric']}", "target": str(t), "compared": compared,
+                     "score": compared / t.threshold, "met": met, "op": t.op,
+                     "on": "ratio" if r.get("baseline") is not None and t.op != "within" else "value"})
+    return rows[:MAX_BARS]
+
+
+def target_chart(app: str, records: list[dict], path: str | Path, *, min_rows: int = 2) -> Path | None:
+    """Horizontal bars of compared quantity / target threshold (1 = on the target line), green met, red not.
+
+    The compared quantity is the ratio to the baseline when there is one, else the value (|difference|
+    for 'within'). Returns the PNG path, or None when ``app`` has fewer than ``min_rows`` plottable
+    targets (a single bar says no more than the table).
+    """
+    rows = target_rows([r for r in records if r.get("app") == app])
+    if not rows or len(rows) < min_rows:
+        return None
+    fig = _figure(len(rows))
+    ax = fig.add_subplot(1, 1, 1)
+    ys = list(range(len(rows)))[::-1]
+    scores = [r["score"] for r in rows]
+    colors = ["tab:green" if r["met"] else ("tab:gray" if r["met"] is None else "tab:red") for r in rows]
+    ax.barh(ys, scores, color=colors, alpha=0.85)
+    ax.axvline(1.0, color="black", ls="--", lw=1, label="target threshold")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{r['label']}  ({r['target']} on {r['on']})" for r in rows], fontsize=7)
+    positive = [s for s in scores if s > 0]
+    if positive and max(positive) / min(positive) > 100:
+        ax.set_xscale("log")
+    for y, r in zip(ys, rows):
+        ax.text(r["score"], y, f" {r['compared']:.3g}", va="center", fontsize=7)
+    ax.set_xlabel("compared quantity / threshold  ('<=', '<', 'within': left of 1 meets; '>=', '>': right of 1)")
+    ax.set_title(f"{app}: measured against target (green met, red not met)", fontsize=9)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def module_time_chart(records: list[dict], path: str | Path) -> Path | None:
+    """Bars of each module's wall time (failed modules hatched), with the per-module budget line if any."""
+    mods = [r for r in records if r.get("kind") == "module" and r.get("value") is not None]
+    if not mods:
+        return None
+    fig = _figure(len(mods))
+    ax = fig.add_subplot(1, 1, 1)
+    ys = list(range(len(mods)))[::-1]
+    walls = [float(r["value"]) for r in mods]
+    bars = ax.barh(ys, walls, color=["tab:blue" if r.get("status") == "ok" else "tab:red" for r in mods])
+    for b, r in zip(bars, mods):
+        if r.get("status") != "ok":
+            b.set_hatch("//")
+    budgets = {parse_target(r["target"]).threshold for r in mods if r.get("target")}
+    for budget in budgets:
+        ax.axvline(budget, color="black", ls="--", lw=1, label=f"budget {budget:g} s")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{r.get('module', r['app'])} ({r.get('status', '?')})" for r in mods], fontsize=8)
+    for y, w in zip(ys, walls):
+        ax.text(w, y, f" {w:.1f} s", va="center", fontsize=7)
+    if budgets:
+        ax.legend(fontsize=7, loc="lower right")
+    suite = mods[0].get("suite", "")
+    ax.set_xlabel("wall-clock [s]")
+    ax.set_title(f"module wall time, suite {suite} (total {math.fsum(walls):.1f} s)", fontsize=9)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path

@@ -1,0 +1,1 @@
+"""Tiny benchmark modules for testing the framework (never part of the real suite)."""

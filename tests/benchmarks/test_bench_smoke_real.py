@@ -1,0 +1,29 @@
+"""The real suite: `sparselab bench --suite smoke` over every module in benchmarks/suites (slow)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.runner import discover
+from core.training.results import read_results
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_real_smoke_suite(tmp_path):
+    names = [i.name for i in discover()]
+    assert names, "no modules in benchmarks/suites"
+    out = tmp_path / "smoke"
+    env = {**os.environ, "SPARSELAB_PROGRESS": "0", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "bench", "--suite", "smoke", "--out", str(out),
+                           "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    rows = read_results(out / "results.jsonl")
+    status = {r["module"]: r["status"] for r in rows if r.get("kind") == "module"}
+    assert set(status) == set(names)
+    assert proc.returncode == 0, f"failed modules: {[n for n, s in status.items() if s != 'ok']}\n{proc.stderr[-4000:]}"
+    md = (out / "REPORT.md").read_text()
+    for name in names:
+        assert f"| {name} | ok |" in md
