@@ -1,0 +1,60 @@
+import torch
+
+from apps.e2enet.loss import DeepSupervisionLoss, ds_weights
+from apps.e2enet.models import E2ENet, fusion_targets, nnunet_dynunet
+
+
+def test_output_shapes_and_deep_supervision():
+    torch.manual_seed(0)
+    m = E2ENet(2, 4, [4, 8, 8, 8], deep_supervision=3, depth_axis=4)
+    x = torch.randn(2, 2, 16, 24, 8)
+    m.train()
+    outs = m(x)
+    assert [tuple(o.shape) for o in outs] == [(2, 4, 16, 24, 8), (2, 4, 8, 12, 4), (2, 4, 4, 6, 2)]
+    m.eval()
+    assert tuple(m(x).shape) == (2, 4, 16, 24, 8)
+    assert m.divisor == (8, 8, 8)
+
+
+def test_depth_axis_and_no_depth_pooling():
+    m = E2ENet(1, 2, [4, 8, 8], deep_supervision=1, depth_axis=2, depth_pool_levels=0).eval()
+    x = torch.randn(1, 1, 3, 8, 12)  # depth 3 is never pooled
+    assert tuple(m(x).shape) == (1, 2, 3, 8, 12)
+    assert m.divisor == (1, 4, 4)
+
+
+def test_kernels_are_1x3x3_and_fusion_targets_cover_grid():
+    m = E2ENet(1, 3, [4, 8, 8, 8])
+    convs = [mod for n, mod in m.named_modules() if isinstance(mod, torch.nn.Conv3d) and not n.startswith("heads")]
+    assert all(c.kernel_size == (1, 3, 3) for c in convs)
+    names = fusion_targets(m)
+    L = 4
+    n_nodes = L * (L - 1) // 2
+    # one conv per inner node, two on the output diagonal (L - 1 nodes), one upsampling per node
+    assert len(names) == (n_nodes - (L - 1)) + 2 * (L - 1) + n_nodes
+    mods = dict(m.named_modules())
+    assert all(n in mods for n in names)
+
+
+def test_paper_config_parameter_count_matches_reference():
+    m = E2ENet(1, 16)  # AMOS: 15 organs + background
+    total = sum(p.numel() for p in m.parameters())
+    assert abs(total - 23.90e6) / 23.90e6 < 0.005
+    fused = sum(dict(m.named_modules())[n].weight.numel() for n in fusion_targets(m))
+    # at S = 0.8 the paper reports 9.45M non-zero
+    assert abs((total - 0.8 * fused) - 9.45e6) / 9.45e6 < 0.01
+
+
+def test_deep_supervision_loss_weights_and_dynunet_stack():
+    assert ds_weights(4) == [8 / 15, 4 / 15, 2 / 15, 1 / 15]
+    loss = DeepSupervisionLoss()
+    lab = torch.randint(0, 3, (2, 1, 8, 8, 8))
+    perfect = torch.nn.functional.one_hot(lab[:, 0], 3).permute(0, 4, 1, 2, 3).float() * 20
+    bad = -perfect
+    assert float(loss(perfect, lab)) < 0.05 < float(loss(bad, lab))
+    # a list with a worse low-resolution head costs more than a perfect one
+    lo = torch.nn.functional.interpolate(perfect, size=(4, 4, 4))
+    assert float(loss([perfect, lo], lab)) < float(loss([perfect, -lo], lab))
+    net = nnunet_dynunet(1, 3, [4, 8, 8], deep_supervision=2).train()
+    out = net(torch.randn(1, 1, 16, 16, 16))
+    assert out.dim() == 6 and torch.isfinite(loss(out, torch.randint(0, 3, (1, 1, 16, 16, 16))))
