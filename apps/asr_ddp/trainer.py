@@ -119,6 +119,7 @@ class ASRTrainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.train_s = 0.0
+        self.train_cpu_s = 0.0                  # process CPU seconds of training (robust on a shared machine)
         self.audio_s = 0.0
         self.history: list[dict] = []
         self.amp = settings.amp and self.device.type == "cuda"
@@ -143,11 +144,13 @@ class ASRTrainer:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                "train_s": self.train_s, "audio_s": self.audio_s, "history": list(self.history)}
+                "train_s": self.train_s, "train_cpu_s": self.train_cpu_s, "audio_s": self.audio_s,
+                "history": list(self.history)}
 
     def load_state_dict(self, sd: dict) -> None:
         self.step, self.epoch, self.batch_in_epoch = sd["step"], sd["epoch"], sd["batch_in_epoch"]
         self.train_s, self.audio_s, self.history = sd["train_s"], sd["audio_s"], list(sd["history"])
+        self.train_cpu_s = sd.get("train_cpu_s", 0.0)
 
     def save(self) -> Path | None:
         state = ckpt_lib.capture_state(step=self.step, epoch=self.epoch, module=self.module, optimizer=self.opt,
@@ -191,11 +194,12 @@ class ASRTrainer:
             if s.max_steps is not None and self.step >= s.max_steps:
                 break
             e = self.epoch
+            t0 = time.perf_counter()                   # training wall-clock includes the epoch set-up
+            c0 = time.process_time()
             self.sampler.set_epoch(e)
             batches = self.sampler.rank_batches()
             kept = self.pruner.select(e)
             self.module.train()
-            t0 = time.perf_counter()
             losses, audio = [], 0.0
             it = batches[self.batch_in_epoch:]
             if progress is not None:
@@ -223,10 +227,12 @@ class ASRTrainer:
                 audio += float(lens.sum()) * FRAME_S
                 if s.checkpoint_every_steps and self.step % s.checkpoint_every_steps == 0:
                     self.train_s += time.perf_counter() - t0
+                    self.train_cpu_s += time.process_time() - c0
                     self.audio_s += audio
-                    audio, t0 = 0.0, time.perf_counter()
+                    audio, t0, c0 = 0.0, time.perf_counter(), time.process_time()
                     self.save()
             self.train_s += time.perf_counter() - t0
+            self.train_cpu_s += time.process_time() - c0
             self.audio_s += audio
             if self.batch_in_epoch < len(batches):          # stopped by max_steps mid-epoch
                 break
@@ -238,11 +244,12 @@ class ASRTrainer:
 
     def _end_epoch(self, e: int, kept: Tensor, losses: list[float]) -> dict:
         audio_total = float(all_reduce_sum(torch.tensor([self.audio_s], dtype=torch.float64))[0])
-        full_audio = sum(self.train.durations) * (e + 1)
+        full_audio = sum(self.train.lengths) * FRAME_S * (e + 1)       # same frame-based measure as audio_s
         ev = self.evaluate(self.dev, self.s.eval_method)
         rec = {"epoch": e, "step": self.step, "variant": self.variant, "kept_items": int(kept.numel()),
                "keep_fraction": kept.numel() / len(self.train), "train_loss": sum(losses) / max(1, len(losses)),
-               "lr": self.opt.param_groups[0]["lr"], "train_s": self.train_s, "audio_s": audio_total,
+               "lr": self.opt.param_groups[0]["lr"], "train_s": self.train_s, "train_cpu_s": self.train_cpu_s,
+               "audio_s": audio_total,
                "audio_fraction": audio_total / full_audio, "dev_wer": ev["wer"], "dev_cer": ev["cer"]}
         if self.dist.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -278,7 +285,7 @@ class ASRTrainer:
         """Test-set WER (if a test store is given) and summary.json; returns the summary."""
         barrier()
         summary = {"variant": self.variant, "settings": asdict(self.s), "steps": self.step,
-                   "epochs": len(self.history), "train_s": self.train_s,
+                   "epochs": len(self.history), "train_s": self.train_s, "train_cpu_s": self.train_cpu_s,
                    "audio_s": self.history[-1]["audio_s"] if self.history else 0.0,
                    "audio_fraction": self.history[-1]["audio_fraction"] if self.history else 0.0,
                    "dev_wer": self.history[-1]["dev_wer"] if self.history else None,

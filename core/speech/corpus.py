@@ -29,7 +29,7 @@ from core.speech.text import split_sentences
 
 __all__ = ["Speaker", "SPEAKERS", "CORPUS_SIZES", "build_corpus", "corpus_params"]
 
-_BUILDER_VERSION = 1
+_BUILDER_VERSION = 2
 
 # (train, dev, test) utterance counts per named size
 CORPUS_SIZES = {"tiny": (24, 6, 6), "quick": (320, 40, 40), "full": (4000, 400, 400)}
@@ -56,7 +56,7 @@ def _make_speakers() -> tuple[Speaker, ...]:
         v = voices[i % len(voices)]
         var = variants[(i * 5) % len(variants)]
         out.append(Speaker(f"spk{i:02d}", v, var, int(rng.integers(30, 71)), int(rng.integers(30, 81)),
-                           int(rng.integers(150, 196))))
+                           int(rng.integers(135, 181))))
     return tuple(out)
 
 
@@ -65,7 +65,7 @@ SPEAKERS = _make_speakers()
 
 def corpus_params(size: str | int = "quick", seed: int = 0, sample_rate: int = 16000, *,
                   snr_db: tuple[float, float] = (5.0, 30.0), noise_prob: float = 0.8,
-                  rate_jitter: int = 25, audio_format: str = "flac") -> dict:
+                  rate_jitter: int = 20, audio_format: str = "flac") -> dict:
     """The parameter dict that identifies a corpus (validated); ``size`` is a name or a train count."""
     if isinstance(size, str):
         if size not in CORPUS_SIZES:
@@ -103,7 +103,7 @@ def _one_pole(x: np.ndarray, a: float) -> np.ndarray:
 
 
 def build_corpus(root: str | os.PathLike, size: str | int = "quick", seed: int = 0, sample_rate: int = 16000, *,
-                 snr_db: tuple[float, float] = (5.0, 30.0), noise_prob: float = 0.8, rate_jitter: int = 25,
+                 snr_db: tuple[float, float] = (5.0, 30.0), noise_prob: float = 0.8, rate_jitter: int = 20,
                  audio_format: str = "flac", name: str | None = None, progress=None) -> Path:
     """Build (or reuse) the embedded corpus under ``root``; returns the manifest path.
 

@@ -44,6 +44,14 @@ class FeatureStore:
     def __len__(self) -> int:
         return len(self.utts)
 
+    def subset(self, n: int) -> "FeatureStore":
+        """A view of the first ``n`` utterances (shares the feature tensors)."""
+        new = object.__new__(FeatureStore)
+        new.__dict__.update(self.__dict__)
+        for k in ("utts", "texts", "tokens", "durations", "feats", "lengths"):
+            setattr(new, k, getattr(self, k)[:n])
+        return new
+
     @property
     def skipped_report(self) -> SkipReport:
         return self.skipped
