@@ -62,7 +62,8 @@ def target_chart(app: str, records: list[dict], path: str | Path, *, min_rows: i
         ax.set_xscale("log")
     for y, r in zip(ys, rows):
         ax.text(r["score"], y, f" {r['compared']:.3g}", va="center", fontsize=7)
-    ax.set_xlabel("compared quantity / threshold  ('<=', '<', 'within': left of 1 meets; '>=', '>': right of 1)")
+    ax.set_xlabel("compared quantity / threshold\n('<=', '<', 'within' met left of 1; '>=', '>' met right of 1)",
+                  fontsize=8)
     ax.set_title(f"{app}: measured against target (green met, red not met)", fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()

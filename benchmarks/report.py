@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks.context import format_number
 from benchmarks.plots import module_time_chart, target_chart
-from core.training.results import read_results
+from core.training.results import RESULT_FIELDS, read_results
 
 __all__ = ["render_report", "write_report", "app_order", "summarize", "GENERATED_DIR"]
 
@@ -89,13 +89,42 @@ def _env_section(meta: dict, suite_rec: dict | None) -> list[str]:
     return lines
 
 
+_STANDARD = set(RESULT_FIELDS) | {"ratio", "met", "higher_is_better", "time", "kind", "compared"}
+
+
+def _contexts(recs: list[dict], max_keys: int = 3) -> list[str]:
+    """Per record, the extra keys that tell apart rows sharing (variant, metric), e.g. a scaling curve's sizes.
+
+    Integer-valued keys that differ within the group are preferred (sizes); else any differing scalar key.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(recs):
+        groups.setdefault((r.get("variant"), r.get("metric")), []).append(i)
+    out = [""] * len(recs)
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        keys = [k for k in recs[idx[0]] if k not in _STANDARD]
+        differing = [k for k in keys if len({json.dumps(recs[i].get(k), sort_keys=True, default=str) for i in idx}) > 1]
+        ints = [k for k in differing if all(isinstance(recs[i].get(k), int) and not isinstance(recs[i].get(k), bool)
+                                            for i in idx)]
+        chosen = (ints or differing)[:max_keys]
+        for i in idx:
+            out[i] = ", ".join(f"{k}={format_number(recs[i].get(k))}" for k in chosen)
+    return out
+
+
 def _app_table(recs: list[dict]) -> list[str]:
-    lines = ["| variant | metric | measured | unit | baseline | ratio | target | met |",
-             "|---|---|---:|---|---:|---:|---|:-:|"]
-    for r in recs:
-        lines.append("| " + " | ".join([_cell(r.get("variant")), _cell(r.get("metric")), _cell(r.get("value")),
-                                         _cell(r.get("unit") or ""), _cell(r.get("baseline")), _cell(r.get("ratio")),
-                                         _cell(r.get("target") or ""), _met(r)]) + " |")
+    ctx = _contexts(recs)
+    show_ctx = any(ctx)
+    head = "| variant | metric |" + (" context |" if show_ctx else "") + " measured | unit | baseline | ratio | target | met |"
+    rule = "|---|---|" + ("---|" if show_ctx else "") + "---:|---|---:|---:|---|:-:|"
+    lines = [head, rule]
+    for r, c in zip(recs, ctx):
+        cells = [_cell(r.get("variant")), _cell(r.get("metric"))] + ([_cell(c)] if show_ctx else [])
+        cells += [_cell(r.get("value")), _cell(r.get("unit") or ""), _cell(r.get("baseline")), _cell(r.get("ratio")),
+                  _cell(r.get("target") or ""), _met(r)]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 

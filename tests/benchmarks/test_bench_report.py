@@ -77,3 +77,14 @@ def test_report_without_run_json_or_plots(tmp_path):
     w.write("x", "v", "m", 2.0, "", suite="smoke", target=">= 1", met=True)
     md = render_report(tmp_path, make_plots=False)
     assert "suite `smoke`" in md and "**1 / 1 targets met**" in md and "![" not in md
+
+
+def test_context_column_tells_scaling_points_apart(tmp_path):
+    w = ResultsWriter(tmp_path / "results.jsonl")
+    for n, t in ((100, 0.1), (1000, 0.9)):
+        w.write("x", "scaling", "time", t, "s", suite="smoke", items=n, median_s=t * 1.1)
+    w.write("x", "headline", "time", 0.5, "s", suite="smoke", items=7)
+    md = render_report(tmp_path, make_plots=False)
+    assert "| variant | metric | context | measured |" in md
+    assert "| scaling | time | items=100 | 0.1 | s |" in md and "| scaling | time | items=1000 | 0.9 | s |" in md
+    assert "| headline | time |  | 0.5 | s |" in md  # a unique row needs no context
