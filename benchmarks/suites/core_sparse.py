@@ -2,9 +2,10 @@
 
 Overhead: a dense training step (forward, backward, optimizer.step) against the same step with
 ``DynamicSparsity`` attached (post-step mask hook every step) and ``sparsity.step()`` with a topology
-update every 100 steps, amortized over the steps. Dense and sparse steps are interleaved one by one and
-compared by medians (robust to other processes on a shared CPU); the update steps' extra time is spread
-over all steps. Target: amortized sparse step <= 1.02 x dense step.
+update every 100 steps, amortized over the steps. Two figures, both with target <= 1.02 x the dense step:
+``step_time_amortized`` (end to end, dense / sparse / dense-control steps interleaved one by one and
+compared by medians; ``control_ratio`` shows the noise floor on a shared CPU) and ``step_time_engine``
+(dense step + the directly timed hook + one update / update_every: the engine's own cost).
 
 Scaling: time of one topology update (SET and RigL) and of one post-step hook against the number of
 masked parameters, for a stack of Linear layers; saved as a log-log plot.
@@ -17,13 +18,13 @@ import torch
 from torch import nn
 
 from core.metrics import Timer
-from core.sparse import DynamicSparsity
+from core.sparse import DynamicSparsity, plot_density
 from core.testing import TinyCNN, TinyTransformer
 
 NAME = "core_sparse"
 DESCRIPTION = "dynamic sparsity engine: step overhead vs dense (CNN, transformer) and topology-update scaling"
 
-UPDATE_EVERY = 100
+UPDATE_EVERY = 100  # quick/full; the smoke suite updates every 15 steps to see updates in its few steps
 
 
 def _cnn_task(size: dict, device, seed: int):
@@ -72,41 +73,64 @@ def _median(xs: list[float]) -> float:
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
-def _overhead(ctx, variant: str, task, size: dict, steps: int) -> None:
-    """Dense and sparse steps interleaved one by one (both see the same background load on a shared CPU).
+def _overhead(ctx, variant: str, task, size: dict, steps: int, update_every: int) -> None:
+    """Two figures against the median dense step:
 
-    Amortized sparse step = median regular sparse step + (total extra time of the update steps) / steps;
-    the ratio to the median dense step is compared with the target.
+    * ``step_time_amortized`` (end to end): dense, sparse and a second identical dense model ("control")
+      step in rotating order, one step each, so all see the same background load. Amortized sparse step =
+      median regular sparse step + the update steps' extra time spread over all steps. The control's
+      ratio to dense (``control_ratio``) is the noise floor of this comparison on the machine at the time.
+    * ``step_time_engine`` (components): dense step + the post-step hook (median of direct calls) + one
+      topology update (median of direct calls) / UPDATE_EVERY -- the engine's own cost, with less noise.
     """
     t0 = time.perf_counter()
-    dense_model, loss, make_opt = task(size, ctx.device, ctx.seed)
-    sparse_model, _, _ = task(size, ctx.device, ctx.seed)
-    dense_opt = make_opt(dense_model.parameters())
-    sparse_opt = make_opt(sparse_model.parameters())
-    sp = DynamicSparsity(sparse_model, density=0.1, init="erk", grow="random", update_every=UPDATE_EVERY,
-                         drop_fraction=0.3, seed=ctx.seed).attach(sparse_opt)
-    dense_step = _step_fn(dense_model, loss, dense_opt, None)
-    sparse_step = _step_fn(sparse_model, loss, sparse_opt, sp)
+    models = {k: task(size, ctx.device, ctx.seed) for k in ("dense", "control", "sparse")}
+    loss = models["dense"][1]
+    opts = {k: mk(m.parameters()) for k, (m, _, mk) in models.items()}
+    sp = DynamicSparsity(models["sparse"][0], density=0.1, init="erk", grow="random", update_every=update_every,
+                         drop_fraction=0.3, seed=ctx.seed).attach(opts["sparse"])
+    fns = {k: _step_fn(models[k][0], loss, opts[k], sp if k == "sparse" else None) for k in models}
     for _ in range(3):  # warm-up (allocator, optimizer state)
-        dense_step(), sparse_step()
-    dense_t, regular_t, update_t = [], [], []
-    for i in ctx.progress(range(steps), total=steps, desc=f"{variant} overhead"):
-        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+        for f in fns.values():
+            f()
+    times = {"dense": [], "control": [], "regular": [], "update": []}
+    keys = list(fns)
+    for i in ctx.progress(range(steps), desc=f"{variant} overhead"):
+        for k in keys[i % 3:] + keys[: i % 3]:
             with Timer() as t:
-                updated = (dense_step, sparse_step)[which]()
-            if which == 0:
-                dense_t.append(t.elapsed)
-            else:
-                (update_t if updated else regular_t).append(t.elapsed)
-    dense = _median(dense_t)
-    regular = _median(regular_t)
-    sparse = regular + sum(u - regular for u in update_t) / (len(regular_t) + len(update_t))
-    n_params = sum(p.numel() for p in sparse_model.parameters())
-    ctx.record(NAME, variant, "step_time_amortized", sparse, "s", baseline=dense, target="<= 1.02",
-               higher_is_better=False, wall_s=time.perf_counter() - t0, update_every=UPDATE_EVERY, steps=steps,
-               updates=len(update_t), params=n_params, density=round(sp.density(), 4), dense_step_s=dense,
-               regular_sparse_step_s=regular, update_step_s=(sum(update_t) / len(update_t)) if update_t else None,
-               mean_ratio=sum(regular_t + update_t) / sum(dense_t))
+                updated = fns[k]()
+            times[k if k != "sparse" else ("update" if updated else "regular")].append(t.elapsed)
+    dense = _median(times["dense"])
+    regular = _median(times["regular"])
+    n_sparse = len(times["regular"]) + len(times["update"])
+    sparse = regular + sum(u - regular for u in times["update"]) / n_sparse
+    wall_e2e = time.perf_counter() - t0
+
+    # the engine's own cost, timed directly
+    hook = next(iter(opts["sparse"]._optimizer_step_post_hooks.values()))
+    hook_t = []
+    for _ in range(ctx.sizes(smoke=50, quick=300, full=1000)):
+        with Timer() as t:
+            hook(opts["sparse"], (), {})
+        hook_t.append(t.elapsed)
+    upd_t = []
+    for _ in range(ctx.sizes(smoke=2, quick=5, full=10)):
+        with Timer() as t:
+            sp.update_topology()
+        upd_t.append(t.elapsed)
+    hook_s, update_s = _median(hook_t), _median(upd_t)
+    plot_density(sp.report(), ctx.plot_path(NAME, f"density_{variant}"), title=f"ERK density per layer ({variant}, global 0.1)")
+    common = dict(update_every=update_every, steps=steps, params=sum(p.numel() for p in models["sparse"][0].parameters()),
+                  density=round(sp.density(), 4), dense_step_s=dense, hook_s=hook_s, update_s=update_s)
+    # smoke: 30 steps with an update every 15 exercise the code but cannot resolve 2% -> no target there
+    ctx.record(NAME, variant, "step_time_amortized", sparse, "s", baseline=dense,
+               target=None if ctx.suite == "smoke" else "<= 1.02",
+               higher_is_better=False, wall_s=wall_e2e, updates=len(times["update"]), regular_sparse_step_s=regular,
+               control_ratio=_median(times["control"]) / dense, **common)
+    # amortized at the production interval (UPDATE_EVERY), also in the smoke suite
+    ctx.record(NAME, variant, "step_time_engine", dense + hook_s + update_s / UPDATE_EVERY, "s", baseline=dense,
+               target="<= 1.02", higher_is_better=False, wall_s=time.perf_counter() - t0 - wall_e2e,
+               **{**common, "update_every": UPDATE_EVERY})
 
 
 def _hook_and_update_time(n_layers: int, width: int, device, seed: int, repeats: int) -> dict:
@@ -146,7 +170,7 @@ def _scaling(ctx, widths: list[int], repeats: int) -> None:
 
     t0 = time.perf_counter()
     rows = []
-    for w in ctx.progress(widths, total=len(widths), desc="update scaling"):
+    for w in ctx.progress(widths, desc="update scaling"):
         r = _hook_and_update_time(4, w, ctx.device, ctx.seed, repeats)
         rows.append(r)
         for key in ("update_random_s", "update_gradient_s", "hook_s"):
@@ -176,9 +200,10 @@ def run(ctx) -> None:
                         full=dict(width=64, hw=32, batch=128))
         tr = ctx.sizes(smoke=dict(d_model=32, seq=16, batch=4), quick=dict(d_model=64, seq=32, batch=8),
                        full=dict(d_model=256, seq=128, batch=32))
-        steps = ctx.sizes(smoke=100, quick=400, full=1000)
-        _overhead(ctx, "cnn_sgd", _cnn_task, cnn, steps)
-        _overhead(ctx, "transformer_adamw", _transformer_task, tr, steps)
+        steps = ctx.sizes(smoke=30, quick=200, full=1000)
+        every = ctx.sizes(smoke=15, quick=UPDATE_EVERY, full=UPDATE_EVERY)
+        _overhead(ctx, "cnn_sgd", _cnn_task, cnn, steps, every)
+        _overhead(ctx, "transformer_adamw", _transformer_task, tr, steps, every)
         widths = ctx.sizes(smoke=[32, 64, 128], quick=[64, 128, 256, 512, 1024], full=[256, 512, 1024, 2048, 4096])
         _scaling(ctx, widths, repeats=ctx.sizes(smoke=2, quick=3, full=5))
     finally:

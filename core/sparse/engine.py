@@ -102,6 +102,7 @@ class DynamicSparsity:
         seed: int = 0,
         densities: Mapping[str, float] | None = None,
         erk_power_scale: float = 1.0,
+        _init_masks: Mapping[str, torch.Tensor] | None = None,  # from_masks: given masks instead of random ones
     ):
         # --- validate everything before touching the model ---
         self.target_density = check_fraction("density", density)
@@ -144,8 +145,12 @@ class DynamicSparsity:
         self._version = 0  # bumped whenever the float masks change (the hooks cache them)
         mshapes = {n: C.mask_shape(s, self.granularity) for n, s in shapes.items()}
         numels = {n: int(torch.Size(s).numel()) for n, s in mshapes.items()}
-        counts = layer_counts(numels, self.layer_densities)
-        masks = {n: C.random_mask(mshapes[n], counts[n], self.generator, self.modules[n].weight.device) for n in self.names}
+        if _init_masks is None:
+            counts = layer_counts(numels, self.layer_densities)
+            masks = {n: C.random_mask(mshapes[n], counts[n], self.generator, self.modules[n].weight.device)
+                     for n in self.names}
+        else:
+            masks = _init_masks
         self._set_masks(masks)
         self._broadcast_masks()
         self.apply_masks()
@@ -395,10 +400,7 @@ class DynamicSparsity:
         names = set(masks)
         dens = {n: max(float(m.float().mean()), 1e-12) for n, m in masks.items()}
         obj = cls(model, 1.0, grow=grow, targets=lambda n, m: n in names, densities={n: min(d, 1.0) for n, d in dens.items()},
-                  init="uniform", **kw)
-        obj._set_masks(masks)
-        obj._broadcast_masks()
-        obj.apply_masks()
+                  init="uniform", _init_masks=masks, **kw)
         obj.target_density = obj.density()
         obj.layer_densities = obj.densities()
         return obj

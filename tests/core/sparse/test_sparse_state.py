@@ -59,7 +59,11 @@ def test_from_masks_static():
     with pytest.raises(ValueError, match="conv3"):  # (out, in) mask needs granularity="kernel"
         DynamicSparsity.from_masks(model, masks)
     masks["conv3"] = masks["conv3"][:, :, None, None].expand_as(model.conv3.weight).clone()
+    before = {n: getattr(model, n).weight.detach().clone() for n in masks}
     sp = DynamicSparsity.from_masks(model, masks, update_every=2)
+    for n in masks:  # active weights kept exactly, the rest zeroed
+        w = getattr(model, n).weight
+        assert torch.equal(w[masks[n]], before[n][masks[n]]) and torch.all(w[~masks[n]] == 0)
     assert sp.names == ["conv2", "conv3"]
     for n in sp.names:
         assert torch.equal(sp.masks[n], masks[n])
