@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from benchmarks.context import direction_of, format_number
 from core.training.results import read_results
@@ -157,8 +158,15 @@ def compare_records(old: list[dict], new: list[dict], threshold: float = 0.05) -
     return cmp
 
 
+def _results_path(p) -> Path:
+    """A results.jsonl file, or a run folder holding one."""
+    p = Path(p)
+    return p / "results.jsonl" if p.is_dir() else p
+
+
 def compare_files(old_path, new_path, threshold: float = 0.05) -> Comparison:
-    return compare_records(read_results(old_path), read_results(new_path), threshold)
+    """Compare two results files (or run folders holding ``results.jsonl``)."""
+    return compare_records(read_results(_results_path(old_path)), read_results(_results_path(new_path)), threshold)
 
 
 def _change(c: float | None) -> str:
@@ -187,6 +195,11 @@ def render_comparison(cmp: Comparison, *, changed_only: bool = False) -> str:
         lines.append(f"| {r.key[0]} | {r.label} | {format_number(r.old.get('value'))} | "
                      f"{format_number(r.new.get('value'))} | {r.new.get('unit') or ''} | {_change(r.change)} | "
                      f"{arrow[r.higher_is_better]} | {mark[r.verdict]} | {r.note} |")
+    joined = [r for r in cmp.rows if r.verdict not in ("added", "removed")]
+    if not joined and cmp.added and cmp.removed:
+        suites = lambda rows, side: sorted({str(getattr(r, side).get("suite")) for r in rows})  # noqa: E731
+        lines += ["", f"No row in common: OLD has suite(s) {', '.join(suites(cmp.removed, 'old'))}, "
+                      f"NEW has {', '.join(suites(cmp.added, 'new'))} (rows are joined on suite, app, variant, metric)."]
     for title, rows, side in (("Regressions", cmp.regressions, "new"), ("Added (only in NEW)", cmp.added, "new"),
                               ("Removed (only in OLD)", cmp.removed, "old")):
         if rows:

@@ -94,3 +94,13 @@ def test_files_render_and_cli_exit_codes(tmp_path, capsys):
     capsys.readouterr()
     assert main(["bench", "compare", str(old), str(tmp_path / "missing.jsonl")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_run_folders_and_different_suites(tmp_path):
+    (tmp_path / "a").mkdir()
+    write(tmp_path / "a" / "results.jsonl", OLD)
+    smoke = [dict(r, suite="smoke") for r in OLD]
+    write(tmp_path / "b.jsonl", smoke)
+    cmp = compare_files(tmp_path / "a", tmp_path / "b.jsonl")
+    assert len(cmp.added) == len(cmp.removed) == len(OLD) and not cmp.regressions
+    assert "No row in common: OLD has suite(s) quick, NEW has smoke" in render_comparison(cmp)
