@@ -113,8 +113,9 @@ class MSRSController:
         else:
             hard = self.masks.harden()
         self.switch_step = int(step)
-        params = [p for g in optimizer.param_groups for p in g["params"] if id(p) not in logits]
-        # the parametrization's "original" tensors are now the modules' plain weights (same objects)
+        # the parametrization's "original" tensors are now the modules' plain weights (same objects);
+        # parameters in name order, so a resumed run (fresh model, no masks) builds the same optimizer
+        params = [p for _, p in sorted(self.model.named_parameters(), key=lambda t: t[0]) if id(p) not in logits]
         new = rebuild_optimizer(optimizer, params)
         if self.variant == "s":
             self.sparsity = DynamicSparsity.from_masks(self.model, hard).attach(new)

@@ -178,14 +178,16 @@ class Recipe:
             self.optimizer = self._optimizer([{"params": main},
                                               {"params": self.msrs.mask_parameters(), "lr_fixed": float(c.mask_lr),
                                                "weight_decay": 0.0}])
+        elif self.method in ("msrs_d", "msrs_s"):     # resuming past the switch: same order as switch()
+            self.optimizer = self._optimizer([{"params": [p for _, p in sorted(self.model.named_parameters(),
+                                                                                key=lambda t: t[0])]}])
+            st = ckpt["states"]
+            self.msrs = MSRSController.restore_switched(self.model, st["msrs"], self.method[-1], self.optimizer,
+                                                        st.get("sparsity"))
+            self.sparsity = self.msrs.sparsity
         else:
             self.optimizer = self._optimizer([{"params": list(self.model.parameters())}])
-            if self.method in ("msrs_d", "msrs_s"):
-                st = ckpt["states"]
-                self.msrs = MSRSController.restore_switched(self.model, st["msrs"], self.method[-1], self.optimizer,
-                                                            st.get("sparsity"))
-                self.sparsity = self.msrs.sparsity
-            elif self.method in ("static", "set", "rigl"):
+            if self.method in ("static", "set", "rigl"):
                 s = cfg.sparse
                 grow = {"static": "none", "set": "random", "rigl": "gradient"}[self.method]
                 drop = OmegaConf.to_container(s.drop_fraction) if not isinstance(s.drop_fraction, (int, float)) \
@@ -271,7 +273,7 @@ class Recipe:
             pos, self.train_time, self.log = ckpt["extra"]["epoch_pos"], ckpt["extra"]["train_time"], ckpt["extra"]["log"]
         self._wrap()
         self.model.train()
-        grad_until = int(cfg.train.grad_log_fraction * self.max_steps)
+        grad_until = max(1, int(cfg.train.grad_log_fraction * self.max_steps))
         bar = progress(total=self.max_steps, desc=f"{self.mode}-{self.method}")
         bar.update(step)
         while step < self.max_steps:

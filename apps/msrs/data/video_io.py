@@ -10,7 +10,7 @@ __all__ = ["write_video", "read_video", "probe_video"]
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 25, *, crf: int = 18) -> Path:
-    """``(T, H, W)`` uint8 -> H.264 mp4 (pix_fmt gray when the encoder allows it, else yuv420p)."""
+    """``(T, H, W)`` uint8 -> H.264 mp4 (libx264 stores it as yuv420p; the gray image is the luma plane)."""
     import av
 
     frames = np.asarray(frames)
@@ -30,6 +30,16 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 25, *, c
     return path
 
 
+def _luma(frame) -> np.ndarray:
+    """The luma plane as (H, W) uint8, without a range conversion (libx264 stores our gray frames as the
+    Y plane of yuv420p; swscale's gray conversion would stretch 16..235 to 0..255)."""
+    name = frame.format.name
+    if name.startswith(("yuv", "yuvj", "gray", "nv")) and not name.startswith("gray16"):
+        p = frame.planes[0]
+        return np.frombuffer(p, np.uint8).reshape(frame.height, p.line_size)[:, :frame.width].copy()
+    return frame.to_ndarray(format="gray")
+
+
 def read_video(path: str | os.PathLike) -> np.ndarray:
     """mp4 -> ``(T, H, W)`` uint8 grayscale (colour video is converted to gray); ValueError naming the file
     if it cannot be decoded or has no frames."""
@@ -40,7 +50,7 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"video file not found: {path}")
     try:
         with av.open(str(path)) as c:
-            frames = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+            frames = [_luma(f) for f in c.decode(video=0)]
     except Exception as e:  # av raises its own FFmpeg error classes: re-raise with the file name
         raise ValueError(f"cannot read video file {path}: {e}") from e
     if not frames:

@@ -1,0 +1,125 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from torch import nn
+from torch.nn.utils import parametrize
+
+import apps.msrs
+from apps.msrs.msrs import MSRSController
+from apps.msrs.recipe import Recipe
+
+CONFIGS = str(Path(apps.msrs.__file__).parent / "configs")
+
+
+def _cfg(corpus, out, *overrides):
+    with initialize_config_dir(config_dir=CONFIGS, version_base=None):
+        return compose("train", overrides=["preset=quick", f"data.root={corpus.parent}", f"out_dir={out}",
+                                           *overrides])
+
+
+@pytest.mark.parametrize("mode", [pytest.param("vsr", marks=pytest.mark.slow),
+                                  pytest.param("asr", marks=pytest.mark.slow), "avsr"])
+def test_one_training_step_per_mode(tiny_corpus, tmp_path, mode):
+    cfg = _cfg(tiny_corpus, tmp_path, f"mode={mode}", "method=dense", "train.max_steps=1", "test_snrs=[clean]",
+               "train.max_val=2")
+    res = Recipe(cfg).run()
+    assert res["steps"] == 1 and torch.isfinite(torch.tensor(res["train"][0]["loss"]))
+    assert 0.0 <= res["test_wer"]["clean"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["test_wer"] == res["test_wer"] and (tmp_path / "curve.png").is_file()
+    assert saved["grad_norms"] and "enc.block0" in saved["grad_norms"][0]
+
+
+def _tiny():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 12), nn.ReLU(), nn.Linear(12, 3))
+
+
+def _train(model, opt, ctrl, steps, start=0):
+    g = torch.Generator().manual_seed(start)
+    for s in range(start + 1, start + steps + 1):
+        x = torch.randn(8, 6, generator=g)
+        loss = model(x).pow(2).mean() + (ctrl.penalty() if ctrl is not None and ctrl.active else 0.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if ctrl is not None and ctrl.sparsity is not None:
+            ctrl.sparsity.step()
+        if ctrl is not None and ctrl.active and ctrl.after_step(s):
+            opt = ctrl.switch(s, opt)
+    return opt
+
+
+def _controller(model, variant):
+    # strongly negative logits on half of layer "2": the hard mask there is ~half empty from the start
+    ctrl = MSRSController(model, ["0", "2"], variant=variant, lam=1.0, init_logit=2.0, check_every=1, window=2,
+                          tol=1.0, force_at=None)
+    with torch.no_grad():
+        model[2].parametrizations.weight[0].logits[:, :6] = -4.0
+    logits = ctrl.mask_parameters()
+    main = [p for p in model.parameters() if all(p is not q for q in logits)]
+    opt = torch.optim.AdamW([{"params": main}, {"params": logits, "lr": 0.05}], lr=1e-2)
+    return ctrl, opt
+
+
+def test_msrs_s_switch_hardens_and_keeps_zeros():
+    model = _tiny()
+    ctrl, opt = _controller(model, "s")
+    opt = _train(model, opt, ctrl, 3)
+    assert not ctrl.active and ctrl.switch_step == 2        # tol=1 -> stable at the 2nd check
+    assert not any(parametrize.is_parametrized(m) for m in model)
+    mask = ctrl.sparsity.weight_mask("2")
+    assert (~mask).sum() >= 12 and torch.equal(model[2].weight[~mask], torch.zeros(int((~mask).sum())))
+    assert all("logits" not in n for n, _ in model.named_parameters())
+    opt = _train(model, opt, ctrl, 5, start=3)
+    assert torch.equal(model[2].weight[~mask], torch.zeros(int((~mask).sum())))
+    assert bool((model[2].weight[mask] != 0).all())
+    st = opt.state[model[2].weight]
+    assert torch.equal(st["exp_avg"][~mask], torch.zeros(int((~mask).sum())))
+
+
+def test_msrs_d_switch_leaves_dense_model():
+    model = _tiny()
+    ctrl, opt = _controller(model, "d")
+    raw = model[2].parametrizations.weight.original
+    opt = _train(model, opt, ctrl, 3)
+    assert ctrl.switch_step == 2 and ctrl.sparsity is None
+    assert not any(parametrize.is_parametrized(m) for m in model)
+    assert model[2].weight is raw                       # raw dense weights, not multiplied by the mask
+    assert int((model[2].weight == 0).sum()) == 0
+    assert len(opt.param_groups[0]["params"]) == len(list(model.parameters()))
+    _train(model, opt, ctrl, 2, start=3)
+    assert int((model[2].weight == 0).sum()) == 0
+
+
+def test_msrs_forced_switch_is_recorded():
+    model = _tiny()
+    ctrl = MSRSController(model, ["0"], variant="d", check_every=2, window=5, tol=0.0, force_at=4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    assert not ctrl.after_step(1) and not ctrl.after_step(2) and not ctrl.after_step(3)
+    assert ctrl.after_step(4) and ctrl.forced
+    with pytest.raises(ValueError, match="valid choices"):
+        MSRSController(_tiny(), ["0"], variant="x")
+
+
+def test_recipe_msrs_s_switches_and_resumes_exactly(tiny_corpus, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    over = ["mode=asr", "method=msrs_s", "train.max_steps=6", "train.checkpoint_every=3", "test_snrs=[clean]",
+            "msrs.init_logit=0.2", "msrs.mask_lr=0.5", "msrs.lam=50"]
+    res = Recipe(_cfg(tiny_corpus, a, *over)).run()
+    assert res["switch_step"] is not None and res["switch_step"] <= 3
+    assert res["density"] < 1.0
+    (b / "ckpt").mkdir(parents=True)
+    shutil.copy(a / "ckpt" / "step-0000003.pt", b / "ckpt" / "step-0000003.pt")
+    res_b = Recipe(_cfg(tiny_corpus, b, *over)).run()
+    sa = torch.load(a / "ckpt" / "step-0000006.pt", weights_only=False)["states"]
+    sb = torch.load(b / "ckpt" / "step-0000006.pt", weights_only=False)["states"]
+    for k, v in sa["model"].items():
+        assert torch.equal(v, sb["model"][k]), k
+    for n, m in sa["sparsity"]["masks"].items():
+        assert torch.equal(m, sb["sparsity"]["masks"][n])
+    assert res_b["test_wer"] == res["test_wer"]
