@@ -208,6 +208,7 @@ class Recipe:
             if epoch_end and ((step + 1) // self.iters % int(t.checkpoint_every_epochs) == 0 or step + 1 == self.total_steps):
                 self.save(ckpt_dir / f"step_{step + 1:07d}.pt", step + 1)
         train_s = time.perf_counter() - t0
+        self.history_steps = [s for s, _ in history]
         metrics = self.finish(history, train_s, device)
         barrier()
         return metrics

@@ -24,7 +24,7 @@ def test_depth_axis_and_no_depth_pooling():
 
 
 def test_kernels_are_1x3x3_and_fusion_targets_cover_grid():
-    m = E2ENet(1, 3, [4, 8, 8, 8])
+    m = E2ENet(1, 3, [4, 8, 8, 8], deep_supervision=3)
     convs = [mod for n, mod in m.named_modules() if isinstance(mod, torch.nn.Conv3d) and not n.startswith("heads")]
     assert all(c.kernel_size == (1, 3, 3) for c in convs)
     names = fusion_targets(m)
