@@ -57,7 +57,7 @@ def run(ctx) -> None:
         torch.set_num_threads(1)
     try:
         data = dict(name="embedded", root=CACHE, size=ctx.sizes(smoke="tiny", quick="quick", full="full"), seed=0,
-                    max_train=ctx.sizes(smoke=None, quick=160, full=None), on_error="skip")
+                    max_train=ctx.sizes(smoke=None, quick=120, full=None), on_error="skip")
         t0 = time.perf_counter()
         from apps.asr_ddp.recipe import load_splits
         from core.speech.tokenizer import CharTokenizer
@@ -87,15 +87,18 @@ def _record(ctx, res: dict) -> None:
             tgt = ">= 1.5" if name.endswith("x0.7chunk") else None
             ctx.record(NAME, name, "speedup_vs_full", speed, "x", target=tgt, higher_is_better=True,
                        cpu_speedup=full["train_cpu_s"] / max(r["train_cpu_s"], 1e-9))
-            wer_tgt = "<= 1.05" if (name.endswith("0.7") or name.endswith("x0.7chunk")) else None
+            # WER targets only where the model is trained long enough to mean something (the full suite);
+            # smoke/quick runs are plumbing and timing checks (their WER stays near 1).
+            wer_tgt = "<= 1.05" if (ctx.suite == "full" and (name.endswith("0.7") or name.endswith("x0.7chunk"))) \
+                else None
             ctx.record(NAME, name, "test_wer_vs_full", r["test_wer"], "", baseline=full["test_wer"], target=wer_tgt,
                        higher_is_better=False)
     inst = [n for n in res if n.endswith("0.7") and "x" not in n]
-    if inst:
+    if inst and ctx.suite == "full":
         best = min(inst, key=lambda n: res[n]["test_wer"])
         ctx.record(NAME, f"best_0.7_instance={best}", "test_wer", res[best]["test_wer"], "",
                    baseline=full["test_wer"], target="<= 1.05")
-    if "static_random0.7" in res and "dynamic_random0.7" in res:
+    if "static_random0.7" in res and "dynamic_random0.7" in res and ctx.suite == "full":
         ctx.record(NAME, "dynamic_vs_static0.7", "test_wer", res["dynamic_random0.7"]["test_wer"], "",
                    baseline=res["static_random0.7"]["test_wer"], target="< 1.0")
 
@@ -113,7 +116,7 @@ def _scaling(ctx, data: dict, stores: dict) -> None:
     from apps.asr_ddp.plots import plot_scaling
     from apps.asr_ddp.trainer import TrainSettings
 
-    sizes = ctx.sizes(smoke=[8, 16], quick=[40, 80, 160], full=[250, 500, 1000, 2000, 4000])
+    sizes = ctx.sizes(smoke=[8, 16], quick=[30, 60, 120], full=[250, 500, 1000, 2000, 4000])
     sizes = [n for n in sizes if n <= len(stores["train"])]
     small = dict(stores, dev=stores["dev"].subset(4), test=stores["test"].subset(4))
     secs = []
