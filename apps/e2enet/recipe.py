@@ -55,7 +55,7 @@ def build_model(model_cfg: dict, in_channels: int, num_classes: int) -> torch.nn
 def resolve_dataset_root(data_cfg, seed: int = 0) -> Path:
     """Build the embedded dataset if needed; return the Decathlon folder to read."""
     if data_cfg.name == "decathlon":
-        if data_cfg.root in (None, "", "???"):
+        if OmegaConf.is_missing(data_cfg, "root") or data_cfg.root in (None, ""):
             raise ValueError("data=decathlon needs data.root=/path/to/dataset (a folder with dataset.json)")
         return Path(data_cfg.root)
     if data_cfg.name != "embedded":
