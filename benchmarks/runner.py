@@ -135,6 +135,17 @@ def environment(device: str) -> dict:
     }
 
 
+def _isolate(threads: int, device: str) -> None:
+    """Undo what a module may leave behind for the next one: thread count, open pyplot figures, cached CUDA memory."""
+    import torch
+
+    torch.set_num_threads(threads)
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
 @dataclass
 class RunOutcome:
     """What ``run_suite`` did: output folder, per-module status, exit code (0 ok, 1 some module failed)."""
@@ -169,6 +180,8 @@ def run_suite(suite: str = "quick", device: str = "cpu", *, only=None, out_dir: 
     """Run the selected modules into ``out_dir`` and render its REPORT.md. Validates every argument first."""
     import json
 
+    import torch
+
     from benchmarks.report import write_report
     from core.training.results import ResultsWriter
     from core.training.seeding import seed_everything
@@ -200,6 +213,7 @@ def run_suite(suite: str = "quick", device: str = "cpu", *, only=None, out_dir: 
             n_before = len(ctx.records)
             t0 = time.perf_counter()
             status, error = "ok", ""
+            threads = torch.get_num_threads()
             try:
                 mod = load_module(info)
                 print(f"    {info.description}", flush=True)
@@ -210,6 +224,7 @@ def run_suite(suite: str = "quick", device: str = "cpu", *, only=None, out_dir: 
                 print(f"!!! benchmark module {info.name} FAILED:", file=sys.stderr, flush=True)
                 traceback.print_exc()
             wall = time.perf_counter() - t0
+            _isolate(threads, device)
             outcome.statuses[info.name] = status
             budget = BUDGET_S[suite]
             # the module's own wall time, with the suite's per-module budget as target

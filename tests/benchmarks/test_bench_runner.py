@@ -37,9 +37,14 @@ def test_failing_module_reported_others_still_run(fake_package, tmp_path, capsys
 
 
 def test_only_selection_seed_determinism_and_overwrite(fake_package, tmp_path):
+    import torch
+
+    torch.set_num_threads(2)
     a = run_suite("quick", "cpu", only="gamma,alpha", out_dir=tmp_path / "a", package=fake_package, seed=3,
                   verbose=False)
     assert a.exit_code == 0 and list(a.statuses) == ["alpha", "gamma"]
+    assert torch.get_num_threads() == 2  # gamma set 1 thread; the runner restored it
+    torch.set_num_threads(1)
     b = run_suite("quick", "cpu", only=["gamma"], out_dir=tmp_path / "b", package=fake_package, seed=3, verbose=False)
     mean = {k: next(r["value"] for r in read_results(tmp_path / k / "results.jsonl") if r["app"] == "gamma")
             for k in "ab"}

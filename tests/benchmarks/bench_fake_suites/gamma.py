@@ -10,3 +10,4 @@ def run(ctx) -> None:
     g = torch.Generator().manual_seed(ctx.seed)
     mean = torch.randn(n, generator=g).mean()
     ctx.record(NAME, "normal", "mean", mean, "", baseline=0.0, target="within 0.5", n=n)
+    torch.set_num_threads(1)  # a module may change global state; the runner restores the thread count
