@@ -77,9 +77,10 @@ def _overhead(ctx, variant: str, task, size: dict, steps: int, update_every: int
     """Two figures against the median dense step:
 
     * ``step_time_amortized`` (end to end): dense, sparse and a second identical dense model ("control")
-      step in rotating order, one step each, so all see the same background load. Amortized sparse step =
-      median regular sparse step + the update steps' extra time spread over all steps. The control's
-      ratio to dense (``control_ratio``) is the noise floor of this comparison on the machine at the time.
+      step in rotating order, one step each per round, so all see the same background load. Amortized
+      sparse step = median dense step x median per-round ratio sparse/dense over the regular steps + the
+      update steps' extra time spread over all steps. The control's median per-round ratio to dense
+      (``control_ratio``) is the noise floor of this comparison on the machine at the time.
     * ``step_time_engine`` (components): dense step + the post-step hook (median of direct calls) + one
       topology update (median of direct calls) / UPDATE_EVERY -- the engine's own cost, with less noise.
     """
@@ -93,17 +94,24 @@ def _overhead(ctx, variant: str, task, size: dict, steps: int, update_every: int
     for _ in range(3):  # warm-up (allocator, optimizer state)
         for f in fns.values():
             f()
-    times = {"dense": [], "control": [], "regular": [], "update": []}
+    rounds = []  # per round: {dense, control, sparse} seconds and whether the sparse step updated
     keys = list(fns)
     for i in ctx.progress(range(steps), desc=f"{variant} overhead"):
+        r = {}
         for k in keys[i % 3:] + keys[: i % 3]:
             with Timer() as t:
                 updated = fns[k]()
-            times[k if k != "sparse" else ("update" if updated else "regular")].append(t.elapsed)
-    dense = _median(times["dense"])
-    regular = _median(times["regular"])
-    n_sparse = len(times["regular"]) + len(times["update"])
-    sparse = regular + sum(u - regular for u in times["update"]) / n_sparse
+            r[k] = t.elapsed
+            if k == "sparse":
+                r["updated"] = updated
+        rounds.append(r)
+    # paired ratios within a round share the background load, so they are far less noisy than raw times
+    dense = _median([r["dense"] for r in rounds])
+    regular_ratio = _median([r["sparse"] / r["dense"] for r in rounds if not r["updated"]])
+    control_ratio = _median([r["control"] / r["dense"] for r in rounds])
+    update_extra = [r["sparse"] - regular_ratio * r["dense"] for r in rounds if r["updated"]]
+    sparse = dense * regular_ratio + sum(update_extra) / len(rounds)
+    regular = dense * regular_ratio
     wall_e2e = time.perf_counter() - t0
 
     # the engine's own cost, timed directly
@@ -125,8 +133,8 @@ def _overhead(ctx, variant: str, task, size: dict, steps: int, update_every: int
     # smoke: 30 steps with an update every 15 exercise the code but cannot resolve 2% -> no target there
     ctx.record(NAME, variant, "step_time_amortized", sparse, "s", baseline=dense,
                target=None if ctx.suite == "smoke" else "<= 1.02",
-               higher_is_better=False, wall_s=wall_e2e, updates=len(times["update"]), regular_sparse_step_s=regular,
-               control_ratio=_median(times["control"]) / dense, **common)
+               higher_is_better=False, wall_s=wall_e2e, updates=len(update_extra), regular_sparse_step_s=regular,
+               control_ratio=control_ratio, **common)
     # amortized at the production interval (UPDATE_EVERY), also in the smoke suite
     ctx.record(NAME, variant, "step_time_engine", dense + hook_s + update_s / UPDATE_EVERY, "s", baseline=dense,
                target="<= 1.02", higher_is_better=False, wall_s=time.perf_counter() - t0 - wall_e2e,

@@ -22,7 +22,8 @@ def plot_density(report: Sequence[dict], path: str | Path, title: str = "density
     dens = [float(r["density"]) for r in report]
     total = sum(r["numel"] for r in report)
     glob = sum(r["density"] * r["numel"] for r in report) / total
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(names) + 2), 3.5))
+    longest = max(len(n) for n in names)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(names) + 2), 3.0 + 0.055 * longest))
     ax.bar(range(len(names)), dens, color="tab:blue")
     ax.axhline(glob, color="tab:red", ls="--", lw=1, label=f"global {glob:.3f}")
     ax.set_xticks(range(len(names)))
