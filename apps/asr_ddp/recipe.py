@@ -37,6 +37,12 @@ def _plain(cfg) -> dict:
         return dict(cfg)
 
 
+def make_pruner(pruning: dict, num_items: int, num_epochs: int) -> DataPruner:
+    """DataPruner from the ``pruning`` config group (core/configs/pruning/*.yaml + time_* keys, ignored here)."""
+    kw = {k: pruning[k] for k in _PRUNER_KEYS if k in pruning and k != "num_epochs"}
+    return DataPruner(num_items, num_epochs=num_epochs, **kw)
+
+
 def load_splits(data: dict, tokenizer: CharTokenizer, subsampling: int, on_error: str) -> dict[str, FeatureStore]:
     """The train/dev/test FeatureStores for ``data.name`` in {embedded, librispeech, manifest}."""
     name = data["name"]
@@ -91,8 +97,7 @@ class Recipe:
                                   sos_eos=self.tok.sos, blank=self.tok.blank,
                                   subsampling_channels=m.get("subsampling_channels"))
         p = c["pruning"]
-        pr_kw = {k: p[k] for k in _PRUNER_KEYS if k in p and k != "num_epochs"}
-        pruner = DataPruner(len(stores["train"]), num_epochs=int(tr["epochs"]), **pr_kw)
+        pruner = make_pruner(p, len(stores["train"]), int(tr["epochs"]))
         t = c["train"]
         settings = TrainSettings(epochs=int(tr["epochs"]), lr=t["lr"], warmup_steps=t["warmup_steps"],
                                  weight_decay=t["weight_decay"], frame_budget=t["frame_budget"],

@@ -85,3 +85,19 @@ def test_lr_schedule_by_global_step():
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert lrs[-1] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("policy", ["full", "static_random", "dynamic_random", "loss_hard", "loss_easy",
+                                    "easy_to_hard", "eps_greedy", "ucb", "infobatch"])
+def test_every_pruning_group_composes_into_a_pruner(policy):
+    from omegaconf import OmegaConf
+
+    from apps.asr_ddp.recipe import make_pruner
+
+    cfg = compose(["preset=quick", f"pruning={policy}", "pruning.time_keep=0.7", "pruning.time_unit=point"])
+    p = OmegaConf.to_container(cfg.pruning)
+    assert p["time_keep"] == 0.7 and p["time_unit"] == "point" and p["policy"] == policy
+    pr = make_pruner(p, 50, cfg.trainer.epochs)
+    pr.observe(torch.arange(50), torch.linspace(0, 1, 50))
+    kept = pr.select(0)
+    assert 0 < kept.numel() <= 50 and kept.unique().numel() == kept.numel()
