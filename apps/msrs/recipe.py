@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from core.metrics import wer
+from core.metrics import cer, wer
 from core.regularizers.build import make_beta
 from core.speech import CharTokenizer
 from core.sparse import DynamicSparsity
@@ -210,7 +210,8 @@ class Recipe:
         return {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
     @torch.no_grad()
-    def evaluate(self, dataset: AVDataset, limit: int | None = None, method: str = "greedy") -> float:
+    def evaluate(self, dataset: AVDataset, limit: int | None = None, method: str = "greedy") -> tuple[float, float]:
+        """(WER, CER) of ``method`` decoding on the first ``limit`` items."""
         self.model.eval()
         n = len(dataset) if limit is None else min(limit, len(dataset))
         loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=int(self.cfg.trainer.batch_size),
@@ -223,7 +224,7 @@ class Recipe:
             hyps += [self.tok.decode(h) for h in out]
             refs += batch["texts"]
         self.model.train()
-        return wer(refs, hyps)
+        return wer(refs, hyps), cer(refs, hyps)
 
     def _autocast(self):
         if self.amp:
@@ -338,16 +339,17 @@ class Recipe:
 
     def _validate(self, step: int) -> None:
         if is_main_process():
-            w = self.evaluate(self.val_set, int(self.cfg.train.max_val))
+            w, c = self.evaluate(self.val_set, int(self.cfg.train.max_val))
             dens = self.sparsity.density() if self.sparsity is not None else (
                 self.msrs.masks.density() if self.msrs is not None and self.msrs.active else 1.0)
-            self.log["val"].append({"step": step, "time": self.train_time, "wer": w, "density": dens})
+            self.log["val"].append({"step": step, "time": self.train_time, "wer": w, "cer": c, "density": dens})
         barrier()
 
     def _finish(self, step: int) -> dict:
         cfg = self.cfg
         res: dict = {"mode": self.mode, "method": self.method, "steps": step, "train_time_s": self.train_time,
                      "final_val_wer": self.log["val"][-1]["wer"] if self.log["val"] else None,
+                     "final_val_cer": self.log["val"][-1]["cer"] if self.log["val"] else None,
                      "val": self.log["val"], "train": self.log["train"], "grad_norms": self.log["grad_norms"],
                      "events": self.log["events"], "skipped": {k: len(v) for k, v in self.skipped.items()},
                      "config": OmegaConf.to_container(cfg, resolve=True)}
@@ -360,7 +362,7 @@ class Recipe:
             res["switch_forced"] = self.msrs.forced
             res["mask_density_at_switch"] = self.msrs.final_density
         if is_main_process():
-            test_wer = {}
+            test_wer, test_cer = {}, {}
             for s in cfg.test_snrs:
                 snr = _snr_value(s)
                 if snr is not None and self.mode == "vsr":
@@ -368,8 +370,8 @@ class Recipe:
                 noise = cfg.noise if snr is not None else "none"
                 ds = self._dataset(cfg.data.test_labels, noise, snr, int(cfg.seed) + 2)
                 key = "clean" if snr is None else f"{snr:g}"
-                test_wer[key] = self.evaluate(ds, None, cfg.train.decode)
-            res["test_wer"] = test_wer
+                test_wer[key], test_cer[key] = self.evaluate(ds, None, cfg.train.decode)
+            res["test_wer"], res["test_cer"] = test_wer, test_cer
             (self.out_dir / "results.json").write_text(json.dumps(res, indent=1))
             plot_curve({self.method: res["val"]}, self.out_dir / "curve.png", title=f"{self.mode}: val WER")
             if res["grad_norms"]:
@@ -378,6 +380,6 @@ class Recipe:
                 plot_mask_history(self.msrs.history, res.get("stable_step"), res.get("switch_step"),
                                   self.out_dir / "mask_distance.png")
             print(json.dumps({k: res[k] for k in ("mode", "method", "steps", "train_time_s", "final_val_wer",
-                                                    "test_wer") if k in res}))
+                                                    "final_val_cer", "test_wer", "test_cer") if k in res}))
         barrier()
         return res
