@@ -123,3 +123,17 @@ def test_schedule_drives_drop_counts(schedule):
     assert sorted(seen) == [10, 20, 30]  # no update at or after end_step
     if isinstance(schedule, Cosine):  # decays: fewer moves later
         assert sum(seen[10].values()) > sum(seen[20].values()) > sum(seen[30].values())
+
+
+def test_make_drop_fraction_forms():
+    from core.sparse import make_drop_fraction
+
+    assert make_drop_fraction(0.2, None) == Constant(0.2)
+    assert make_drop_fraction(None, 100) == Cosine(0.3, 0.0, 100)
+    assert make_drop_fraction(None, None) == Constant(0.3)
+    assert make_drop_fraction("cubic", 50) == Cubic(0.3, 0.0, 50)
+    assert make_drop_fraction({"schedule": "cosine", "start": 0.5, "end": 0.1}, 80) == Cosine(0.5, 0.1, 80)
+    assert make_drop_fraction({"schedule": "linear", "start": 0.5, "end": 0.0, "total_steps": 10}, None)(5) == pytest.approx(0.25)
+    assert make_drop_fraction({"schedule": "constant", "value": 0.1}, None) == Constant(0.1)
+    s = Cubic(0.4, 0.0, 7)
+    assert make_drop_fraction(s, 100) is s

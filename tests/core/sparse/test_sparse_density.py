@@ -72,3 +72,19 @@ def test_bad_density(bad):
         erk_densities(SHAPES, bad)
     with pytest.raises(ValueError, match="density"):
         uniform_densities(SHAPES, bad)
+
+
+def test_engine_uses_the_chosen_allocation():
+    from core.sparse import DynamicSparsity
+    from sparse_testutils import cnn
+
+    model = cnn()
+    shapes = {n: tuple(getattr(model, n).weight.shape) for n in ("conv1", "conv2", "conv3", "head")}
+    numel = {n: math.prod(s) for n, s in shapes.items()}
+    for init, fn in (("erk", erk_densities), ("uniform", uniform_densities), ("dense_first_last", dense_first_last_densities)):
+        sp = DynamicSparsity(cnn(), density=0.3, init=init)
+        want = layer_counts(numel, fn(shapes, 0.3))
+        assert {r["name"]: r["nonzero"] for r in sp.report()} == want, init
+        assert sum(want.values()) == round(0.3 * sum(numel.values()))
+    sp = DynamicSparsity(cnn(), density=0.3, densities={"conv1": 1.0, "conv2": 0.5, "conv3": 0.25, "head": 0.1})
+    assert sp.densities() == pytest.approx({"conv1": 1.0, "conv2": 0.5, "conv3": 0.25, "head": 0.1}, abs=1 / 80)
