@@ -1,0 +1,38 @@
+"""Two-layer GCN / GraphSAGE (PyG convolutions), hidden 16, dropout 0.5 on the hidden layer.
+
+Deviation from Kipf's GCN: no dropout on the input features. On bag-of-words graphs the input is
+~1% dense and is passed to GCNConv as a sparse CSR tensor (4x faster on CPU); dense input dropout
+cost 90% of a CPU epoch.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch_geometric.nn import GCNConv, SAGEConv
+
+__all__ = ["MODELS", "GNN", "build_model"]
+
+MODELS = ("gcn", "sage")
+
+
+class GNN(nn.Module):
+    """(N, F) features, (2, E) edge_index -> (N, C) logits."""
+
+    def __init__(self, kind: str, in_dim: int, num_classes: int, hidden: int = 16, dropout: float = 0.5):
+        super().__init__()
+        if kind not in MODELS:
+            raise ValueError(f"model={kind!r} is unknown; choose one of {list(MODELS)}")
+        if kind == "gcn":   # cached: the graph is fixed (transductive), so the normalisation is computed once
+            self.conv1, self.conv2 = GCNConv(in_dim, hidden, cached=True), GCNConv(hidden, num_classes, cached=True)
+        else:
+            self.conv1, self.conv2 = SAGEConv(in_dim, hidden), SAGEConv(hidden, num_classes)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv1(x, edge_index))
+        x = nn.functional.dropout(x, self.dropout, self.training)
+        return self.conv2(x, edge_index)
+
+
+def build_model(kind: str, in_dim: int, num_classes: int, hidden: int = 16, dropout: float = 0.5) -> GNN:
+    return GNN(kind, in_dim, num_classes, hidden, dropout)
