@@ -400,7 +400,7 @@ class DynamicSparsity:
         names = set(masks)
         dens = {n: max(float(m.float().mean()), 1e-12) for n, m in masks.items()}
         obj = cls(model, 1.0, grow=grow, targets=lambda n, m: n in names, densities={n: min(d, 1.0) for n, d in dens.items()},
-                  init="uniform", _init_masks=masks, **kw)
+                  init="uniform", _init_masks={n: m.detach().clone() for n, m in masks.items()}, **kw)
         obj.target_density = obj.density()
         obj.layer_densities = obj.densities()
         return obj
