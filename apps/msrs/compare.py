@@ -1,6 +1,6 @@
 """Method comparison on one corpus: run (mode, method) pairs and score them against the issue's targets.
 
-    python -m apps.msrs.compare run --out DIR --runs vsr:dense,vsr:msrs_s,... [-- hydra overrides]
+    python -m apps.msrs.compare run --out DIR --runs vsr:dense,vsr:msrs_s,... [-- hydra overrides ...]
     python -m apps.msrs.compare report --out DIR          # DIR/summary.json, DIR/summary.md, combined plots
 
 ``static``/``set``/``rigl`` runs use MSRS-S's final density when ``DIR/<mode>-msrs_s/results.json`` exists.
@@ -150,8 +150,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("cmd", choices=("run", "report"))
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--runs", default="", help="comma-separated mode:method pairs")
-    ap.add_argument("overrides", nargs="*", help="hydra overrides for every run")
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
     a = ap.parse_args(argv)
+    a.overrides = overrides
     if a.cmd == "run":
         for pair in filter(None, a.runs.split(",")):
             mode, method = pair.split(":")

@@ -159,7 +159,7 @@ class Recipe:
     def build_method(self, ckpt: dict | None) -> None:
         cfg = self.cfg
         targets = list(cfg.encoder_targets)
-        self.msrs = self.sparsity = None
+        self.msrs = self.sparsity = self.mask_opt = None
         extra = ckpt["extra"] if ckpt else {}
         switched = extra.get("msrs_switched", False)
         if self.method in ("msrs_d", "msrs_s") and not switched:
@@ -175,9 +175,18 @@ class Recipe:
                 force_at=max(1, int(c.force_fraction * self.max_steps)) if c.force_fraction is not None else None)
             logits = {id(p) for p in self.msrs.mask_parameters()}
             main = [p for p in self.model.parameters() if id(p) not in logits]
-            self.optimizer = self._optimizer([{"params": main},
-                                              {"params": self.msrs.mask_parameters(), "lr_fixed": float(c.mask_lr),
-                                               "weight_decay": 0.0}])
+            if c.mask_optimizer == "adam":
+                self.optimizer = self._optimizer([{"params": main},
+                                                  {"params": self.msrs.mask_parameters(),
+                                                   "lr_fixed": float(c.mask_lr), "weight_decay": 0.0}])
+            elif c.mask_optimizer == "sgd":
+                # plain SGD on the logits: their steps shrink as sigmoid(beta * logits) saturates, so the
+                # mask freezes as beta grows (Adam would rescale the vanishing gradients back up)
+                self.optimizer = self._optimizer([{"params": main}])
+                self.mask_opt = torch.optim.SGD(self.msrs.mask_parameters(), lr=float(c.mask_lr),
+                                                momentum=float(c.mask_momentum))
+            else:
+                raise ValueError(f"msrs.mask_optimizer={c.mask_optimizer!r}; valid choices: adam, sgd")
         elif self.method in ("msrs_d", "msrs_s"):     # resuming past the switch: same order as switch()
             self.optimizer = self._optimizer([{"params": [p for _, p in sorted(self.model.named_parameters(),
                                                                                 key=lambda t: t[0])]}])
@@ -249,7 +258,7 @@ class Recipe:
         extra = {"epoch_pos": pos, "train_time": self.train_time, "log": self.log,
                  "msrs_switched": self.msrs is not None and not self.msrs.active}
         state = capture_state(step=step, epoch=epoch, model=self.model, optimizer=self.optimizer,
-                              sparsity=self.sparsity, msrs=self.msrs, extra=extra)
+                              sparsity=self.sparsity, msrs=self.msrs, mask_optimizer=self.mask_opt, extra=extra)
         save_checkpoint(self.out_dir / "ckpt" / f"step-{step:07d}.pt", state)
 
     def _run(self) -> dict:
@@ -269,7 +278,8 @@ class Recipe:
         self.train_time, step, epoch, pos = 0.0, 0, 0, 0
         if ckpt is not None:
             restore_state(ckpt, model=self.model, optimizer=self.optimizer, sparsity=self.sparsity,
-                          msrs=self.msrs if self.msrs is not None and self.msrs.active else None)
+                          msrs=self.msrs if self.msrs is not None and self.msrs.active else None,
+                          mask_optimizer=self.mask_opt)
             step, epoch = ckpt["step"], ckpt["epoch"]
             pos, self.train_time, self.log = ckpt["extra"]["epoch_pos"], ckpt["extra"]["train_time"], ckpt["extra"]["log"]
         self._wrap()
@@ -294,18 +304,24 @@ class Recipe:
                     if self.msrs is not None and self.msrs.active:
                         loss = loss + self.msrs.penalty().to(loss)
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.mask_opt is not None:
+                    self.mask_opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if step < grad_until and step % int(cfg.train.grad_log_every) == 0:
                     self._log_grads(step)
                 if cfg.trainer.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(cfg.trainer.grad_clip))
+                    torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
+                                                   float(cfg.trainer.grad_clip))
                 self.optimizer.step()
+                if self.mask_opt is not None:
+                    self.mask_opt.step()
                 if self.sparsity is not None:
                     self.sparsity.step()
                 step += 1
                 pos += 1
                 if self.msrs is not None and self.msrs.active and self.msrs.after_step(step):
                     self.optimizer = self.msrs.switch(step, self.optimizer)
+                    self.mask_opt = None
                     self.sparsity = self.msrs.sparsity
                     self._wrap()
                     self.log["events"].append({"step": step, "event": "switch", "forced": self.msrs.forced,
