@@ -219,6 +219,8 @@ class DynamicSparsity:
         """Register a step post-hook on ``optimizer``: after every ``optimizer.step()`` the masked weights
         and every optimizer state tensor of a weight's shape (momentum_buffer, exp_avg, exp_avg_sq,
         max_exp_avg_sq, ...) are multiplied by the mask. ValueError if the optimizer holds no target weight."""
+        if any(opt is optimizer for opt, _, _ in self._hooks):
+            return self  # already attached: one hook per optimizer
         by_id = {id(self.modules[n].weight): n for n in self.names}
         mine = []
         for group in optimizer.param_groups:

@@ -118,6 +118,7 @@ def test_hook_is_a_registered_post_hook_not_a_patch():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     step_fn = opt.step
     sp = DynamicSparsity(model, density=0.5).attach(opt)
+    sp.attach(opt)  # idempotent
     assert opt.step == step_fn
     assert len(opt._optimizer_step_post_hooks) == 1
     sp.detach()
