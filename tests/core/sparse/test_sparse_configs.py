@@ -39,3 +39,15 @@ def test_config_builds_and_trains(path):
     train(model, opt, sp, 10)
     for n in sp.names:
         assert torch.all(sp.modules[n].weight[~sp.weight_mask(n)] == 0)
+
+
+@pytest.mark.parametrize("name", ["set", "kernel_set"])
+def test_omegaconf_objects_are_accepted(name):
+    """A recipe may hand the composed DictConfig straight through (Mappings / Sequences are accepted)."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(CONFIG_DIR / f"{name}.yaml")
+    cfg.targets = ["conv*"]
+    sp = build_sparsity(cnn(), total_steps=100, **cfg)
+    assert sp.names == ["conv1", "conv2", "conv3"]
+    assert isinstance(sp.drop_fraction, Cosine) and sp.drop_fraction(0) == pytest.approx(0.3)
