@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from apps.spa_graph.data import expected_files, lfr_graph, load_dataset, sbm_graph
+from apps.spa_graph.data.datasets import PACKAGED
+from apps.spa_graph.protocol import TrainConfig, evaluate_selection
+
+
+def test_packaged_files_and_licences_present():
+    for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"):
+        assert (PACKAGED / "planetoid" / f"ind.cora.{s}").is_file()
+        assert (PACKAGED / "planetoid" / f"ind.citeseer.{s}").is_file()
+    assert (PACKAGED / "planetoid" / "LICENSE").is_file() and (PACKAGED / "heterophilous" / "LICENCE.txt").is_file()
+    assert "kimiyoung/planetoid" in (PACKAGED / "SOURCES.md").read_text()
+
+
+def test_minesweeper_loads_through_pyg_into_the_cache(cache):
+    g = load_dataset("minesweeper")
+    assert (g.num_nodes, g.num_edges, g.num_classes) == (10000, 39402, 2)
+    assert (cache / "graphs" / "heterophilous" / "minesweeper" / "processed").is_dir()
+    a = g.adj
+    assert (a != a.T).nnz == 0 and a.diagonal().sum() == 0
+
+
+@pytest.mark.slow
+def test_cora_loads_through_planetoid(cache):
+    g = load_dataset("cora")
+    assert (g.num_nodes, g.num_edges, g.num_classes, g.x.shape[1]) == (2708, 5278, 7, 1433)
+
+
+def test_unpackaged_dataset_without_root_names_the_files():
+    with pytest.raises(FileNotFoundError, match="ind.pubmed.x"):
+        load_dataset("pubmed")
+    with pytest.raises(FileNotFoundError, match="cora.npz"):
+        load_dataset("corafull")
+
+
+def test_missing_files_under_root(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data.json"):
+        load_dataset("wikics", tmp_path)
+    assert expected_files("tolokers", tmp_path) == [tmp_path / "tolokers" / "raw" / "tolokers.npz"]
+
+
+def test_unparsable_graph_file(tmp_path):
+    p = expected_files("tolokers", tmp_path)[0]
+    p.parent.mkdir(parents=True)
+    p.write_bytes(b"this is not an npz file")
+    with pytest.raises(ValueError, match="could not parse"):
+        load_dataset("tolokers", tmp_path)
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="citeseer"):
+        load_dataset("imagenet")
+
+
+def test_synthetic_graphs_have_planted_labels():
+    g = sbm_graph(200, 4, 10, 0.9, seed=0)
+    assert g.num_nodes == 200 and g.num_classes == 4 and g.x.shape == (200, 16)
+    coo = g.adj.tocoo()
+    inside = (g.y.numpy()[coo.row] == g.y.numpy()[coo.col]).mean()
+    assert inside > 0.8
+    lfr = lfr_graph(250, 0.1, seed=0)
+    assert lfr.num_nodes == 250 and lfr.num_classes >= 2
+
+
+@pytest.mark.parametrize("model", ["gcn", "sage"])
+def test_gnn_learns_sbm_from_few_labels(model):
+    g = sbm_graph(200, 4, 10, 0.9, noise=1.0, seed=0)
+    idx = np.concatenate([np.flatnonzero(g.y.numpy() == c)[:3] for c in range(4)])
+    r = evaluate_selection(g, idx, TrainConfig(model=model, epochs=60), seed=0)
+    assert r["accuracy"] > 0.8 and 0 <= r["macro_f1"] <= 1
+    r_all = evaluate_selection(g, idx, TrainConfig(model=model, epochs=60), seed=0, eval_on="all")
+    assert r_all["accuracy"] != r["accuracy"] or r_all["accuracy"] == 1.0
+
+
+def test_protocol_bad_input():
+    g = sbm_graph(60, 2, 6, 0.9, seed=0)
+    with pytest.raises(ValueError, match="empty"):
+        evaluate_selection(g, [], TrainConfig(epochs=1), 0)
+    with pytest.raises(ValueError, match="duplicates"):
+        evaluate_selection(g, [1, 1], TrainConfig(epochs=1), 0)
+    with pytest.raises(ValueError, match="eval_on"):
+        evaluate_selection(g, [1, 2], TrainConfig(epochs=1), 0, eval_on="test")

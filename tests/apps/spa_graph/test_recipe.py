@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from apps.spa_graph.recipe import Recipe
+from core.training.results import read_results
+
+CONF = str(Path(__file__).resolve().parents[3] / "apps" / "spa_graph" / "configs")
+
+
+def _cfg(*overrides):
+    with initialize_config_dir(config_dir=CONF, version_base=None):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def test_quick_preset_runs_writes_results_and_plots(tmp_path):
+    cfg = _cfg("preset=quick", "epochs=10", "seeds=1", f"out_dir={tmp_path}", "synthetic.num_nodes=150")
+    rows = Recipe(cfg).run()
+    assert {r["method"] for r in rows} == {"spa_faithful", "spa_ranked", "random", "featprop"}
+    recs = read_results(tmp_path / "results.jsonl")
+    assert {r["metric"] for r in recs} >= {"accuracy", "macro_f1", "query_time", "macro_f1_mean"}
+    assert all(r["app"] == "spa_graph" for r in recs)
+    assert (tmp_path / "sbm_vs_budget.png").stat().st_size > 1000
+    assert list(tmp_path.glob("sbm_communities_*.png"))
+    assert "spa_ranked" in (tmp_path / "table.txt").read_text()
+
+
+@pytest.mark.parametrize("override,msg", [
+    ("method=magic", "unknown"), ("spa.eps=1.5", "eps"), ("spa.mu=0", "mu"), ("budgets=[0]", "budget"),
+    ("eval_on=test", "eval_on"), ("model=gat", "model"),
+])
+def test_bad_config_fails_at_the_door(override, msg, tmp_path):
+    with pytest.raises(ValueError, match=msg):
+        Recipe(_cfg("preset=quick", "methods=null", override, f"out_dir={tmp_path}"))
+
+
+def test_budget_larger_than_graph(tmp_path):
+    cfg = _cfg("preset=quick", "budgets=[5000]", f"out_dir={tmp_path}")
+    with pytest.raises(ValueError, match="exceeds"):
+        Recipe(cfg).run()
