@@ -77,8 +77,8 @@ def random_mask(num_items: int, k: int, generator: torch.Generator) -> Tensor:
 def random_mask_among(candidates: Tensor, k: int, generator: torch.Generator) -> Tensor:
     """``(N,) bool -> (N,) bool``: exactly ``k`` items chosen uniformly at random among the True ones.
 
-    Works in the full index space to avoid gathers: candidates get random keys in [0, 1), the
-    others distinct keys in [-2, -1) (a constant would create massive ties that slow introselect).
+    Works in the full index space to avoid gathers: candidates get random keys in [1, 2), the
+    others distinct keys in [0, 1) (a constant would create massive ties that slow introselect).
     """
     n_cand = int(torch.count_nonzero(candidates))
     if k <= 0 or n_cand == 0:
@@ -86,7 +86,7 @@ def random_mask_among(candidates: Tensor, k: int, generator: torch.Generator) ->
     if k >= n_cand:
         return candidates.clone()
     keys = torch.rand(candidates.numel(), generator=generator)
-    keys = torch.where(candidates, keys, keys - 2.0)
+    keys.add_(candidates)  # candidates in [1, 2), the others in [0, 1): k <= n_cand keeps them out
     return topk_mask(keys, k, generator)
 
 
