@@ -137,3 +137,38 @@ def test_make_drop_fraction_forms():
     assert make_drop_fraction({"schedule": "constant", "value": 0.1}, None) == Constant(0.1)
     s = Cubic(0.4, 0.0, 7)
     assert make_drop_fraction(s, 100) is s
+
+
+def test_kernel_rigl_grows_kernel_with_largest_grad_l1():
+    model = nn.Sequential(nn.Conv2d(4, 1, 2, bias=False))  # 4 kernels of 2x2
+    mask = torch.tensor([[1, 1, 0, 0]], dtype=torch.bool)
+    sp = DynamicSparsity.from_masks(model, {"0": mask}, grow="gradient", granularity="kernel")
+    with torch.no_grad():
+        model[0].weight.copy_(torch.ones(1, 4, 2, 2))
+        model[0].weight[0, 0] *= 0.1  # smallest L1 -> dropped
+    g = torch.zeros(1, 4, 2, 2)
+    g[0, 2] = torch.tensor([[3.0, 0.0], [0.0, 0.0]])    # L1 3, max 3
+    g[0, 3] = torch.tensor([[1.0, -1.0], [1.0, 1.0]])   # L1 4, max 1 -> grown (L1, not max)
+    g[0, 0] = 100.0                                     # just pruned: never regrown in the same update
+    model[0].weight.grad = g
+    sp.update_topology(drop_fraction=0.5)
+    assert sp.masks["0"].tolist() == [[False, True, False, True]]
+    assert torch.all(model[0].weight[0, 3] == 0) and torch.all(model[0].weight[0, 0] == 0)
+
+
+def test_dtype_change_after_construction():
+    model = cnn()
+    sp = DynamicSparsity(model, density=0.3, grow="gradient", update_every=3, end_step=100)
+    model.double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sp.attach(opt)
+    for s in range(7):
+        opt.zero_grad()
+        x = torch.randn(2, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(s))
+        model(x).square().mean().backward()
+        opt.step()
+        sp.step()
+        for n in sp.names:
+            w = sp.modules[n].weight
+            assert w.dtype == torch.float64 and torch.all(w[~sp.weight_mask(n)] == 0)
+            assert torch.all(opt.state[w]["momentum_buffer"][~sp.weight_mask(n)] == 0)
