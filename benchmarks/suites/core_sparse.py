@@ -144,10 +144,11 @@ def _overhead(ctx, variant: str, task, size: dict, steps: int, update_every: int
 
 
 def _hook_and_update_time(n_layers: int, width: int, device, seed: int, repeats: int) -> dict:
-    torch.manual_seed(seed)
-    model = nn.Sequential(*[nn.Linear(width, width) for _ in range(n_layers)]).to(device)
+    """Fastest of ``repeats`` topology updates (SET, RigL) and post-step hooks (weights + SGD momentum), seconds."""
     out = {"params": n_layers * width * width}
     for grow in ("random", "gradient"):
+        torch.manual_seed(seed)
+        model = nn.Sequential(*[nn.Linear(width, width) for _ in range(n_layers)]).to(device)
         sp = DynamicSparsity(model, density=0.1, init="erk", grow=grow, drop_fraction=0.3, seed=seed)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         sp.attach(opt)
