@@ -90,27 +90,31 @@ def random_mask_among(candidates: Tensor, k: int, generator: torch.Generator) ->
     return topk_mask(keys, k, generator)
 
 
-def _unobserved_first(priority: Tensor, observed: Tensor) -> Tensor:
-    """Set the priority of never-observed items to +inf (in place; skipped when all were observed)."""
-    if int(torch.count_nonzero(observed)) < observed.numel():
-        priority.masked_fill_(~observed, math.inf)
-    return priority
+def _unobserved_first(priority: Tensor, observed: Tensor, *, inplace: bool) -> Tensor:
+    """Priority of never-observed items set to +inf (skipped when all were observed)."""
+    if int(torch.count_nonzero(observed)) == observed.numel():
+        return priority
+    if inplace:
+        return priority.masked_fill_(~observed, math.inf)
+    return priority.masked_fill(~observed, math.inf)
 
 
 def hard_priority(scores: Tensor, observed: Tensor) -> Tensor:
-    """``(N,), (N,) -> (N,)``: higher = keep first; hardest (largest score) first, unobserved = +inf."""
-    return _unobserved_first(scores.clone(), observed)
+    """``(N,), (N,) -> (N,)``: higher = keep first; hardest (largest score) first, unobserved = +inf.
+
+    May return ``scores`` itself (read-only use)."""
+    return _unobserved_first(scores, observed, inplace=False)
 
 
 def easy_priority(scores: Tensor, observed: Tensor) -> Tensor:
     """``(N,), (N,) -> (N,)``: easiest (smallest score) first, unobserved = +inf."""
-    return _unobserved_first(scores.neg(), observed)
+    return _unobserved_first(scores.neg(), observed, inplace=True)
 
 
 def ucb_priority(scores: Tensor, variance: Tensor, observed: Tensor, c: float) -> Tensor:
     """``(N,) x3 -> (N,)``: Raju et al. (2021) UCB = EMA mean loss + c * EMA std; unobserved = +inf."""
     ucb = variance.clamp_min(0).sqrt_().mul_(c).add_(scores)
-    return _unobserved_first(ucb, observed)
+    return _unobserved_first(ucb, observed, inplace=True)
 
 
 def eps_greedy_mask(priority: Tensor, k: int, epsilon: float, generator: torch.Generator) -> Tensor:
