@@ -82,3 +82,22 @@ def test_protocol_bad_input():
         evaluate_selection(g, [1, 1], TrainConfig(epochs=1), 0)
     with pytest.raises(ValueError, match="eval_on"):
         evaluate_selection(g, [1, 2], TrainConfig(epochs=1), 0, eval_on="test")
+
+
+def test_sparse_feature_path_equals_dense():
+    import torch
+
+    from apps.spa_graph.models import build_model
+
+    g = sbm_graph(80, 3, 6, 0.9, seed=0)
+    x = g.x * (torch.rand_like(g.x) < 0.05)
+    torch.manual_seed(0)
+    m = build_model("gcn", x.shape[1], 3, dropout=0.0)
+    out_d = m(x, g.edge_index)
+    out_d.square().sum().backward()
+    gd = m.conv1.lin.lin.weight.grad.clone()
+    m.zero_grad()
+    out_s = m(x.to_sparse_csr(), g.edge_index)
+    out_s.square().sum().backward()
+    torch.testing.assert_close(out_s, out_d, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(m.conv1.lin.lin.weight.grad, gd, rtol=1e-4, atol=1e-5)
