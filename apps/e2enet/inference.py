@@ -1,4 +1,4 @@
-"""Sliding-window inference (0.5 overlap, Gaussian weights), mirror TTA, Dice / HD95 per class."""
+"""Sliding-window inference (0.5 overlap, Gaussian weights), mirror TTA, Dice (MONAI ``compute_dice``) / HD95 per class."""
 from __future__ import annotations
 
 import itertools
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from monai.inferers import sliding_window_inference
-from monai.metrics import DiceMetric, compute_hausdorff_distance
+from monai.metrics import compute_dice, compute_hausdorff_distance
 from monai.networks.utils import one_hot
 
 __all__ = ["predict_volume", "evaluate_cases"]
@@ -47,18 +47,18 @@ def evaluate_cases(model, cases: Sequence[dict], patch_size: Sequence[int], num_
 
     Returns ``{"dice": [per class 1..K-1], "mean_dice": float, "hd95": [...]|None, "preds": [(1, *S) argmax]}``.
     """
-    metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=False)
-    hds, preds = [], []
+    # functional compute_dice, not DiceMetric: the latter all-gathers across ranks, and only rank 0 evaluates
+    dices, hds, preds = [], [], []
     for c in cases:
         prob = predict_volume(model, torch.as_tensor(c["image"])[None], patch_size, **kw)
         pred = prob.argmax(1, keepdim=True).cpu()
         lab = torch.as_tensor(c["label"])[None].long().cpu()
         p1, l1 = one_hot(pred, num_classes), one_hot(lab, num_classes)
-        metric(p1, l1)
+        dices.append(compute_dice(p1, l1, include_background=False, ignore_empty=False))
         if hd95:
             hds.append(compute_hausdorff_distance(p1, l1, include_background=False, percentile=95.0))
         preds.append(pred[0])
-    dice = metric.aggregate().tolist()
+    dice = torch.cat(dices).float().mean(0).tolist()
     out = {"dice": dice, "mean_dice": float(sum(dice) / len(dice)), "hd95": None, "preds": preds}
     if hd95:
         h = torch.cat(hds).float()

@@ -40,7 +40,7 @@ SIZES = {
                   patch=[32, 32, 16], steps=12, batch=2, update_every=3, sparsities=[0.7, 0.8, 0.9], dynunet=True,
                   scaling=[32, 48, 64], paper_counts=True),
     "cpu30": dict(data=["data=embedded", "data.voxel_mm=3"], channels=[16, 32, 64, 128], dyn_channels=[16, 32, 64, 128],
-                  patch=[32, 32, 32], steps=200, batch=2, update_every=25, sparsities=[0.7, 0.8, 0.9], dynunet=True,
+                  patch=[32, 32, 32], steps=100, batch=2, update_every=12, sparsities=[0.7, 0.8, 0.9], dynunet=True,
                   scaling=[32, 48, 64, 80], paper_counts=True),
     "full": dict(data=["data=embedded", "data.voxel_mm=1"], channels=[48, 96, 192, 320, 320, 320],
                  dyn_channels=[32, 64, 128, 256, 320, 320], patch=[96, 96, 96], steps=4000, batch=2, update_every=400,

@@ -63,3 +63,29 @@ def test_config_errors(tiny_dataset, tmp_path):
         r.build(torch.device("cpu"))
     with pytest.raises(ValueError, match="data.root"):
         Recipe(compose_config(TINY + ["data.root=???"])).prepare_data()
+
+
+def _ddp_worker(rank, world_size, root, run_dir):
+    import torch as _t
+
+    from apps.e2enet.recipe import Recipe as _R
+    from apps.e2enet.recipe import compose_config as _c
+    from e2enet_fixtures import TINY as _TINY
+
+    _t.set_num_threads(1)
+    r = _R(_c(_TINY + [f"data.root={root}", f"run_dir={run_dir}", "model.sparsity=0.8", "trainer.epochs=2",
+                       "eval.count_flops=false", "data.val_cases=[case_c]"]))
+    r.run()
+    flat = _t.cat([p.detach().flatten() for p in r.model.parameters()])
+    masks = _t.cat([m.flatten().float() for m in r.sparsity.masks.values()])
+    return flat.tolist()[:200], float(flat.sum()), masks.tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_two_rank_gloo_training_stays_in_sync(tiny_dataset, tmp_path):
+    from core.testing import run_distributed
+
+    res = run_distributed(_ddp_worker, 2, str(tiny_dataset), str(tmp_path / "ddp"))
+    assert res[0][0] == res[1][0] and res[0][1] == res[1][1] and res[0][2] == res[1][2]
+    assert (tmp_path / "ddp" / "metrics.json").is_file()
