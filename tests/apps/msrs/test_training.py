@@ -109,7 +109,7 @@ def test_msrs_forced_switch_is_recorded():
 def test_recipe_msrs_s_switches_and_resumes_exactly(tiny_corpus, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     over = ["mode=asr", "method=msrs_s", "train.max_steps=6", "train.checkpoint_every=3", "test_snrs=[clean]",
-            "msrs.init_logit=0.2", "msrs.mask_lr=0.5", "msrs.lam=50"]
+            "msrs.init_logit=0.2", "msrs.mask_optimizer=adam", "msrs.mask_lr=0.5", "msrs.lam=50"]
     res = Recipe(_cfg(tiny_corpus, a, *over)).run()
     assert res["switch_step"] is not None and res["switch_step"] <= 3
     assert res["density"] < 1.0
