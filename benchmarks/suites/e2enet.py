@@ -140,10 +140,11 @@ def _slice_plot(ctx, recipe) -> None:
     z = int(lab.sum(dim=(0, 1)).argmax())  # the axial slice with the most foreground
     fig, axs = plt.subplots(1, 3, figsize=(9, 3.4))
     for a, (title, arr, cmap) in zip(axs, [("image", img, "gray"), ("ground truth", lab, "viridis"), ("prediction", pred, "viridis")]):
-        a.imshow(arr[:, :, z].T.flip(0).cpu().numpy(), cmap=cmap, vmin=None if cmap == "gray" else 0, vmax=None if cmap == "gray" else 2)
+        a.imshow(arr[:, :, z].T.flip(0).cpu().numpy(), cmap=cmap, vmin=None if cmap == "gray" else 0, vmax=None if cmap == "gray" else max(recipe.dataset.labels))
         a.set_title(title)
         a.axis("off")
-    fig.suptitle(f"{case['name']} axial slice {z}: 0 bg, 1 GM, 2 WM (E2ENet S=0.8)")
+    names = ", ".join(f"{k} {v}" for k, v in recipe.dataset.labels.items())
+    fig.suptitle(f"{case['name']} axial slice {z} ({names}); E2ENet S=0.8", fontsize=9)
     fig.tight_layout()
     fig.savefig(ctx.plot_path(NAME, "validation_slice"), dpi=110)
     plt.close(fig)
