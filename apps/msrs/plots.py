@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["plot_curve", "plot_mask_history", "plot_grad_norms"]
+__all__ = ["plot_curve", "plot_mask_history", "plot_grad_norms", "plot_grad_norms_grid"]
 
 
 def _plt():
@@ -71,5 +71,31 @@ def plot_grad_norms(rows: list[dict], path, title: str = "per-layer gradient nor
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_grad_norms_grid(runs: dict[str, list[dict]], path, title: str = "") -> Path:
+    """One panel per method (shared log y axis): per-layer-group gradient norms over the first steps."""
+    plt = _plt()
+    names = [n for n, rows in runs.items() if rows]
+    cols = min(4, max(1, len(names)))
+    rows_n = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3 * rows_n), sharey=True, squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        rows = runs[name]
+        for g in sorted({k for r in rows for k in r if k != "step"}):
+            pts = [(r["step"], r[g]) for r in rows if g in r]
+            ax.plot([p[0] for p in pts], [max(p[1], 1e-12) for p in pts], label=g, lw=1)
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    if names:
+        axes.flat[0].legend(fontsize=5, ncol=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return Path(path)
