@@ -25,7 +25,7 @@ def _scaling(ctx) -> None:
     """VSR training step time against utterance length (frames), tiny widths, random inputs."""
     from apps.msrs.models import AVSRModel
 
-    lengths = ctx.sizes(smoke=[5, 10, 20], quick=[10, 25, 50, 100], full=[25, 50, 100, 200, 400])
+    lengths = ctx.sizes(smoke=[5, 10, 20], quick=[10, 25, 50], full=[25, 50, 100, 200, 400])
     torch.manual_seed(ctx.seed)
     dev = torch.device(ctx.device)
     model = AVSRModel("vsr", 31, frontend_width=4, frontend_blocks=(1, 1, 1, 1), d_model=32, heads=2, layers=2,
@@ -101,8 +101,8 @@ def _train_compare(ctx) -> None:
 
     suite = ctx.suite
     if suite == "quick":
-        runs = [("vsr", "dense"), ("vsr", "msrs_d"), ("vsr", "msrs_s"), ("asr", "dense"), ("avsr", "dense")]
-        over = ["preset=quick", "train.max_steps=8", "train.eval_every=4", "test_snrs=[clean,0]"]
+        runs = [("vsr", "dense"), ("vsr", "msrs_s"), ("asr", "dense"), ("avsr", "dense")]
+        over = ["preset=quick", "train.max_steps=6", "train.eval_every=3", "test_snrs=[clean,0]"]
     else:
         methods = ["dense", "msrs_s", "msrs_d", "curriculum", "static", "set", "rigl"]
         runs = [(m, meth) for m in ("vsr", "avsr") for meth in methods] + [("asr", "dense")]
