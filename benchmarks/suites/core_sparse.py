@@ -94,8 +94,7 @@ def _overhead(ctx, variant: str, task, size: dict, steps: int, update_every: int
 
     * ``step_time_amortized`` (end to end): dense, sparse and a second identical dense model ("control")
       step in rotating order, one step each per round. Amortized sparse step = median dense step x median
-      per-round ratio sparse/dense over the regular steps + the update steps' extra time spread over all
-      steps. The control's median per-round ratio to dense (``control_ratio``) is the noise floor.
+      per-round ratio sparse/dense over the regular steps + the mean extra time of an update step / update_every. The control's median per-round ratio to dense (``control_ratio``) is the noise floor.
     * ``step_time_engine`` (components): dense step + the post-step hook timed in place (inside the real
       training steps, caches as they are) + one topology update / UPDATE_EVERY.
     """
@@ -139,7 +138,8 @@ def _overhead(ctx, variant: str, task, size: dict, steps: int, update_every: int
     regular_ratio = _median([r["sparse"] / r["dense"] for r in rounds if not r["updated"]])
     control_ratio = _median([r["control"] / r["dense"] for r in rounds])
     update_extra = [r["sparse"] - regular_ratio * r["dense"] for r in rounds if r["updated"]]
-    sparse = dense * regular_ratio + sum(update_extra) / len(rounds)
+    # one update per update_every steps (not per measured round: the rounds need not be a multiple of it)
+    sparse = dense * regular_ratio + (sum(update_extra) / len(update_extra) / update_every if update_extra else 0.0)
     wall_e2e = time.perf_counter() - t0
 
     upd_t = []

@@ -231,28 +231,30 @@ class DynamicSparsity:
             raise ValueError(f"optimizer {type(optimizer).__name__} holds none of the target weights {self.names}")
         names = [n for n, _ in mine]
         params = [p for _, p in mine]
-        state = optimizer.state
-        cache = {"version": -1, "masks": []}
+        # The tensor lists are rebuilt only when the masks change or any state tensor object is new or gone
+        # (first steps, optimizer.load_state_dict, an optimizer that replaces its state): checked by identity.
+        cache = {"version": -1, "masks": [], "ids": None, "tensors": [], "fmasks": []}
 
         def hook(opt, args, kwargs) -> None:
             # hot path (every step): one fused in-place multiply over weights and their state tensors
-            if cache["version"] != self._version or params[0].device != cache["masks"][0].device:
+            state = opt.state  # not captured: load_state_dict replaces the optimizer's state dict
+            sts = [state.get(p) for p in params]
+            ids = [tuple(map(id, st.values())) if st else () for st in sts]
+            if (cache["version"] != self._version or ids != cache["ids"]
+                    or params[0].device != cache["masks"][0].device):
                 self._sync_devices()
-                cache["masks"] = [self._fmasks[n] for n in names]
-                cache["version"] = self._version
-            pmasks = cache["masks"]
-            tensors, masks = list(params), list(pmasks)
-            for p, m in zip(params, pmasks):
-                st = state.get(p)
-                if st:
-                    for v in st.values():
+                pmasks = [self._fmasks[n] for n in names]
+                tensors, masks = list(params), list(pmasks)
+                for p, m, st in zip(params, pmasks, sts):
+                    for v in (st.values() if st else ()):
                         if isinstance(v, torch.Tensor) and v.shape == p.shape:
                             tensors.append(v)
                             masks.append(m if v.dtype == m.dtype else m.to(v.dtype))
+                cache.update(version=self._version, masks=pmasks, ids=ids, tensors=tensors, fmasks=masks)
             prev = torch.is_grad_enabled()
             torch._C._set_grad_enabled(False)
             try:
-                torch._foreach_mul_(tensors, masks)
+                torch._foreach_mul_(cache["tensors"], cache["fmasks"])
             finally:
                 torch._C._set_grad_enabled(prev)
 

@@ -29,6 +29,9 @@ def test_round_trip_continues_identically(grow, tmp_path):
     sp2.load_state_dict(ck["sparsity"])
     assert sp2.step_count == 10
     train(model2, opt2, sp2, 15, start=10)
+    for n in sp2.names:  # the hook follows the optimizer's new state dict after load_state_dict
+        w = sp2.modules[n].weight
+        assert torch.all(opt2.state[w]["momentum_buffer"][~sp2.weight_mask(n)] == 0), n
     for n in sp.names:
         assert torch.equal(sp.masks[n], sp2.masks[n]), n
     for (k, a), (_, b) in zip(model.state_dict().items(), model2.state_dict().items()):
