@@ -140,8 +140,7 @@ def report(out: Path) -> list[dict]:
     for mode in sorted({m for m, _ in results}):
         curves = {meth: r["val"] for (m, meth), r in sorted(results.items()) if m == mode}
         plot_curve(curves, out / f"{mode}_val_wer_vs_time.png", title=f"{mode}: val WER vs training time")
-        cer_curves = {k: [dict(p, wer=p["cer"]) for p in v] for k, v in curves.items()}
-        plot_curve(cer_curves, out / f"{mode}_val_cer_vs_time.png", title=f"{mode}: val CER vs training time")
+        plot_curve(curves, out / f"{mode}_val_cer_vs_time.png", title=f"{mode}: val CER vs training time", key="cer")
         plot_grad_norms_grid({meth: r["grad_norms"] for (m, meth), r in sorted(results.items()) if m == mode},
                              out / f"{mode}_grad_norms.png", title=f"{mode}: per-layer gradient norms")
     return rows

@@ -15,15 +15,15 @@ def _plt():
     return plt
 
 
-def plot_curve(curves: dict[str, list[dict]], path, title: str = "validation WER") -> Path:
-    """``{method: [{time, wer}, ...]}`` -> val WER against training wall-clock."""
+def plot_curve(curves: dict[str, list[dict]], path, title: str = "validation WER", key: str = "wer") -> Path:
+    """``{method: [{time, wer, cer}, ...]}`` -> val ``key`` against training wall-clock."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, pts in curves.items():
         if pts:
-            ax.plot([p["time"] for p in pts], [p["wer"] for p in pts], marker="o", ms=3, label=name)
+            ax.plot([p["time"] for p in pts], [p[key] for p in pts], marker="o", ms=3, label=name)
     ax.set_xlabel("training wall-clock (s)")
-    ax.set_ylabel("val WER")
+    ax.set_ylabel(f"val {key.upper()}")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
