@@ -153,14 +153,16 @@ def _overhead(ctx, variant: str, task, size: dict, steps: int, update_every: int
                      title=f"ERK density per layer ({variant}, global 0.1)")
     common = dict(clock=clock.name, steps=steps, params=sum(p.numel() for p in models["sparse"][0].parameters()),
                   density=round(sp.density(), 4), dense_step_s=dense, hook_s=hook_s, update_s=update_s)
-    # smoke: 20 steps with an update every 10 exercise the code but cannot resolve 2% -> no target there
+    # smoke: 20 steps of models with 16-128 samples/tokens per step, an update every 10 steps: they exercise
+    # the code, but are too small to stand for the overhead on a training step -> no targets in smoke
+    target = None if ctx.suite == "smoke" else "<= 1.02"
     ctx.record(NAME, variant, "step_time_amortized", sparse, "s", baseline=dense,
-               target=None if ctx.suite == "smoke" else "<= 1.02", higher_is_better=False, wall_s=wall_e2e,
+               target=target, higher_is_better=False, wall_s=wall_e2e,
                update_every=update_every, updates=len(update_extra), regular_sparse_step_s=dense * regular_ratio,
                control_ratio=control_ratio, **common)
-    # amortized at the production interval (UPDATE_EVERY), also in the smoke suite
+    # amortized at the production interval (UPDATE_EVERY) in every suite
     ctx.record(NAME, variant, "step_time_engine", dense + hook_s + update_s / UPDATE_EVERY, "s", baseline=dense,
-               target="<= 1.02", higher_is_better=False, wall_s=time.perf_counter() - t0 - wall_e2e,
+               target=target, higher_is_better=False, wall_s=time.perf_counter() - t0 - wall_e2e,
                update_every=UPDATE_EVERY, **common)
 
 
