@@ -58,6 +58,7 @@ class CompareRow:
     key: tuple            # (suite, app, variant, metric, occurrence)
     old: dict | None
     new: dict | None
+    context: str = ""     # extra keys telling repeated rows apart (e.g. "items=1000"), from the NEW side
     change: float | None = None       # relative change (new - old) / |old|
     higher_is_better: bool | None = None
     verdict: str = ""                 # regression | improvement | ~ | changed | added | removed | n/a
@@ -66,6 +67,8 @@ class CompareRow:
     @property
     def label(self) -> str:
         suite, app, variant, metric, occ = self.key
+        if self.context:
+            return f"{app} / {variant} / {metric} [{self.context}]"
         return f"{app} / {variant} / {metric}" + (f" #{occ + 1}" if occ else "")
 
 
@@ -144,9 +147,11 @@ def compare_records(old: list[dict], new: list[dict], threshold: float = 0.05) -
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not (threshold >= 0):
         raise ValueError(f"threshold={threshold!r} must be a number >= 0 (a relative change, 0.05 = 5%)")
     ko, kn = _keyed(old), _keyed(new)
+    ctx_new = _contexts_by_key(new, kn)
+    ctx_old = _contexts_by_key(old, ko)
     cmp = Comparison(float(threshold))
     for key, rec in kn.items():
-        row = CompareRow(key, ko.get(key), rec)
+        row = CompareRow(key, ko.get(key), rec, context=ctx_new.get(key, ""))
         if row.old is None:
             row.verdict = "added"
         else:
@@ -154,8 +159,24 @@ def compare_records(old: list[dict], new: list[dict], threshold: float = 0.05) -
         cmp.rows.append(row)
     for key, rec in ko.items():
         if key not in kn:
-            cmp.rows.append(CompareRow(key, rec, None, verdict="removed"))
+            cmp.rows.append(CompareRow(key, rec, None, context=ctx_old.get(key, ""), verdict="removed"))
     return cmp
+
+
+def _contexts_by_key(records: list[dict], keyed: dict[tuple, dict]) -> dict[tuple, str]:
+    """Join key -> context string of repeated rows (computed per app, as in the report tables)."""
+    from benchmarks.report import row_contexts
+
+    ids = {id(r): k for k, r in keyed.items()}
+    out: dict[tuple, str] = {}
+    by_app: dict[tuple, list[dict]] = {}
+    for r in records:
+        by_app.setdefault((r.get("suite", ""), r.get("app", "")), []).append(r)
+    for recs in by_app.values():
+        for r, c in zip(recs, row_contexts(recs)):
+            if c:
+                out[ids[id(r)]] = c
+    return out
 
 
 def _results_path(p) -> Path:

@@ -13,7 +13,7 @@ from benchmarks.context import format_number
 from benchmarks.plots import module_time_chart, target_chart
 from core.training.results import RESULT_FIELDS, read_results
 
-__all__ = ["render_report", "write_report", "app_order", "summarize", "GENERATED_DIR"]
+__all__ = ["render_report", "write_report", "app_order", "summarize", "row_contexts", "GENERATED_DIR"]
 
 GENERATED_DIR = "_run"            # plots/_run/: charts about the run itself (module wall times)
 TARGETS_PNG = "_targets.png"      # plots/<app>/_targets.png: generated measured-vs-target chart
@@ -92,7 +92,7 @@ def _env_section(meta: dict, suite_rec: dict | None) -> list[str]:
 _STANDARD = set(RESULT_FIELDS) | {"ratio", "met", "higher_is_better", "time", "kind", "compared"}
 
 
-def _contexts(recs: list[dict], max_keys: int = 3) -> list[str]:
+def row_contexts(recs: list[dict], max_keys: int = 3) -> list[str]:
     """Per record, the extra keys that tell apart rows sharing (variant, metric), e.g. a scaling curve's sizes.
 
     Integer-valued keys that differ within the group are preferred (sizes); else any differing scalar key.
@@ -115,7 +115,7 @@ def _contexts(recs: list[dict], max_keys: int = 3) -> list[str]:
 
 
 def _app_table(recs: list[dict]) -> list[str]:
-    ctx = _contexts(recs)
+    ctx = row_contexts(recs)
     show_ctx = any(ctx)
     head = "| variant | metric |" + (" context |" if show_ctx else "") + " measured | unit | baseline | ratio | target | met |"
     rule = "|---|---|" + ("---|" if show_ctx else "") + "---:|---|---:|---:|---|:-:|"

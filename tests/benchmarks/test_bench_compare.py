@@ -52,7 +52,10 @@ def test_repeated_keys_match_in_order_and_unknown_direction():
     new = [rec("a", "scaling", "t", 1.0, "s"), rec("a", "scaling", "t", 3.0, "s"), rec("a", "v", "score", 2.0)]
     cmp = compare_records(old, new)
     assert [r.verdict for r in cmp.rows] == ["~", "regression", "changed"]
-    assert cmp.rows[1].label == "a / scaling / t #2"
+    assert cmp.rows[1].label == "a / scaling / t #2"  # no extra key tells them apart
+    sized = compare_records([dict(r, items=n) for r, n in zip(old, (10, 100, 5))],
+                            [dict(r, items=n) for r, n in zip(new, (10, 100, 5))])
+    assert [r.label for r in sized.rows[:2]] == ["a / scaling / t [items=10]", "a / scaling / t [items=100]"]
 
 
 def test_failed_module_zero_and_missing_values():
