@@ -89,6 +89,41 @@ def run_comparison(variants: list[str], *, data: dict, model: dict | None = None
     return results
 
 
+def rescore(run_dirs: list[str | Path], *, data: dict, model: dict | None = None, method: str = "greedy",
+            beam: int = 4, log=print) -> dict[str, dict]:
+    """Test WER/CER of each run's newest checkpoint with ``method`` (runs of ``run_comparison`` on ``data``).
+
+    Returns {variant: {test_wer, test_cer, history, train_s, train_cpu_s, audio_fraction, steps, ...}}.
+    """
+    from core.training import checkpoint as ckpt_lib
+
+    tok = CharTokenizer()
+    m = dict(DEFAULT_MODEL, **(model or {}))
+    stores = load_splits(dict(data, on_error=data.get("on_error", "skip")), tok, int(m["subsampling"]),
+                         data.get("on_error", "skip"))
+    dist = init_distributed(device="cpu")
+    out = {}
+    for d in run_dirs:
+        d = Path(d)
+        path = ckpt_lib.latest_checkpoint(d / "checkpoints")
+        if path is None:
+            raise FileNotFoundError(f"no checkpoint in {d / 'checkpoints'}")
+        net = CTCAttentionModel(input_dim=80, vocab=tok.vocab_size, sos_eos=tok.sos, blank=tok.blank, **m)
+        pruner = DataPruner(len(stores["train"]), num_epochs=1)
+        tr = ASRTrainer(net, tok, stores["train"], stores["dev"], pruner, TrainSettings(epochs=1, beam=beam), d,
+                        dist, test=stores["test"], variant=d.name)
+        ck = ckpt_lib.load_checkpoint(path)
+        ckpt_lib.restore_state(ck, rng=False, module=tr.module, trainer=tr)
+        ev = tr.evaluate(stores["test"], method)
+        h = tr.history
+        out[d.name] = {"variant": d.name, "test_wer": ev["wer"], "test_cer": ev["cer"], "method": method,
+                       "checkpoint": str(path), "epochs": len(h), "steps": tr.step, "train_s": tr.train_s,
+                       "train_cpu_s": tr.train_cpu_s, "audio_fraction": h[-1]["audio_fraction"],
+                       "audio_s": h[-1]["audio_s"], "dev_wer": h[-1]["dev_wer"], "history": h}
+        log(f"{d.name}: {method} test WER {ev['wer']:.4f} CER {ev['cer']:.4f} (epochs {len(h)}, steps {tr.step})")
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="quick", help="corpus size: tiny|quick|full|<train utterances>")
@@ -101,9 +136,20 @@ def main(argv=None) -> None:
     ap.add_argument("--test-method", default="greedy")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="outputs/asr_ddp/compare")
+    ap.add_argument("--rescore", nargs="*", default=None,
+                    help="run folders: re-decode their newest checkpoint on the test set (--test-method), "
+                         "append to <out>/rescored.jsonl")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     size = int(a.size) if a.size.isdigit() else a.size
+    if a.rescore:
+        res = rescore(a.rescore, data=dict(name="embedded", root=a.root, size=size, seed=0), method=a.test_method,
+                      log=lambda m: print(m, flush=True))
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        with open(Path(a.out) / "rescored.jsonl", "a") as f:
+            for r in res.values():
+                f.write(json.dumps(r) + "\n")
+        return
     settings = TrainSettings(epochs=a.epochs, lr=a.lr, warmup_steps=a.warmup, frame_budget=a.frame_budget,
                              seed=a.seed, test_method=a.test_method)
     run_comparison(a.variants.split(","), data=dict(name="embedded", root=a.root, size=size, seed=0),
