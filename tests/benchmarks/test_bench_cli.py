@@ -1,6 +1,7 @@
 """The sparselab command: argument errors name the valid choices, list, forwarding to an app's main."""
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,11 @@ def test_forwarding_missing_app_is_a_clear_error(capsys, monkeypatch):
     monkeypatch.setitem(cli.APPS, "spa", "apps.no_such_app_xyz.train")
     rc, _, err = run(["spa"], capsys)
     assert rc == 2 and "apps.no_such_app_xyz.train is not available" in err
+
+
+def test_forwarding_reaches_a_real_hydra_app(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
+    monkeypatch.setitem(cli.APPS, "msrs", "bench_fake_app.train")
+    out = tmp_path / "x.txt"
+    rc = cli.main(["msrs", "x=42", f"out={out}", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert rc == 0 and out.read_text() == "42"

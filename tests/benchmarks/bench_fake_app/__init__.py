@@ -1,0 +1,1 @@
+"""A minimal Hydra app for testing `sparselab <app>` forwarding."""
