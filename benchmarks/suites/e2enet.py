@@ -217,3 +217,27 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def full_config_flops(patch=(64, 64, 64), num_classes: int = 16) -> dict:
+    """FLOPs per patch of the paper-width E2ENet (dense and S = 0.7/0.8/0.9, sparse-aware) and of nnU-Net's DynUNet.
+
+    ``python -c "from benchmarks.suites.e2enet import full_config_flops; print(full_config_flops())"``
+    """
+    from apps.e2enet.models import E2ENet, nnunet_dynunet
+    from apps.e2enet.sparsity import build_dsff
+    from core.metrics import count_flops
+
+    torch.manual_seed(0)
+    x = torch.zeros(1, 1, *patch)
+    m = E2ENet(1, num_classes)
+    fl = count_flops(m, x)
+    out = {"e2enet_dense": fl["dense"]}
+    for s in (0.7, 0.8, 0.9):
+        sp = build_dsff(m, s, total_steps=1)
+        # sparse FLOPs only need the densities; recount the dense forward's per-module figures with them
+        dens = sp.densities()
+        out[f"e2enet_S{s}"] = fl["dense"] - sum((1 - dens[n]) * fl["per_module"].get(f"E2ENet.{n}", 0) for n in dens)
+        sp.detach()
+    out["dynunet_nnunet"] = count_flops(nnunet_dynunet(1, num_classes), x)["dense"]
+    return out
