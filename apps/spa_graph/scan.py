@@ -9,8 +9,9 @@ it is, so cdlib's mu=3 equals the original mu=4. Clusters are the connected comp
 core-core eps-edges; a non-core node with an eps-edge to a core is a border member of the cluster of
 its most similar core (ties: the smaller cluster id; the original BFS takes whichever reaches it
 first). Of the remaining nodes, hubs touch >= 2 clusters and outliers touch fewer.
-No Python loop over nodes or edges: common-neighbour counts are row-wise products of CSR rows,
-taken in chunks of edges to bound memory.
+No Python loop over nodes or edges: common-neighbour counts per edge come either from row-wise
+products of CSR rows or from a degree-ordered wedge enumeration with binary search
+(``edge_triangles``), both in chunks to bound memory; ``structural_similarity`` picks the cheaper.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-__all__ = ["CORE", "BORDER", "HUB", "OUTLIER", "ScanResult", "scan", "structural_similarity", "scan_reference",
+__all__ = ["edge_triangles", "edge_common_rows", "SIMILARITY_METHODS", "CORE", "BORDER", "HUB", "OUTLIER", "ScanResult", "scan", "structural_similarity", "scan_reference",
            "check_scan_params"]
 
 CORE, BORDER, HUB, OUTLIER = 0, 1, 2, 3
@@ -64,19 +65,91 @@ def _check_adj(adj) -> sp.csr_matrix:
     return adj
 
 
-def structural_similarity(adj: sp.csr_matrix, chunk_edges: int = 262_144) -> sp.csr_matrix:
-    """(N, N) symmetric binary CSR without self loops -> (N, N) CSR of sigma on every edge."""
-    adj = _check_adj(adj)
+def edge_triangles(adj: sp.csr_matrix, chunk_wedges: int = 4_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Triangles on each undirected edge: (N, N) clean CSR -> (rows, cols, counts), rows < cols, (E,) each.
+
+    Edges are oriented from lower to higher (degree, id) rank; every triangle s < t < w is found
+    once as the wedge s->t->w closed by the edge s->w (binary search in the sorted edge keys), and
+    counted on its three edges. The wedges are expanded in chunks of ``chunk_wedges``; their number
+    is sum over oriented edges (s, t) of outdeg(t), O(E^1.5) at worst and far less on real graphs.
+    """
+    n = adj.shape[0]
+    upper = sp.triu(adj, k=1).tocoo()
+    r, c = upper.row.astype(np.int64), upper.col.astype(np.int64)
+    m = len(r)
+    deg = np.diff(adj.indptr)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), deg))] = np.arange(n)
+    swap = rank[r] > rank[c]
+    s, t = np.where(swap, c, r), np.where(swap, r, c)          # oriented s -> t, rank[s] < rank[t]
+    order = np.lexsort((t, s))
+    s, t, eid = s[order], t[order], order                      # sorted by (s, t); eid: index into (r, c)
+    keys = s * n + t
+    start = np.searchsorted(s, np.arange(n + 1))               # CSR pointers of the oriented graph
+    outdeg = np.diff(start)
+    counts = np.zeros(m, dtype=np.int64)
+    wedges = outdeg[t]                                         # wedges s->t->w per oriented edge
+    bounds = np.searchsorted(np.cumsum(wedges), np.arange(chunk_wedges, int(wedges.sum()) + chunk_wedges,
+                                                              chunk_wedges), side="right")
+    lo = 0
+    for hi in np.unique(np.r_[bounds, m]):                     # loop over chunks of edges, each vectorized
+        hi = int(min(hi, m))
+        if hi <= lo:
+            continue
+        e1 = np.arange(lo, hi)
+        k = wedges[lo:hi]
+        e1 = np.repeat(e1, k)
+        if len(e1):
+            first = np.repeat(np.cumsum(k) - k, k)
+            pos = start[t[e1]] + (np.arange(len(e1)) - first)  # position of edge t -> w
+            w = t[pos]
+            q = s[e1] * n + w
+            j = np.searchsorted(keys, q)
+            j = np.minimum(j, m - 1)
+            hit = keys[j] == q
+            for e in (e1[hit], pos[hit], j[hit]):               # the triangle's three edges
+                counts += np.bincount(eid[e], minlength=m)
+        lo = hi
+    return r, c, counts
+
+
+def edge_common_rows(adj: sp.csr_matrix, chunk_edges: int = 262_144) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Common neighbours on each edge as row-wise products A[u] * A[v] (chunks of edges) -> (rows, cols, counts).
+    Work ~ sum of squared degrees: the faster choice on graphs without heavy hubs."""
     a = adj.astype(np.float32)
     a.data[:] = 1.0
-    n = a.shape[0]
-    deg = np.diff(a.indptr).astype(np.float64)
     upper = sp.triu(a, k=1).tocoo()
     r, c = upper.row.astype(np.int64), upper.col.astype(np.int64)
-    common = np.empty(len(r), dtype=np.float64)
+    common = np.empty(len(r), dtype=np.int64)
     for s in range(0, len(r), chunk_edges):   # loop over chunks of edges, each one vectorized
         e = slice(s, s + chunk_edges)
-        common[e] = np.asarray(a[r[e]].multiply(a[c[e]]).sum(axis=1)).ravel()
+        common[e] = np.rint(np.asarray(a[r[e]].multiply(a[c[e]]).sum(axis=1)).ravel()).astype(np.int64)
+    return r, c, common
+
+
+SIMILARITY_METHODS = ("auto", "rows", "wedges")
+
+
+def structural_similarity(adj: sp.csr_matrix, method: str = "auto") -> sp.csr_matrix:
+    """(N, N) symmetric binary CSR without self loops -> (N, N) CSR of sigma on every edge.
+
+    ``method``: "rows" (work ~ sum d^2), "wedges" (degree-ordered triangle listing, work ~ E + wedges;
+    wins on hub-heavy graphs such as Tolokers), "auto" picks by a cost model fitted on this 2-core CPU
+    (rows 0.25 us per d^2 unit; wedges 7.2 us per edge + 1.2 us per wedge).
+    """
+    adj = _check_adj(adj)
+    if method not in SIMILARITY_METHODS:
+        raise ValueError(f"method={method!r}; choose one of {list(SIMILARITY_METHODS)}")
+    n = adj.shape[0]
+    deg = np.diff(adj.indptr).astype(np.int64)
+    if method == "auto":
+        upper = sp.triu(adj, k=1).tocoo()
+        r, c = upper.row, upper.col
+        lower_first = (deg[r] < deg[c]) | ((deg[r] == deg[c]) & (r < c))
+        src, dst = np.where(lower_first, r, c), np.where(lower_first, c, r)
+        wedges = int(np.bincount(src, minlength=n)[dst].sum())
+        method = "wedges" if 7.2 * len(r) + 1.2 * wedges < 0.25 * float((deg ** 2).sum()) else "rows"
+    r, c, common = edge_triangles(adj) if method == "wedges" else edge_common_rows(adj)
     sig = (common + 2.0) / np.sqrt((deg[r] + 1.0) * (deg[c] + 1.0))
     out = sp.coo_matrix((np.concatenate([sig, sig]), (np.concatenate([r, c]), np.concatenate([c, r]))), shape=(n, n))
     out = out.tocsr()

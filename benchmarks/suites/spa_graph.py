@@ -16,13 +16,11 @@ import time
 import numpy as np
 import torch
 
-from apps.spa_graph.data import load_dataset, sbm_edges, sbm_graph
+from apps.spa_graph.data import load_dataset, sbm_graph
 from apps.spa_graph.experiment import run_grid, summarize
-from apps.spa_graph.graph import clean_adjacency
-from apps.spa_graph.pagerank import pagerank
 from apps.spa_graph.protocol import TrainConfig
-from apps.spa_graph.scan import scan
 from apps.spa_graph.selectors import METHODS, SelectionContext, select
+from apps.spa_graph.speed import scan_pagerank_time
 
 NAME = "spa_graph"
 DESCRIPTION = "SPA graph active learning: macro-F1 vs best baseline, query time vs GraphPart, SCAN+PageRank scaling"
@@ -42,14 +40,8 @@ def _plan(ctx):
 
 
 def _scan_pagerank_time(num_edges: int, seed: int) -> tuple[float, int, int]:
-    """Seconds for SCAN (eps 0.5, mu 3) + PageRank (0.95) on an SBM graph of ~num_edges edges."""
-    n = max(1000, num_edges // 10)                       # average degree 20
-    ei, _ = sbm_edges(n, max(2, n // 100), 20.0, 0.9, seed=seed)
-    adj = clean_adjacency(ei, n).adj
-    t0 = time.perf_counter()
-    res = scan(adj, 0.5, 3)
-    pagerank(adj, 0.95)
-    return time.perf_counter() - t0, adj.nnz // 2, res.num_clusters
+    r = scan_pagerank_time(num_edges, seed)
+    return r["total_s"], r["edges"], r["clusters"]
 
 
 def run(ctx) -> None:

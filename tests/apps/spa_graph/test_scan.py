@@ -73,3 +73,18 @@ def test_rejects_uncleaned_adjacency():
 
     with pytest.raises(ValueError, match="self loops"):
         scan(sp.csr_matrix(np.eye(3)), 0.5, 2)
+
+
+@pytest.mark.parametrize("gseed", range(4))
+def test_similarity_methods_agree(gseed):
+    g = nx.powerlaw_cluster_graph(120, 4, 0.5, seed=gseed)      # hubs and many triangles
+    adj = clean_adjacency(np.array(list(g.edges())).T, 120).adj
+    a = structural_similarity(adj, "rows").toarray()
+    b = structural_similarity(adj, "wedges").toarray()
+    np.testing.assert_allclose(a, b)
+    tri = nx.triangles(g)
+    from apps.spa_graph.scan import edge_triangles
+    r, c, counts = edge_triangles(adj, chunk_wedges=50)          # many chunks
+    assert counts.sum() == sum(tri.values())                     # each triangle counted on its 3 edges
+    with pytest.raises(ValueError, match="method"):
+        structural_similarity(adj, "fast")
