@@ -1,0 +1,1 @@
+"""Hydra configs of this app (a package so console scripts find them)."""
