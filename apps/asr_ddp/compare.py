@@ -28,7 +28,7 @@ from apps.asr_ddp.trainer import ASRTrainer, TrainSettings
 __all__ = ["VARIANTS", "run_comparison"]
 
 # name -> (DataPruner kwargs, time_keep, time_unit): the comparison
-VARIANTS: dict[str, tuple[dict, float, str]] = {
+VARIANTS: dict[str, tuple] = {     # (..., chunk_frames) optional 4th entry; default settings.chunk_frames
     "full": (dict(policy="full", keep=1.0), 1.0, "chunk"),
     "static_random0.7": (dict(policy="static_random", keep=0.7), 1.0, "chunk"),
     "dynamic_random0.7": (dict(policy="dynamic_random", keep=0.7), 1.0, "chunk"),
@@ -39,6 +39,7 @@ VARIANTS: dict[str, tuple[dict, float, str]] = {
     "dynamic_random0.7x0.7point": (dict(policy="dynamic_random", keep=0.7), 0.7, "point"),
     "loss_hard0.7": (dict(policy="loss_hard", keep=0.7), 1.0, "chunk"),
     "loss_easy0.7": (dict(policy="loss_easy", keep=0.7), 1.0, "chunk"),
+    "dynamic_random0.7x0.7chunk5": (dict(policy="dynamic_random", keep=0.7), 0.7, "chunk", 5),   # 50 ms chunks
 }
 
 DEFAULT_MODEL = dict(d_model=96, heads=4, layers=3, ffn=384, decoder_layers=1, ctc_weight=0.3, kernel_size=15,
@@ -67,11 +68,12 @@ def run_comparison(variants: list[str], *, data: dict, model: dict | None = None
                   for k, v in stores.items()))
     results: dict[str, dict] = {}
     for name in variants:
-        pr_kw, time_keep, unit = VARIANTS[name]
+        pr_kw, time_keep, unit, *rest = VARIANTS[name]
         seed_everything(settings.seed)
         net = CTCAttentionModel(input_dim=80, vocab=tok.vocab_size, sos_eos=tok.sos, blank=tok.blank, **m)
         pruner = DataPruner(len(stores["train"]), num_epochs=settings.epochs, seed=settings.seed, **pr_kw)
-        s = replace(settings, time_keep=time_keep, time_unit=unit)
+        s = replace(settings, time_keep=time_keep, time_unit=unit,
+                    chunk_frames=rest[0] if rest else settings.chunk_frames)
         tr = ASRTrainer(net, tok, stores["train"], stores["dev"], pruner, s, out_dir / name, dist,
                         test=stores["test"], variant=name)
         w0 = time.perf_counter()

@@ -6,8 +6,9 @@ from pathlib import Path
 __all__ = ["plot_wer_vs_time", "plot_scaling"]
 
 
-def plot_wer_vs_time(histories: dict[str, list[dict]], path: str | Path, title: str = "dev WER vs training time") -> Path:
-    """``histories``: variant -> per-epoch records with ``train_s`` and ``dev_wer``."""
+def plot_wer_vs_time(histories: dict[str, list[dict]], path: str | Path, title: str = "dev WER vs training time",
+                     x_key: str = "train_s") -> Path:
+    """``histories``: variant -> per-epoch records with ``x_key`` (train_s or train_cpu_s) and ``dev_wer``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -16,8 +17,8 @@ def plot_wer_vs_time(histories: dict[str, list[dict]], path: str | Path, title: 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, hist in histories.items():
         if hist:
-            ax.plot([h["train_s"] for h in hist], [100 * h["dev_wer"] for h in hist], marker="o", label=name)
-    ax.set_xlabel("training wall-clock (s)")
+            ax.plot([h[x_key] for h in hist], [100 * h["dev_wer"] for h in hist], marker="o", label=name)
+    ax.set_xlabel("training CPU time (s)" if x_key == "train_cpu_s" else "training wall-clock (s)")
     ax.set_ylabel("dev WER (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)

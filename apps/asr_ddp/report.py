@@ -1,6 +1,6 @@
 """Merge comparison results (results.jsonl from one or more ``compare`` runs) into a markdown table + one plot.
 
-    python -m apps.asr_ddp.report outputs/asr_ddp/compare_A outputs/asr_ddp/compare_B --plot apps/asr_ddp/dev_wer_vs_time.png
+    python -m apps.asr_ddp.report outputs/asr_ddp/compare_A outputs/asr_ddp/rescored/rescored.jsonl --plot apps/asr_ddp/dev_wer_vs_time.png
 """
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from apps.asr_ddp.plots import plot_wer_vs_time
 __all__ = ["load_results", "markdown_table"]
 
 
-def load_results(dirs: list[str | Path]) -> dict[str, dict]:
+def load_results(paths: list[str | Path]) -> dict[str, dict]:
+    """Merge JSON-lines result files (a folder means its results.jsonl); a later line for a variant wins."""
     out: dict[str, dict] = {}
-    for d in dirs:
-        p = Path(d) / "results.jsonl"
+    for d in paths:
+        p = Path(d) / "results.jsonl" if Path(d).is_dir() else Path(d)
         if not p.is_file():
-            raise FileNotFoundError(f"no results.jsonl in {d}")
+            raise FileNotFoundError(f"no results file {p}")
         for line in p.read_text().splitlines():
             r = json.loads(line)
             out[r["variant"]] = r
@@ -47,12 +48,15 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     res = load_results(a.dirs)
     order = ["full", "static_random0.7", "dynamic_random0.7", "easy_to_hard0.7", "infobatch",
-             "dynamic_random0.7x0.7chunk", "dynamic_random0.7x0.7point", "dynamic_random0.5"]
+             "dynamic_random0.7x0.7chunk", "dynamic_random0.7x0.7chunk5", "dynamic_random0.7x0.7point",
+             "dynamic_random0.5"]
     res = {k: res[k] for k in order if k in res} | {k: v for k, v in res.items() if k not in order}
     print(markdown_table(res))
     if a.plot:
-        plot_wer_vs_time({k: v["history"] for k, v in res.items() if "history" in v}, a.plot,
-                         title="embedded corpus: dev WER vs training wall-clock")
+        hist = {k: v["history"] for k, v in res.items() if "history" in v}
+        plot_wer_vs_time(hist, a.plot, title="embedded corpus: dev WER vs training wall-clock")
+        plot_wer_vs_time(hist, str(a.plot).replace(".png", "_cpu.png"), title="embedded corpus: dev WER vs training CPU",
+                         x_key="train_cpu_s")
 
 
 if __name__ == "__main__":
