@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from apps.spa_graph.selectors.common import propagated
 from apps.spa_graph.selectors.context import SelectionContext, check_budget
@@ -21,9 +22,9 @@ def kmeans_nearest(feats: np.ndarray, ids: np.ndarray, k: int, seed: int, taken:
     k = min(k, len(ids))
     if k <= 0:
         return []
-    km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(feats)
-    d = ((feats[None, :, :] - km.cluster_centers_[:, None, :]) ** 2).sum(-1) if feats.shape[0] * k < 2_000_000 \
-        else km.transform(feats).T ** 2                                   # (k, M)
+    with threadpool_limits(1):   # OpenMP k-means on a shared CPU: one thread is much faster than oversubscription
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(feats)
+        d = km.transform(feats).T                                         # (k, M) distances
     sizes = np.bincount(km.labels_, minlength=k)
     out: list[int] = []
     for c in np.lexsort((np.arange(k), -sizes)):    # loop over centres (<= budget), not nodes

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from apps.spa_graph.selectors.common import propagated
 from apps.spa_graph.selectors.context import SelectionContext, check_budget
@@ -108,8 +109,9 @@ def graphpart_select(ctx: SelectionContext, budget: int, seed: int = 0, far: boo
         if not far:
             picks.extend(kmeans_nearest(feats[ids], ids, int(share[part]), seed, taken))
             continue
-        km = KMeans(n_clusters=int(share[part]), n_init=1, random_state=seed).fit(feats[ids])
-        dist = km.transform(feats[ids]).T                         # (b_k, M)
+        with threadpool_limits(1):
+            km = KMeans(n_clusters=int(share[part]), n_init=1, random_state=seed).fit(feats[ids])
+            dist = km.transform(feats[ids]).T                        # (b_k, M)
         for c in np.lexsort((np.arange(len(dist)), -np.bincount(km.labels_, minlength=len(dist)))):
             order = ids[np.argsort(dist[c], kind="stable")]
             for h in range(far_hops, -1, -1):                     # relax the distance constraint

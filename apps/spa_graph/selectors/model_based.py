@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from apps.spa_graph.protocol import train_gnn
 from apps.spa_graph.selectors.common import global_pagerank
@@ -46,7 +47,8 @@ def age_select(ctx: SelectionContext, budget: int, seed: int = 0, alpha: float =
     budget = check_budget(budget, ctx.num_candidates)
     start, prob, ent = _warm_start(ctx, budget, seed)
     k = min(ctx.data.num_classes, ctx.data.num_nodes)
-    km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(prob)
+    with threadpool_limits(1):
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(prob)
     dens = 1.0 / (1.0 + np.linalg.norm(prob - km.cluster_centers_[km.labels_], axis=1))
     pr = global_pagerank(ctx, 0.85)
     score = alpha * percentile(ent) + beta * percentile(dens) + gamma * percentile(pr)
