@@ -6,7 +6,6 @@ import json
 import logging
 from pathlib import Path
 
-import torch
 
 from core.data_pruning import DataPruner
 from core.speech.corpus import build_corpus
