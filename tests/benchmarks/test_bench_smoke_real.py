@@ -1,4 +1,4 @@
-"""The real suite: `sparselab bench --suite smoke` over every module in benchmarks/suites (slow)."""
+"""The real suite: `sparselab bench --suite smoke` over every module in benchmarks/suites (CI's smoke run of the main job)."""
 import os
 import subprocess
 import sys
@@ -12,7 +12,6 @@ from core.training.results import read_results
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
 def test_real_smoke_suite(tmp_path):
     names = [i.name for i in discover()]
     assert names, "no modules in benchmarks/suites"
