@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from core.plotting import save_figure
 
 __all__ = ["plot_wer_vs_time", "plot_scaling"]
 
@@ -25,9 +26,7 @@ def plot_wer_vs_time(histories: dict[str, list[dict]], path: str | Path, title: 
     ax.legend(fontsize=8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
 
 
@@ -45,7 +44,5 @@ def plot_scaling(sizes: list[int], seconds: list[float], path: str | Path, label
     ax.legend()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path

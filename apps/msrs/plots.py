@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from core.plotting import save_figure
 
 __all__ = ["plot_curve", "plot_mask_history", "plot_grad_norms", "plot_grad_norms_grid"]
 
@@ -27,9 +28,7 @@ def plot_curve(curves: dict[str, list[dict]], path, title: str = "validation WER
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return Path(path)
 
 
@@ -50,9 +49,7 @@ def plot_mask_history(history: list[dict], stable_step, switch_step, path) -> Pa
         ax.axvline(switch_step, color="red", ls="-.", label=f"switch @ {switch_step}")
     ax.legend(fontsize=8, loc="upper right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return Path(path)
 
 
@@ -69,9 +66,7 @@ def plot_grad_norms(rows: list[dict], path, title: str = "per-layer gradient nor
     ax.set_ylabel("gradient L2 norm")
     ax.set_title(title)
     ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return Path(path)
 
 
@@ -95,7 +90,5 @@ def plot_grad_norms_grid(runs: dict[str, list[dict]], path, title: str = "") -> 
     if names:
         axes.flat[0].legend(fontsize=5, ncol=2)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
     return Path(path)

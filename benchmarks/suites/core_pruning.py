@@ -21,6 +21,7 @@ import time
 import torch
 
 from core.data_pruning import DataPruner, PrunedSampler
+from core.plotting import save_figure
 
 NAME = "core_pruning"
 DESCRIPTION = "data pruner + DDP sampler: epoch set-up time for 10M items (dynamic random, InfoBatch, UCB) and scaling"
@@ -94,9 +95,7 @@ def _scaling(ctx, sizes: list[int], epochs: int, headline_n: int, headline: dict
     ax.set_title(f"core.data_pruning set-up scaling (CPU, keep={KEEP})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(ctx.plot_path(NAME, "setup_scaling"), dpi=100)
-    plt.close(fig)
+    save_figure(fig, ctx.plot_path(NAME, "setup_scaling"), dpi=100)
     ctx.record(NAME, "scaling", "points", len(xs), "", wall_s=time.perf_counter() - t0)
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from core.sparse import DynamicSparsity, plot_density
 from core.testing import TinyCNN, TinyTransformer
+from core.plotting import save_figure
 
 NAME = "core_sparse"
 DESCRIPTION = "dynamic sparsity engine: step overhead vs dense (CNN, transformer) and topology-update scaling"
@@ -220,9 +221,7 @@ def _scaling(ctx, widths: list[int], repeats: int) -> None:
     ax.set_title(f"core.sparse scaling ({ctx.device})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(ctx.plot_path(NAME, "update_scaling"), dpi=100)
-    plt.close(fig)
+    save_figure(fig, ctx.plot_path(NAME, "update_scaling"), dpi=100)
     ctx.record(NAME, "scaling_mlp4", "points", len(rows), "", wall_s=time.perf_counter() - t0)
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from core.plotting import save_figure
 
 NAME = "e2enet"
 DESCRIPTION = "E2ENet dense / DSFF S=0.7,0.8,0.9 vs nnU-Net DynUNet: non-zero params, FLOPs, Dice, train & inference time"
@@ -118,9 +119,7 @@ def _scaling(ctx, models: dict, sides: list[int], patch: list[int], device: str)
     ax.set_ylabel("sliding-window inference (s)")
     ax.set_title(f"sliding window, patch {patch}, overlap 0.5")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(ctx.plot_path(NAME, "sw_inference_scaling"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, ctx.plot_path(NAME, "sw_inference_scaling"), dpi=110)
 
 
 def model_in(model) -> int:
@@ -148,9 +147,7 @@ def _slice_plot(ctx, recipe) -> None:
         a.axis("off")
     names = ", ".join(f"{k} {v}" for k, v in recipe.dataset.labels.items())
     fig.suptitle(f"{case['name']} axial slice {z} ({names}); E2ENet S=0.8", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(ctx.plot_path(NAME, "validation_slice"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, ctx.plot_path(NAME, "validation_slice"), dpi=110)
 
 
 def compare(ctx, size: dict) -> dict:

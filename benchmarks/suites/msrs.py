@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from core.plotting import save_figure
 
 NAME = "msrs"
 DESCRIPTION = "MSRS vs dense/curriculum/static/SET/RigL for VSR and AVSR on the rendered AV corpus; step-time scaling"
@@ -57,9 +58,7 @@ def _scaling(ctx) -> None:
     ax.set_xlabel("utterance length (video frames, 25 fps)")
     ax.set_ylabel("VSR training step (s), batch 2")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(ctx.plot_path(NAME, "scaling_step_time_vs_length"), dpi=100)
-    plt.close(fig)
+    save_figure(fig, ctx.plot_path(NAME, "scaling_step_time_vs_length"), dpi=100)
 
 
 def _switch_smoke(ctx) -> None:

@@ -21,6 +21,7 @@ from apps.spa_graph.experiment import run_grid, summarize
 from apps.spa_graph.protocol import TrainConfig
 from apps.spa_graph.selectors import METHODS, SelectionContext, select
 from apps.spa_graph.speed import scan_pagerank_time
+from core.plotting import save_figure
 
 NAME = "spa_graph"
 DESCRIPTION = "SPA graph active learning: macro-F1 vs best baseline, query time vs GraphPart, SCAN+PageRank scaling"
@@ -107,6 +108,4 @@ def run(ctx) -> None:
     ax.set_title(f"spa_graph scaling ({ctx.device}, 1 thread)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(ctx.plot_path(NAME, "scan_pagerank_scaling"), dpi=100)
-    plt.close(fig)
+    save_figure(fig, ctx.plot_path(NAME, "scan_pagerank_scaling"), dpi=100)

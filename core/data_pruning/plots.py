@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from core.plotting import save_figure
 
 __all__ = ["plot_selection_history"]
 
@@ -67,7 +68,5 @@ def plot_selection_history(pruner_or_history, path, *, num_items: int | None = N
         ax1.set_ylim(0, 1.05)
         ax1.set_xlabel("epoch")
         ax1.set_ylabel("kept fraction")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from core.plotting import save_figure
 
 __all__ = ["plot_mask_distance"]
 
@@ -30,7 +31,5 @@ def plot_mask_distance(distances: Sequence[float], stable_at: int | None, path, 
     ax.set_ylabel("normalised Hamming distance")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path

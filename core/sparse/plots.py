@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from core.plotting import save_figure
 
 __all__ = ["plot_density"]
 
@@ -32,7 +33,5 @@ def plot_density(report: Sequence[dict], path: str | Path, title: str = "density
     ax.set_ylabel("density")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path

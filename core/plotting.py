@@ -1,0 +1,22 @@
+"""Saving matplotlib figures the same way everywhere (headless Agg backend, tight layout, closed after)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on training and CI machines
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__ = ["save_figure"]
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 100, **kw) -> Path:
+    """Tight-layout ``fig``, write it to ``path`` (folders created) and close it; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi, **kw)
+    plt.close(fig)
+    return path
