@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 from benchmarks.context import evaluate_target, parse_target
+from core.plotting import save_figure
 
 __all__ = ["target_rows", "target_chart", "module_time_chart"]
 
@@ -66,11 +67,7 @@ def target_chart(app: str, records: list[dict], path: str | Path, *, min_rows: i
                   fontsize=8)
     ax.set_title(f"{app}: measured against target (green met, red not met)", fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
+    return save_figure(fig, path)
 
 
 def module_time_chart(records: list[dict], path: str | Path) -> Path | None:
@@ -99,8 +96,4 @@ def module_time_chart(records: list[dict], path: str | Path) -> Path | None:
     ax.set_xlabel("wall-clock [s]")
     ax.set_title(f"module wall time, suite {suite} (total {math.fsum(walls):.1f} s)", fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
+    return save_figure(fig, path)
