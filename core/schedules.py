@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from core.validation import check_choice
 
-__all__ = ["Schedule", "Constant", "Linear", "Cosine", "Cubic", "Exponential", "make_schedule", "SCHEDULES"]
+__all__ = ["Schedule", "Constant", "Linear", "Cosine", "Cubic", "Exponential", "make_schedule", "SCHEDULES", "warmup_cosine"]
 
 
 class Schedule:
@@ -107,3 +107,13 @@ def as_schedule(value: float | Schedule) -> Schedule:
     if isinstance(value, (int, float)):
         return Constant(float(value))
     raise ValueError(f"expected a number or a Schedule, got {type(value).__name__}: {value!r}")
+
+
+def warmup_cosine(step: int, peak: float, warmup: int, total: int, min_ratio: float = 0.05) -> float:
+    """Learning rate at optimizer step ``step`` (0-based): linear warm-up to ``peak`` over ``warmup`` steps,
+    then a half cosine down to ``min_ratio * peak`` at ``total``, constant after."""
+    warmup = max(1, int(warmup))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))

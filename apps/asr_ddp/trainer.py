@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from core.data_pruning import DataPruner
+from core.schedules import warmup_cosine
 from core.metrics import cer, wer
 from core.speech.datasets import ctc_min_frames
 from core.speech.decoding import decode_batch
@@ -65,12 +66,7 @@ class TrainSettings:
             raise ValueError(f"epochs={self.epochs} must be >= 1")
 
 
-def warmup_cosine_lr(step: int, peak: float, warmup: int, total: int, min_ratio: float = 0.05) -> float:
-    """Linear warm-up to ``peak`` over ``warmup`` steps, then half-cosine to ``min_ratio * peak`` at ``total``."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    t = min(1.0, (step - warmup) / max(1, total - warmup))
-    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+warmup_cosine_lr = warmup_cosine  # LR by global step (core.schedules)
 
 
 class _ASRModule(nn.Module):

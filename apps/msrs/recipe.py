@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from core.metrics import cer, wer
 from core.regularizers.build import make_beta
+from core.schedules import warmup_cosine
 from core.speech import CharTokenizer
 from core.sparse import DynamicSparsity
 from core.sparse.build import build_sparsity
@@ -150,11 +151,7 @@ class Recipe:
     def _lr(self, step: int) -> float:
         o = self.cfg.optim
         warm = max(1, int(o.warmup_fraction * self.max_steps))
-        if step < warm:
-            return float(o.lr) * (step + 1) / warm
-        t = min(1.0, (step - warm) / max(1, self.max_steps - warm))
-        lo = float(o.lr) * float(o.min_lr_fraction)
-        return lo + 0.5 * (float(o.lr) - lo) * (1 + math.cos(math.pi * t))
+        return warmup_cosine(step, float(o.lr), warm, self.max_steps, float(o.min_lr_fraction))
 
     def build_method(self, ckpt: dict | None) -> None:
         cfg = self.cfg

@@ -61,3 +61,11 @@ def test_check_helpers_accept_and_reject():
     with pytest.raises(ValueError, match=r"eps=2 must be in \(0, 1\]"):
         check_range("eps", 2, 0, 1, low_open=True)
     assert not math.isnan(check_range("x", 0.5, 0, 1))
+
+
+def test_warmup_cosine_lr():
+    from core.schedules import warmup_cosine
+    lrs = [warmup_cosine(s, 2.0, 4, 20, min_ratio=0.1) for s in range(30)]
+    assert lrs[:4] == pytest.approx([0.5, 1.0, 1.5, 2.0])  # linear warm-up reaches the peak
+    assert lrs[4] == pytest.approx(2.0) and lrs[20] == pytest.approx(0.2) and lrs[29] == pytest.approx(0.2)
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))  # then decays monotonically to min_ratio * peak
