@@ -1,4 +1,14 @@
-"""JSON-lines results: one measured figure a line, with the fields the benchmark report reads."""
+"""JSON-lines results: one measured figure a line, keyed so that a re-run replaces its rows instead of duplicating them.
+
+Key of a row: ``KEY_FIELDS`` = (suite, app, variant, metric, seed) plus its *occurrence*: the n-th row a
+writer writes with the same key (e.g. the points of a scaling curve) is occurrence n, and the n-th row of
+that key already in the file is the one it replaces (in place, the file order is kept). ``suite`` names
+the suite or the run (an app's own results use it for the run name or leave it empty).
+
+Every write is atomic: the whole file is written to ``<path>.tmp-<pid>`` and renamed over the old one with
+``os.replace``, so a reader never sees half a line and a crash leaves the previous file intact.
+Only rank 0 writes (other ranks build and return the record).
+"""
 from __future__ import annotations
 
 import json
@@ -11,9 +21,13 @@ from pathlib import Path
 
 from core.training.distributed import is_main_process
 
-__all__ = ["RESULT_FIELDS", "ResultsWriter", "read_results", "git_commit"]
+__all__ = ["RESULT_FIELDS", "KEY_FIELDS", "ResultsWriter", "read_results", "result_key", "git_commit"]
 
 RESULT_FIELDS = ("suite", "app", "variant", "metric", "value", "unit", "baseline", "target", "device", "seed", "commit", "wall_s")
+# optional fields with a fixed meaning (written when known): see docs/ARCHITECTURE.md "Benchmarks"
+#   ratio, met, verdict ("met" | "missed" | "within noise" | "not judged"), interval [lo, hi] of the judged
+#   quantity, noise_floor, noise_interval, n_seeds, std, per_seed, indicative, peer, kind, higher_is_better
+KEY_FIELDS = ("suite", "app", "variant", "metric", "seed")
 
 
 @lru_cache(maxsize=1)
@@ -30,6 +44,10 @@ def git_commit() -> str:
 def _clean(v):
     if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
         return None
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
     if hasattr(v, "item") and callable(v.item):
         try:
             return _clean(v.item())
@@ -38,13 +56,31 @@ def _clean(v):
     return v
 
 
+def result_key(rec: dict) -> tuple:
+    """The KEY_FIELDS values of a record (JSON-encoded so that any value type compares)."""
+    return tuple(json.dumps(rec.get(k), sort_keys=True, default=str) for k in KEY_FIELDS)
+
+
 class ResultsWriter:
-    """Append records to ``path`` (JSON lines). Only rank 0 writes."""
+    """Write records to ``path`` (JSON lines), replacing a row with the same key and occurrence. Only rank 0 writes."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._seen: dict[tuple, int] = {}       # key -> rows written by this writer with that key
+        self._rows: list[dict] | None = None     # cached file content (valid while the file is as we left it)
+        self._stamp = None
         if is_main_process():
             self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _load(self) -> list[dict]:
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            return []
+        if self._rows is None or stamp != self._stamp:
+            self._rows = read_results(self.path)
+        return self._rows
 
     def write(self, app: str, variant: str, metric: str, value, unit: str = "", *, suite: str = "",
               baseline=None, target=None, device: str = "cpu", seed=None, wall_s=None, **extra) -> dict:
@@ -56,14 +92,41 @@ class ResultsWriter:
         for k, v in extra.items():
             rec[k] = _clean(v)
         rec.setdefault("time", time.strftime("%Y-%m-%dT%H:%M:%S"))
-        if is_main_process():
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(rec, default=str) + "\n")
+        rec = json.loads(json.dumps(rec, default=str))  # exactly what a reader gets back
+        key = result_key(rec)
+        occ = self._seen.get(key, 0)
+        self._seen[key] = occ + 1
+        if not is_main_process():
+            return rec
+        rows = list(self._load())
+        n = 0
+        for i, r in enumerate(rows):
+            if result_key(r) == key:
+                if n == occ:
+                    rows[i] = rec
+                    break
+                n += 1
+        else:
+            rows.append(rec)
+        tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("".join(json.dumps(r, default=str) + "\n" for r in rows))
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        st = self.path.stat()
+        self._rows, self._stamp = rows, (st.st_mtime_ns, st.st_size, st.st_ino)
         return rec
 
 
-def read_results(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON-lines results file; a broken line raises ValueError with its line number."""
+def read_results(path: str | os.PathLike, *, required: tuple[str, ...] = ()) -> list[dict]:
+    """Read a JSON-lines results file.
+
+    A line that is not valid JSON, not a JSON object, or lacks one of ``required`` raises ValueError
+    naming the file and the line number. Blank lines are skipped.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"results file not found: {path}")
@@ -74,7 +137,15 @@ def read_results(path: str | os.PathLike) -> list[dict]:
             if not line:
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from e
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{i}: a results line must be a JSON object, got {type(row).__name__}: "
+                                 f"{line[:60]}")
+            missing = [k for k in required if not isinstance(row.get(k), str) or not row.get(k)]
+            if missing:
+                raise ValueError(f"{path}:{i}: missing or empty field(s) {', '.join(missing)} "
+                                 f"(every results line needs {', '.join(required)})")
+            rows.append(row)
     return rows
