@@ -7,30 +7,36 @@ import numpy as np
 
 from apps.spa_graph.data import GraphData
 from apps.spa_graph.protocol import EVAL_ON, TrainConfig, evaluate_selection
-from apps.spa_graph.selectors import BASELINES, METHODS, SelectionContext, select
-from apps.spa_graph.selectors import DETERMINISTIC
+from apps.spa_graph.selectors import BASELINES, DETERMINISTIC, METHODS, SelectionContext, select
 
-__all__ = ["expand_methods", "run_grid", "summarize", "format_table"]
+__all__ = ["expand_methods", "run_grid", "summarize", "format_table", "PAPER_METHODS", "METRICS"]
+
+PAPER_METHODS = ("spa_official", "spa_ranked", "random", "uncertainty", "pagerank", "featprop", "graphpart",
+                 "graphpartfar", "age")
+METRICS = ("accuracy", "macro_f1", "grouped_macro_f1", "query_s", "train_s")
 
 
 def expand_methods(names) -> list[str]:
-    """Aliases: spa -> both SPA modes, baselines -> every baseline, all -> everything."""
+    """Aliases: spa -> spa_official + spa_ranked, paper -> the paper's grid (SPA official and ranked,
+    Random, Uncertainty, PageRank, FeatProp, GraphPart, GraphPartFar, AGE), baselines -> every baseline
+    as in GraphPart's code, all -> everything (project variants included)."""
     if isinstance(names, str):
         names = [names]
     out: list[str] = []
     for n in names:
         n = str(n)
-        group = {"spa": ["spa_faithful", "spa_ranked"], "baselines": list(BASELINES), "all": list(METHODS)}.get(n, [n])
+        group = {"spa": ["spa_official", "spa_ranked"], "paper": list(PAPER_METHODS), "baselines": list(BASELINES),
+                 "all": list(METHODS)}.get(n, [n])
         for m in group:
             if m not in METHODS:
-                raise ValueError(f"method={m!r} is unknown; choose from {list(METHODS)} or spa / baselines / all")
+                raise ValueError(f"method={m!r} is unknown; choose from {list(METHODS)} or spa / paper / baselines / all")
             if m not in out:
                 out.append(m)
     return out
 
 
 def run_grid(data: GraphData, methods, budgets, seeds: int, train: TrainConfig, *, seed: int = 0,
-             eval_on: str = "unlabelled", spa_kw: dict | None = None,
+             eval_on: str = "all", spa_kw: dict | None = None,
              on_row: Callable[[dict], None] | None = None, ctx: SelectionContext | None = None) -> list[dict]:
     """-> one row per (budget, method, seed): accuracy, macro_f1, query_s, train_s, selected ids.
 
@@ -46,8 +52,6 @@ def run_grid(data: GraphData, methods, budgets, seeds: int, train: TrainConfig, 
     for b in budgets:
         for m in methods:
             kw = dict(spa_kw or {}) if m.startswith("spa") else {}
-            if m == "spa_faithful":   # order only applies to ranked mode
-                kw.pop("order", None)
             fixed = None
             for i in range(int(seeds)):
                 s = seed + i
@@ -75,18 +79,20 @@ def summarize(rows: list[dict]) -> list[dict]:
     for k in keys:
         rs = [r for r in rows if (r["dataset"], r["budget"], r["method"]) == k]
         d = {"dataset": k[0], "budget": k[1], "method": k[2], "n": len(rs)}
-        for metric in ("accuracy", "macro_f1", "query_s", "train_s"):
+        for metric in METRICS:
             v = np.array([r[metric] for r in rs], dtype=np.float64)
-            d[f"{metric}_mean"], d[f"{metric}_std"] = float(v.mean()), float(v.std())
+            d[f"{metric}_mean"], d[f"{metric}_std"] = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
         out.append(d)
     return out
 
 
 def format_table(summary: list[dict]) -> str:
-    lines = [f"{'dataset':<12}{'budget':>7}  {'method':<14}{'accuracy':>16}{'macro-F1':>16}{'query s':>10}{'n':>4}"]
+    lines = [f"{'dataset':<12}{'budget':>7}  {'method':<18}{'accuracy':>16}{'macro-F1':>16}{'grouped F1':>16}"
+             f"{'query s':>10}{'n':>4}"]
     for r in summary:
-        lines.append(f"{r['dataset']:<12}{r['budget']:>7}  {r['method']:<14}"
+        lines.append(f"{r['dataset']:<12}{r['budget']:>7}  {r['method']:<18}"
                      f"{100 * r['accuracy_mean']:>9.1f} ± {100 * r['accuracy_std']:<4.1f}"
                      f"{100 * r['macro_f1_mean']:>9.1f} ± {100 * r['macro_f1_std']:<4.1f}"
+                     f"{100 * r['grouped_macro_f1_mean']:>9.1f} ± {100 * r['grouped_macro_f1_std']:<4.1f}"
                      f"{r['query_s_mean']:>10.3f}{r['n']:>4}")
     return "\n".join(lines)

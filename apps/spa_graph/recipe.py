@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from apps.spa_graph.data import lfr_graph, load_dataset, sbm_graph
 from apps.spa_graph.experiment import expand_methods, format_table, run_grid, summarize
 from apps.spa_graph.plots import draw_selection, plot_vs_budget
-from apps.spa_graph.protocol import EVAL_ON, TrainConfig
+from apps.spa_graph.protocol import EVAL_ON, TrainConfig, check_epochs
 from apps.spa_graph.models import MODELS
 from apps.spa_graph.scan import check_scan_params, scan
 from apps.spa_graph.selectors import SelectionContext, select
@@ -19,24 +19,48 @@ from core.training.results import ResultsWriter
 APP = "spa_graph"
 
 
+def check_budget_value(b) -> int:
+    """An integer >= 1 (2.5 or 40.7 is a ValueError, not silently truncated)."""
+    if isinstance(b, bool) or not isinstance(b, (int, float, str)):
+        raise ValueError(f"budget={b!r} must be an integer >= 1")
+    try:
+        v = float(b)
+    except ValueError:
+        raise ValueError(f"budget={b!r} must be an integer >= 1") from None
+    if v != int(v) or int(v) < 1:
+        raise ValueError(f"budget={b} must be an integer >= 1")
+    return int(v)
+
+
 class Recipe:
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
         c = cfg
         self.methods = expand_methods(list(c.methods) if c.methods is not None else c.method)
-        self.budgets = [int(b) for b in (c.budgets if c.budgets is not None else [c.budget])]
-        for b in self.budgets:
-            if b < 1:
-                raise ValueError(f"budget={b} must be >= 1")
+        if c.budgets is not None:
+            raw = list(c.budgets)
+        elif c.budget is not None:
+            raw = [c.budget]
+        else:
+            pb = c.get("paper_budgets") or {}
+            if str(c.dataset) not in pb:
+                raise ValueError(f"budget/budgets not set and no paper_budgets entry for dataset={c.dataset!r}; "
+                                 f"set budgets=[...]")
+            raw = list(pb[str(c.dataset)])
+        if not raw:
+            raise ValueError("budgets is empty")
+        self.budgets = [check_budget_value(b) for b in raw]
         if c.eval_on not in EVAL_ON:
             raise ValueError(f"eval_on={c.eval_on!r}; choose one of {list(EVAL_ON)}")
         if c.model not in MODELS:
             raise ValueError(f"model={c.model!r}; choose one of {list(MODELS)}")
-        if int(c.seeds) < 1:
-            raise ValueError(f"seeds={c.seeds} must be >= 1")
+        if isinstance(c.seeds, bool) or int(c.seeds) != c.seeds or int(c.seeds) < 1:
+            raise ValueError(f"seeds={c.seeds} must be an integer >= 1")
+        check_epochs(c.epochs)
         check_scan_params(c.spa.eps, c.spa.mu)
         self.train = TrainConfig(model=c.model, hidden=int(c.hidden), lr=float(c.lr),
-                                 weight_decay=float(c.weight_decay), epochs=int(c.epochs))
+                                 weight_decay=float(c.weight_decay), epochs=int(c.epochs),
+                                 dropout=float(c.get("dropout", 0.0)))
         self.spa_kw = dict(eps=float(c.spa.eps), mu=int(c.spa.mu), include_self=bool(c.spa.include_self),
                            damping=float(c.spa.damping), order=str(c.spa.order))
 
@@ -60,9 +84,6 @@ class Recipe:
     def run(self) -> list[dict]:
         c = self.cfg
         torch.set_num_threads(int(c.threads))
-        out = self.out_dir()
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(OmegaConf.to_yaml(c))
         data = self.load()
         print(f"{data.name}: {data.num_nodes} nodes, {data.num_edges} edges, {data.num_classes} classes")
         for note in data.notes:
@@ -70,27 +91,32 @@ class Recipe:
         for b in self.budgets:
             if b > data.num_nodes:
                 raise ValueError(f"budget={b} exceeds the {data.num_nodes} candidate nodes of {data.name}")
+        out = self.out_dir()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(OmegaConf.to_yaml(c))     # only once the config and data are valid
         writer = ResultsWriter(out / "results.jsonl")
+        run_name = str(c.get("run_name") or "")
 
         def on_row(r):
-            print(f"  {r['method']:<13} b={r['budget']:<4} seed={r['seed']}: acc {100 * r['accuracy']:.1f} "
-                  f"F1 {100 * r['macro_f1']:.1f} query {r['query_s']:.3f}s train {r['train_s']:.1f}s", flush=True)
-            var = f"{r['dataset']}/{r['method']}/b{r['budget']}"
+            print(f"  {r['method']:<17} b={r['budget']:<4} seed={r['seed']}: acc {100 * r['accuracy']:.1f} "
+                  f"F1 {100 * r['macro_f1']:.1f} grouped F1 {100 * r['grouped_macro_f1']:.1f} "
+                  f"query {r['query_s']:.3f}s train {r['train_s']:.1f}s", flush=True)
+            var = f"{c.model}/{r['dataset']}/{r['method']}/b{r['budget']}"
             common = dict(dataset=r["dataset"], method=r["method"], budget=r["budget"], model=c.model,
-                          eval_on=c.eval_on, epochs=int(c.epochs))
-            writer.write(APP, var, "accuracy", r["accuracy"], seed=r["seed"], **common)
-            writer.write(APP, var, "macro_f1", r["macro_f1"], seed=r["seed"], **common)
-            writer.write(APP, var, "query_time", r["query_s"], "s", seed=r["seed"], **common)
+                          eval_on=c.eval_on, epochs=int(c.epochs), dropout=float(self.train.dropout))
+            for metric in ("accuracy", "macro_f1", "grouped_macro_f1"):
+                writer.write(APP, var, metric, r[metric], suite=run_name, seed=r["seed"], **common)
+            writer.write(APP, var, "query_time", r["query_s"], "s", suite=run_name, seed=r["seed"], **common)
 
         ctx = SelectionContext(data, train=self.train)
         rows = run_grid(data, self.methods, self.budgets, int(c.seeds), self.train, seed=int(c.seed),
                         eval_on=c.eval_on, spa_kw=self.spa_kw, on_row=on_row, ctx=ctx)
         summary = summarize(rows)
         for s in summary:
-            var = f"{s['dataset']}/{s['method']}/b{s['budget']}"
-            for metric in ("accuracy", "macro_f1", "query_s"):
-                writer.write(APP, var, f"{metric}_mean", s[f"{metric}_mean"], std=s[f"{metric}_std"], n=s["n"],
-                             dataset=s["dataset"], method=s["method"], budget=s["budget"], model=c.model)
+            var = f"{c.model}/{s['dataset']}/{s['method']}/b{s['budget']}"
+            for metric in ("accuracy", "macro_f1", "grouped_macro_f1", "query_s"):
+                writer.write(APP, var, f"{metric}_mean", s[f"{metric}_mean"], suite=run_name, std=s[f"{metric}_std"],
+                             n=s["n"], dataset=s["dataset"], method=s["method"], budget=s["budget"], model=c.model)
         table = format_table(summary)
         print(table)
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -100,9 +126,7 @@ class Recipe:
             if data.num_nodes <= int(c.draw_max_nodes):
                 res = scan(data.adj, self.spa_kw["eps"], self.spa_kw["mu"], self.spa_kw["include_self"])
                 m = next((m for m in self.methods if m.startswith("spa")), self.methods[0])
-                picks = select(m, ctx, self.budgets[0], int(c.seed),
-                               **({k: v for k, v in self.spa_kw.items() if k != "order" or m == "spa_ranked"}
-                                  if m.startswith("spa") else {}))
+                picks = select(m, ctx, self.budgets[0], int(c.seed), **(self.spa_kw if m.startswith("spa") else {}))
                 draw_selection(data.adj, res.labels, picks, out / f"{data.name}_communities_{m}.png",
                                f"{data.name}: {res.num_clusters} SCAN clusters, {m} b={self.budgets[0]}")
             else:

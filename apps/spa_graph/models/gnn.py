@@ -1,4 +1,6 @@
-"""Two-layer GCN / GraphSAGE (PyG convolutions), hidden 16, dropout 0.5 on the hidden layer.
+"""Two-layer GCN / GraphSAGE (PyG convolutions), hidden 16, dropout on the hidden layer (the SPA and
+GraphPart notebooks use dropout 0; ``TrainConfig.dropout``). Same layout as GraphPart's models.py
+(``GCN``/``SAGE``: conv -> relu -> dropout -> conv, ``embed`` = the hidden layer).
 
 Deviation from Kipf's GCN: no dropout on the input features. On bag-of-words graphs the input is
 ~1% dense and is passed to GCNConv as a sparse CSR tensor (4x faster on CPU); dense input dropout
@@ -64,10 +66,13 @@ class GNN(nn.Module):
             self.conv1, self.conv2 = SAGEConv(in_dim, hidden), SAGEConv(hidden, num_classes)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        """(N, F), (2, E) -> (N, hidden): the hidden layer (what AGE clusters, GraphPart's ``embed``)."""
         x = torch.relu(self.conv1(x, edge_index))
-        x = nn.functional.dropout(x, self.dropout, self.training)
-        return self.conv2(x, edge_index)
+        return nn.functional.dropout(x, self.dropout, self.training)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.embed(x, edge_index), edge_index)
 
 
 def build_model(kind: str, in_dim: int, num_classes: int, hidden: int = 16, dropout: float = 0.5) -> GNN:

@@ -5,16 +5,17 @@ import numpy as np
 
 from apps.spa_graph.selectors.context import SelectionContext, check_budget
 from apps.spa_graph.selectors.featprop import featprop_select
-from apps.spa_graph.selectors.graphpart import graphpart_select
+from apps.spa_graph.selectors.graphpart import graphpart_merge_select, graphpart_select
 from apps.spa_graph.selectors.model_based import age_select, uncertainty_select
 from apps.spa_graph.selectors.simple import degree_select, pagerank_select, random_select
 from apps.spa_graph.selectors.spa import SPA_MODES, spa_select
 
-__all__ = ["METHODS", "BASELINES", "SelectionContext", "select", "check_budget", "SPA_MODES"]
+__all__ = ["METHODS", "BASELINES", "SPA_METHODS", "PROJECT_VARIANTS", "DETERMINISTIC", "SelectionContext", "select", "check_budget", "SPA_MODES"]
 
 METHODS = {
-    "spa_faithful": lambda ctx, b, seed, **kw: spa_select(ctx, b, seed, mode="faithful", **kw),
+    "spa_official": lambda ctx, b, seed, **kw: spa_select(ctx, b, seed, mode="official", **kw),
     "spa_ranked": lambda ctx, b, seed, **kw: spa_select(ctx, b, seed, mode="ranked", **kw),
+    "spa_random_order": lambda ctx, b, seed, **kw: spa_select(ctx, b, seed, mode="random_order", **kw),
     "random": random_select,
     "degree": degree_select,
     "pagerank": pagerank_select,
@@ -23,8 +24,14 @@ METHODS = {
     "graphpart": lambda ctx, b, seed, **kw: graphpart_select(ctx, b, seed, far=False, **kw),
     "graphpartfar": lambda ctx, b, seed, **kw: graphpart_select(ctx, b, seed, far=True, **kw),
     "age": age_select,
+    # the project's own earlier readings, kept under their own names (not GraphPart's code)
+    "graphpart_merge": lambda ctx, b, seed, **kw: graphpart_merge_select(ctx, b, seed, far=False, **kw),
+    "graphpartfar_hops": lambda ctx, b, seed, **kw: graphpart_merge_select(ctx, b, seed, far=True, **kw),
 }
-BASELINES = tuple(m for m in METHODS if not m.startswith("spa"))
+SPA_METHODS = tuple(m for m in METHODS if m.startswith("spa"))
+PROJECT_VARIANTS = ("spa_random_order", "graphpart_merge", "graphpartfar_hops")
+# the paper's baselines as in GraphPart's code (+ Degree and AGE, which GraphPart also runs)
+BASELINES = ("random", "degree", "pagerank", "uncertainty", "featprop", "graphpart", "graphpartfar", "age")
 # selectors whose output does not depend on the seed (selection computed once per budget)
 DETERMINISTIC = ("degree", "pagerank", "spa_ranked")
 

@@ -1,55 +1,94 @@
-"""Selectors that train a GNN first: Uncertainty (entropy) and AGE (Cai et al. 2017), one-shot.
+"""Selectors that train a GNN first: Uncertainty (entropy) and AGE (Cai et al. 2017), as in GraphPart's
+code (Mars-tin/GraphPart ``main.py`` lines 102-124, ``query.py`` ``Uncertainty`` 254-271, ``AGE`` 494-543).
 
-Both label ``b0 = max(1, budget // 3)`` random candidates (seeded), train the protocol's GNN on them,
-and spend the rest of the budget on the best-scoring remaining candidates:
-- Uncertainty: the entropy of the predicted class distribution.
-- AGE: alpha * entropy percentile + beta * density percentile + gamma * centrality percentile, with
-  density = 1 / (1 + distance to the centre of its k-means cluster (k = number of classes) in the
-  predicted-probability space) and centrality = PageRank (damping 0.85). AGE's weights vary over its
-  rounds (gamma ~ Beta(1, 1.005 - 0.9^t)); one-shot we use the equal weights 1/3 each (configurable).
+Warm start (main.py 103-113): ``init = budget // 3`` random nodes (seeded shuffle) are labelled and the
+protocol's GNN is trained on them; the query then spends ``budget - init``:
+- Uncertainty: the highest entropy of the predicted class distribution among unlabelled nodes.
+- AGE: ``alpha * entropy + beta * density + gamma * pagerank``, each turned into its rank / N
+  (``percentile``); density = 1 / (1 + distance to its k-means centre) with **k = budget - init**
+  clusters on the GNN's hidden-layer embedding (``clf.embed``); PageRank with networkx's default
+  damping 0.85 on GraphPart's graph, which has a self loop on every node (dataset.py 122-123); the
+  weights per dataset are GraphPart's (dataset.py 43-63). Datasets GraphPart does not list (WikiCS,
+  Minesweeper, Tolokers, synthetic) get [0.1, 0.1, 0.8], the value GraphPart uses for all its other
+  datasets (corafull, cs, physics, arxiv): our choice, written down in the README.
+With ``budget // 3 == 0`` (budget 1 or 2) there is no warm start and the untrained model scores.
 """
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+import torch
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
-from apps.spa_graph.protocol import train_gnn
-from apps.spa_graph.selectors.common import global_pagerank
+from apps.spa_graph.models import build_model
+from apps.spa_graph.pagerank import pagerank
+from apps.spa_graph.protocol import model_inputs, train_model
 from apps.spa_graph.selectors.context import SelectionContext, check_budget
-from apps.spa_graph.selectors.simple import random_select
 
-__all__ = ["uncertainty_select", "age_select", "percentile"]
+__all__ = ["uncertainty_select", "age_select", "percentile", "AGE_WEIGHTS", "age_weights", "warm_start_ids"]
+
+# GraphPart dataset.py lines 43-63: data.params['age'] = [alpha (entropy), beta (density), gamma (centrality)]
+AGE_WEIGHTS = {"cora": (0.05, 0.05, 0.9), "pubmed": (0.15, 0.15, 0.7), "citeseer": (0.35, 0.35, 0.3),
+               "corafull": (0.1, 0.1, 0.8), "cs": (0.1, 0.1, 0.8), "physics": (0.1, 0.1, 0.8),
+               "arxiv": (0.1, 0.1, 0.8)}
+DEFAULT_AGE_WEIGHTS = (0.1, 0.1, 0.8)
+
+
+def age_weights(dataset: str) -> tuple[float, float, float]:
+    return AGE_WEIGHTS.get(str(dataset).lower(), DEFAULT_AGE_WEIGHTS)
 
 
 def percentile(scores: np.ndarray) -> np.ndarray:
-    """(M,) -> (M,) fraction of entries strictly below each one."""
+    """(M,) -> (M,) rank / M in ascending order (GraphPart query.py 530-536; ties by a stable sort)."""
     s = np.asarray(scores, dtype=np.float64)
-    return np.searchsorted(np.sort(s), s, side="left") / max(len(s), 1)
+    out = np.empty(len(s))
+    out[np.argsort(s, kind="stable")] = np.arange(len(s)) / max(len(s), 1)
+    return out
 
 
-def _warm_start(ctx: SelectionContext, budget: int, seed: int):
-    b0 = max(1, budget // 3)
-    start = random_select(ctx, b0, seed)
-    prob = train_gnn(ctx.data, start, ctx.train, seed).numpy()
-    ent = -(prob * np.log(np.clip(prob, 1e-12, None))).sum(1)
-    return start, prob, ent
+def warm_start_ids(ctx: SelectionContext, budget: int, seed: int) -> np.ndarray:
+    """``budget // 3`` candidates from a seeded shuffle (main.py 104-109)."""
+    ids = np.flatnonzero(ctx.candidates)
+    return np.random.default_rng(seed).permutation(ids)[: budget // 3].astype(np.int64)
+
+
+def _warm_model(ctx: SelectionContext, budget: int, seed: int):
+    start = warm_start_ids(ctx, budget, seed)
+    data, cfg = ctx.data, ctx.train
+    if len(start):
+        model = train_model(data, start, cfg, seed)
+    else:
+        torch.manual_seed(seed)
+        model = build_model(cfg.model, data.x.shape[1], data.num_classes, cfg.hidden, cfg.dropout).eval()
+    x, edges = model_inputs(data, cfg.model)
+    with torch.no_grad():
+        logits = model(x, edges)
+        emb = model.embed(x, edges).numpy()
+    ent = -(torch.softmax(logits, 1) * torch.log_softmax(logits, 1)).sum(1).numpy()
+    return start, ent, emb
+
+
+def _top_unlabelled(ctx: SelectionContext, score: np.ndarray, k: int, start: np.ndarray) -> np.ndarray:
+    return ctx.top_k(score, k, exclude=start)
 
 
 def uncertainty_select(ctx: SelectionContext, budget: int, seed: int = 0) -> np.ndarray:
     budget = check_budget(budget, ctx.num_candidates)
-    start, _, ent = _warm_start(ctx, budget, seed)
-    return np.concatenate([start, ctx.top_k(ent, budget - len(start), exclude=start)])
+    start, ent, _ = _warm_model(ctx, budget, seed)
+    return np.concatenate([start, _top_unlabelled(ctx, ent, budget - len(start), start)])
 
 
-def age_select(ctx: SelectionContext, budget: int, seed: int = 0, alpha: float = 1 / 3, beta: float = 1 / 3,
-               gamma: float = 1 / 3) -> np.ndarray:
+def age_select(ctx: SelectionContext, budget: int, seed: int = 0, weights=None) -> np.ndarray:
     budget = check_budget(budget, ctx.num_candidates)
-    start, prob, ent = _warm_start(ctx, budget, seed)
-    k = min(ctx.data.num_classes, ctx.data.num_nodes)
+    alpha, beta, gamma = age_weights(ctx.data.name) if weights is None else tuple(float(w) for w in weights)
+    start, ent, emb = _warm_model(ctx, budget, seed)
+    k = budget - len(start)
     with threadpool_limits(1):
-        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(prob)
-    dens = 1.0 / (1.0 + np.linalg.norm(prob - km.cluster_centers_[km.labels_], axis=1))
-    pr = global_pagerank(ctx, 0.85)
+        km = KMeans(n_clusters=min(k, len(emb)), random_state=seed).fit(emb)
+    dens = 1.0 / (1.0 + np.linalg.norm(emb - km.cluster_centers_[km.labels_], axis=1))
+    adj = ctx.data.adj
+    pr = ctx.cached(("pagerank_selfloops", 0.85),
+                    lambda: pagerank(adj + sp.identity(adj.shape[0], format="csr", dtype=adj.dtype), 0.85))
     score = alpha * percentile(ent) + beta * percentile(dens) + gamma * percentile(pr)
-    return np.concatenate([start, ctx.top_k(score, budget - len(start), exclude=start)])
+    return np.concatenate([start, _top_unlabelled(ctx, score, k, start)])

@@ -1,56 +1,97 @@
-"""SPA (Algorithm 1 of arXiv 2312.04307): SCAN communities, the highest-PageRank node of each, then
-the highest-PageRank remaining nodes.
+"""SPA (arXiv 2312.04307): SCAN communities, the highest-PageRank node of each, then the PageRank fill.
 
-``faithful`` follows the official notebook: one global PageRank (damping 0.95), SCAN with cdlib's
-convention (eps=0.5, mu=3, node not in its own eps-neighbourhood), communities visited in a seeded
-random order; when the budget is smaller than the number of communities only the first ``budget``
-communities of that order get a pick (the notebook hangs there; we stop instead).
-``ranked`` follows the paper's text: PageRank inside each community (its induced subgraph), and
-communities visited by size (``order='size'``) or by global PageRank mass (``order='mass'``), largest
-first, so a small budget goes to the biggest/most central communities.
+Three rules, all SCAN eps=0.5, mu=3 with cdlib's convention (a node is not its own eps-neighbour):
+
+``official`` -- the official notebook exactly (rickymaulanafajri/SPA, SPA.ipynb, cell 4,
+  ``SCANPageRankOptimized.query``), except that it cannot hang:
+  * one global PageRank, damping 0.95 (``nx.pagerank(G, alpha=0.95, max_iter=400, tol=1e-6)``);
+  * communities = ``cdlib.algorithms.scan(G, 0.5, 3).communities`` after ``random.seed(seed)``: largest
+    first, equal sizes in SCAN's discovery order (``cdlib_order.py`` reproduces it exactly);
+  * one pass over the communities: each gives its ``max(1, remaining // k)`` highest-PageRank members
+    (``sorted(..., reverse=True)`` is stable: ties in BFS order), ``remaining`` shrinking as it goes;
+    the first ``b`` picks are kept (``selected_indices[:b]``). For b <= k: the top node of each of the
+    b largest communities; for b >= 2k some communities give several nodes.
+  * If one pass places fewer than b nodes the notebook loops: with cdlib 0.3.0 the second ``scan`` call
+    sees every node already "classified" (the graph's node attributes) and returns no community, so
+    the ``while remaining_budget > 0`` loop never ends; cdlib 0.4.1 re-runs SCAN on a copy and
+    re-selects the same nodes (duplicates). We stop after the first pass and fill with the
+    highest-global-PageRank remaining nodes, as the paper's text says (Sec. 4.2).
+``ranked`` -- Algorithm 1 as written: PageRank computed inside each community (its induced subgraph),
+  communities largest first (``order='size'``) or by global PageRank mass (``order='mass'``), one node
+  each, fill from G \\ S by global PageRank. Deterministic.
+``random_order`` -- (formerly ``spa_faithful``) one global PageRank, communities in a seeded uniformly
+  random order, one node each, global-PageRank fill. Not the notebook's rule; kept as an ablation.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from apps.spa_graph.cdlib_order import cdlib_scan_communities
 from apps.spa_graph.pagerank import pagerank
+from apps.spa_graph.scan import structural_similarity
 from apps.spa_graph.selectors.common import global_pagerank, scan_result
 from apps.spa_graph.selectors.context import SelectionContext, check_budget
 
-__all__ = ["SPA_MODES", "spa_select"]
+__all__ = ["SPA_MODES", "spa_select", "official_communities"]
 
-SPA_MODES = ("faithful", "ranked")
+SPA_MODES = ("official", "ranked", "random_order")
 
 
-def spa_select(ctx: SelectionContext, budget: int, seed: int = 0, mode: str = "faithful", eps: float = 0.5,
+def official_communities(ctx: SelectionContext, eps: float, mu: int, seed: int) -> list[np.ndarray]:
+    """cdlib's community list for this seed (largest first, members in BFS order), restricted to candidates."""
+    sim = ctx.cached(("similarity",), lambda: structural_similarity(ctx.data.adj))
+    comms = ctx.cached(("cdlib_scan", eps, mu, seed),
+                       lambda: cdlib_scan_communities(ctx.data.adj, eps, mu, seed, similarity=sim))
+    cand = ctx.candidates
+    return [c[cand[c]] for c in comms if cand[c].any()]
+
+
+def _official(ctx: SelectionContext, budget: int, seed: int, eps: float, mu: int, damping: float) -> list[int]:
+    pr = global_pagerank(ctx, damping)
+    comms = official_communities(ctx, eps, mu, seed)
+    picks: list[int] = []
+    remaining = budget
+    for c in comms:                       # notebook: for community in communities (one pass)
+        num = max(1, remaining // len(comms))
+        order = c[np.argsort(-pr[c], kind="stable")]   # sorted(..., key=PR, reverse=True): ties keep BFS order
+        picks.extend(order[:num].tolist())
+        remaining -= num
+    return picks[:budget]                 # selected_indices[:b]
+
+
+def spa_select(ctx: SelectionContext, budget: int, seed: int = 0, mode: str = "official", eps: float = 0.5,
                mu: int = 3, include_self: bool = False, damping: float = 0.95, order: str = "size") -> np.ndarray:
-    """-> (budget,) selected node ids (community picks first, then the PageRank fill)."""
+    """-> (budget,) selected node ids (community picks first, then the global-PageRank fill)."""
     if mode not in SPA_MODES:
         raise ValueError(f"spa mode={mode!r}; choose one of {list(SPA_MODES)}")
     if order not in ("size", "mass"):
         raise ValueError(f"spa order={order!r}; choose one of ['size', 'mass']")
     budget = check_budget(budget, ctx.num_candidates)
-    res = scan_result(ctx, eps, mu, include_self)
     pr = global_pagerank(ctx, damping)
-    cand = ctx.candidates
-    comms = [c[cand[c]] for c in res.communities()]
-    comms = [c for c in comms if len(c)]
-    if mode == "faithful":
-        perm = np.random.default_rng(seed).permutation(len(comms))
-        comms = [comms[i] for i in perm]
+    if mode == "official":
+        if include_self:
+            raise ValueError("spa_official follows cdlib's convention: include_self must be false")
+        picks = _official(ctx, budget, seed, eps, mu, damping)
     else:
-        key = [len(c) if order == "size" else float(pr[c].sum()) for c in comms]
-        comms = [comms[i] for i in sorted(range(len(comms)), key=lambda i: (-key[i], int(comms[i].min())))]
-    picks: list[int] = []
-    adj = ctx.data.adj
-    for c in comms[:budget]:                      # one pick per community (loop over communities, not nodes)
-        if mode == "faithful":
-            score = pr[c]
+        res = scan_result(ctx, eps, mu, include_self)
+        cand = ctx.candidates
+        comms = [c[cand[c]] for c in res.communities()]
+        comms = [c for c in comms if len(c)]
+        if mode == "random_order":
+            perm = np.random.default_rng(seed).permutation(len(comms))
+            comms = [comms[i] for i in perm]
         else:
-            sub = adj[c][:, c]
-            score = pagerank(sub, damping) if len(c) > 1 else np.ones(1)
-        best = np.lexsort((c, -score))[0]
-        picks.append(int(c[best]))
-    if len(picks) < budget:
+            key = [len(c) if order == "size" else float(pr[c].sum()) for c in comms]
+            comms = [comms[i] for i in sorted(range(len(comms)), key=lambda i: (-key[i], int(comms[i].min())))]
+        picks = []
+        adj = ctx.data.adj
+        for c in comms[:budget]:                      # one pick per community (loop over communities, not nodes)
+            if mode == "random_order":
+                score = pr[c]
+            else:
+                sub = adj[c][:, c]
+                score = pagerank(sub, damping) if len(c) > 1 else np.ones(1)
+            picks.append(int(c[np.lexsort((c, -score))[0]]))
+    if len(picks) < budget:                           # global-PageRank fill from the remaining candidates
         picks.extend(ctx.top_k(pr, budget - len(picks), exclude=np.array(picks, dtype=np.int64)).tolist())
     return np.array(picks, dtype=np.int64)
