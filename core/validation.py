@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 import math
+import os
+from pathlib import Path
 
-__all__ = ["check_fraction", "check_choice", "check_positive_int", "check_nonneg_int", "check_range"]
+__all__ = ["resolve_inside", "check_fraction", "check_choice", "check_positive_int", "check_nonneg_int", "check_range"]
 
 
 def check_fraction(name: str, value, *, low_open: bool = True, high_closed: bool = True) -> float:
@@ -58,3 +60,26 @@ def check_range(name: str, value, low: float, high: float, *, low_open: bool = F
         lb, hb = ("(" if low_open else "["), (")" if high_open else "]")
         raise ValueError(f"{name}={value!r} must be in {lb}{low}, {high}{hb}")
     return v
+
+
+def resolve_inside(root: str | os.PathLike, entry: str | os.PathLike, *, what: str, allow_absolute: bool = False) -> Path:
+    """``root / entry`` after checking that it stays inside ``root``.
+
+    Data lists (a Decathlon ``dataset.json``, an ASR manifest, an auto_avsr label list) name files relative to
+    a root. An entry that climbs out of it (``../../etc/passwd``) is refused with an error naming the entry;
+    an absolute entry is refused too unless ``allow_absolute`` (for formats that document absolute paths,
+    when the user opts in). The check is lexical (``..`` and ``.`` are folded, symlinks are not followed),
+    so a root whose sub-folders are symlinks to other disks still works.
+    """
+    root = Path(root)
+    p = Path(entry)
+    if p.is_absolute():
+        if allow_absolute:
+            return p
+        raise ValueError(f"{what}: absolute path {str(entry)!r} is not allowed here; paths must be relative to {root}"
+                         " (or opt in to absolute paths where the format documents them)")
+    base = os.path.normpath(os.path.abspath(root))
+    full = os.path.normpath(os.path.join(base, p))
+    if full != base and not full.startswith(base + os.sep):
+        raise ValueError(f"{what}: path {str(entry)!r} resolves outside the data root {root} (to {full}); refused")
+    return Path(full)

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.training.checkpoint import safe_torch_load
+
 __all__ = ["predict_files", "main"]
 
 
@@ -37,7 +39,7 @@ def predict_files(model_path: str | Path, inputs: str | Path, output: str | Path
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(f"model file {model_path} not found (a run writes <run_dir>/model_final.pt)")
-    ck = torch.load(model_path, map_location="cpu", weights_only=False)
+    ck = safe_torch_load(model_path, map_location="cpu", what="e2enet model file")
     for key in ("model", "model_cfg", "in_channels", "num_classes", "patch_size", "preprocess"):
         if key not in ck:
             raise ValueError(f"{model_path} is not an e2enet model file: no {key!r}")

@@ -15,6 +15,7 @@ from core.training import (
     barrier, capture_state, init_distributed, is_main_process, latest_checkpoint, load_checkpoint, progress,
     restore_state, save_checkpoint, seed_everything,
 )
+from core.training.atomic import atomic_torch_save, atomic_write_json
 from core.validation import check_choice
 
 from apps.e2enet.data import (
@@ -242,9 +243,9 @@ class Recipe:
                            infer_s_per_volume=(time.perf_counter() - t0) / len(self.val_cases), val_cases=[c["name"] for c in self.val_cases])
             self.last_preds = ev["preds"]
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": self.model.state_dict(), "model_cfg": self.model_cfg, "in_channels": self.in_channels,
+        atomic_torch_save(self.run_dir / "model_final.pt", {"model": self.model.state_dict(), "model_cfg": self.model_cfg, "in_channels": self.in_channels,
                     "num_classes": self.num_classes, "labels": dict(self.dataset.labels), "patch_size": self.patch,
-                    "preprocess": self.pre_kw}, self.run_dir / "model_final.pt")
-        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+                    "preprocess": self.pre_kw})
+        atomic_write_json(self.run_dir / "metrics.json", metrics)
         log.info("metrics: %s", {k: v for k, v in metrics.items() if k != "loss_history"})
         return metrics

@@ -1,9 +1,9 @@
-"""Word and character error rates (corpus level) with torchaudio's edit distance."""
+"""Word and character error rates (corpus level)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torchaudio.functional import edit_distance
+from core.metrics.edit_distance import edit_distance
 
 __all__ = ["wer", "cer", "edit_counts"]
 

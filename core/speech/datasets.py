@@ -21,6 +21,8 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
+from core.validation import resolve_inside
+
 __all__ = ["Utterance", "load_manifest", "scan_librispeech", "read_audio", "validate_utterances",
            "ctc_min_frames", "SkipReport"]
 
@@ -50,11 +52,14 @@ class SkipReport:
         return len(self.skipped)
 
 
-def load_manifest(path: str | os.PathLike, split: str | Sequence[str] | None = None) -> list[Utterance]:
+def load_manifest(path: str | os.PathLike, split: str | Sequence[str] | None = None, *,
+                  allow_absolute: bool = False) -> list[Utterance]:
     """Read a JSONL manifest (keys ``path``, ``text``, optional ``id``, ``duration``, ``speaker``, ``split``)
     or a TSV with a header row containing ``path`` and ``text`` (optional ``duration``, ``id``, ``split``).
 
-    Relative audio paths are resolved against the manifest's folder. ``split`` keeps only those splits.
+    Relative audio paths are resolved against the manifest's folder and must stay inside it (an entry such as
+    ``../../etc/passwd`` is refused, naming the line). Absolute paths, which NeMo-style manifests use, are
+    accepted only with ``allow_absolute=True``. ``split`` keeps only those splits.
     """
     path = Path(path)
     if not path.is_file():
@@ -84,9 +89,7 @@ def load_manifest(path: str | os.PathLike, split: str | Sequence[str] | None = N
     for n, row in enumerate(rows):
         if splits is not None and row.get("split", "") not in splits:
             continue
-        p = Path(row["path"])
-        if not p.is_absolute():
-            p = path.parent / p
+        p = resolve_inside(path.parent, row["path"], what=f"{path}: entry {n + 1}", allow_absolute=allow_absolute)
         known = {"id", "path", "text", "duration", "speaker", "split"}
         out.append(Utterance(id=str(row.get("id") or p.stem), path=p, text=str(row["text"]),
                              duration=float(row.get("duration") or 0.0), speaker=str(row.get("speaker", "")),

@@ -8,16 +8,18 @@ crash never leaves a half-written checkpoint. ``restore_state`` loads it back an
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import time
 from pathlib import Path
 
 import torch
 
+from core.training.atomic import atomic_torch_save
 from core.training.distributed import is_main_process
 from core.training.seeding import get_rng_state, set_rng_state
 
-__all__ = ["save_checkpoint", "load_checkpoint", "capture_state", "restore_state", "latest_checkpoint", "CHECKPOINT_VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "safe_torch_load", "UnsafeFileError", "capture_state", "restore_state", "latest_checkpoint", "CHECKPOINT_VERSION"]
 
 CHECKPOINT_VERSION = 1
 
@@ -27,18 +29,37 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     path = Path(path)
     if not is_main_process():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_torch_save(path, state)
     return path
+
+
+class UnsafeFileError(ValueError):
+    """A file holds pickled objects other than tensors and plain containers: refused, nothing was run."""
+
+
+def safe_torch_load(path: str | os.PathLike, map_location="cpu", what: str = "file"):
+    """``torch.load(path, weights_only=True)``: tensors, numbers, strings and plain containers only.
+
+    A full unpickler runs whatever code a crafted file names; the weights-only unpickler refuses any
+    global that is not allow-listed, before constructing it. A refused file raises ``UnsafeFileError``
+    naming the file and the offending global; a truncated or garbage file raises ``ValueError``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e)
+        hit = re.search(r"(unsupported GLOBAL [^\n]*|Unsupported global: [^\n]*)", msg)
+        if hit:  # a global outside the allow-list: refused before it was constructed
+            raise UnsafeFileError(
+                f"refusing to load {what} {path}: it names a Python object other than tensors and plain "
+                f"containers, which could run code ({hit.group(1).strip()}). Only load files you trust; "
+                f"sparselab writes plain-type files only.") from e
+        raise ValueError(f"corrupt {what} {path}: not a torch file ({msg.strip().splitlines()[-1][:200]})") from e
+    except Exception as e:  # torch raises many types for truncated/garbage files
+        raise ValueError(f"corrupt {what} {path}: {type(e).__name__}: {e}") from e
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -46,10 +67,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as e:  # torch raises many types for truncated/garbage files
-        raise ValueError(f"corrupt checkpoint {path}: {type(e).__name__}: {e}") from e
+    state = safe_torch_load(path, map_location=map_location, what="checkpoint")
     if not isinstance(state, dict):
         raise ValueError(f"corrupt checkpoint {path}: expected a dict, got {type(state).__name__}")
     return state

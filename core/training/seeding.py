@@ -17,9 +17,11 @@ def seed_everything(seed: int) -> None:
 
 
 def get_rng_state() -> dict:
+    """Every global RNG's state, as plain types and tensors only (so ``torch.load(weights_only=True)`` reads it)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": (str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -31,8 +33,11 @@ def set_rng_state(state: dict) -> None:
     missing = [k for k in ("python", "numpy", "torch") if k not in state]
     if missing:
         raise ValueError(f"RNG state is missing {missing}; was it written by core.training.seeding.get_rng_state?")
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]) if isinstance(py, (list, tuple)) else py)
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys)
+    np.random.set_state((name, keys.astype(np.uint32), int(pos), int(has_gauss), float(cached)))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

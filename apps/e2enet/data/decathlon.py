@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.validation import resolve_inside
+
 __all__ = ["Case", "DecathlonDataset", "load_dataset_json", "validate_cases", "split_cases", "write_dataset_json"]
 
 
@@ -43,8 +45,10 @@ class DecathlonDataset:
         return max(self.labels) + 1
 
 
-def _resolve(root: Path, rel: str) -> Path:
-    return (root / rel).resolve() if not Path(rel).is_absolute() else Path(rel)
+def _resolve(root: Path, rel: str, what: str = "dataset.json entry") -> Path:
+    """A file named in dataset.json; the Decathlon format names files relative to the dataset folder, so an
+    absolute path or one that climbs out of the folder is refused (naming the entry)."""
+    return resolve_inside(root, rel, what=f"{root / 'dataset.json'}: {what}")
 
 
 def load_dataset_json(root: str | Path) -> DecathlonDataset:
@@ -73,7 +77,7 @@ def load_dataset_json(root: str | Path) -> DecathlonDataset:
         for k, item in enumerate(meta["training"]):
             if not isinstance(item, dict) or "image" not in item or "label" not in item:
                 raise ValueError(f"{path}: training[{k}] must be {{'image': ..., 'label': ...}}, got {item!r}")
-            img = _resolve(root, item["image"])
+            img = _resolve(root, item["image"], f"training[{k}].image")
             # nnU-Net v1 lists "x.nii.gz" but stores x_0000.nii.gz, ... per channel
             imgs = [img]
             if not img.exists():
@@ -82,7 +86,7 @@ def load_dataset_json(root: str | Path) -> DecathlonDataset:
                 per = [img.with_name(f"{stem}_{c:04d}{ext}") for c in range(num_channels)]
                 if all(p.exists() for p in per):
                     imgs = per
-            training.append(Case(_case_name(img), imgs, _resolve(root, item["label"])))
+            training.append(Case(_case_name(img), imgs, _resolve(root, item["label"], f"training[{k}].label")))
         test = [Case(_case_name(_resolve(root, t if isinstance(t, str) else t["image"])),
                      [_resolve(root, t if isinstance(t, str) else t["image"])]) for t in meta.get("test", [])]
     else:  # nnU-Net v2: scan folders

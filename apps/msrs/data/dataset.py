@@ -29,6 +29,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from core.validation import resolve_inside
+
 from .noise import NOISE_TYPES, make_noise, mix_at_snr
 from .video_io import probe_video, read_video
 
@@ -114,6 +116,8 @@ class AVDataset(Dataset):
         self.seed, self.epoch = seed, 0
         self.skipped: list[tuple[str, str]] = []
         items = _parse_labels(self.labels_path, label_format, tokenizer)
+        for n, it in enumerate(items, 1):  # every media path must stay inside the data root
+            resolve_inside(self.root, Path(it.dataset) / it.rel_path, what=f"{self.labels_path}: entry {n}")
         kept = []
         for it in items:
             try:

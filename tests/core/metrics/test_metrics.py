@@ -57,3 +57,19 @@ def test_timer_and_time_callable():
     calls = []
     out = time_callable(lambda: calls.append(1), warmup=2, repeats=3)
     assert len(calls) == 5 and len(out["times"]) == 3 and out["min"] <= out["mean"]
+
+
+def test_local_edit_distance_equals_torchaudio():
+    """core.metrics computes edit distance without torchaudio; it must agree with torchaudio's."""
+    import random
+
+    from torchaudio.functional import edit_distance as ta_edit_distance
+
+    from core.metrics.edit_distance import edit_distance
+
+    rng = random.Random(0)
+    for _ in range(300):
+        a = [rng.choice("abcd ") for _ in range(rng.randint(0, 12))]
+        b = [rng.choice("abcd ") for _ in range(rng.randint(0, 12))]
+        assert edit_distance(a, b) == ta_edit_distance(a, b)
+    assert edit_distance("kitten".split(), []) == 1 and edit_distance(list("kitten"), list("sitting")) == 3
