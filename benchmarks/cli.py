@@ -1,7 +1,7 @@
 """The ``sparselab`` command: benchmarks, and the apps' training entry points.
 
-    sparselab bench [--suite smoke|quick|full] [--device cpu|cuda] [--only a,b] [--out DIR] [--seed N]
-    sparselab bench compare OLD.jsonl NEW.jsonl [--threshold 0.05] [--fail-on-regression]
+    sparselab bench [--suite smoke|quick|standard|full] [--device cpu|cuda] [--only a,b] [--out DIR] [--seed N]
+    sparselab bench compare OLD NEW [--threshold 0.05] [--fail-on-regression]   # exit 1: regression / bad NEW run
     sparselab bench list
     sparselab bench report DIR                       # re-render DIR/REPORT.md from its results
     sparselab asr|msrs|e2enet|spa [hydra overrides...]
@@ -26,7 +26,9 @@ def build_bench_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sparselab bench", description="Run the cross-domain benchmark suite.",
                                 epilog="Also: 'sparselab bench list', 'sparselab bench compare OLD NEW', "
                                        "'sparselab bench report DIR'.")
-    p.add_argument("--suite", default="quick", choices=SUITES, help="problem sizes (default: quick)")
+    p.add_argument("--suite", default="quick", choices=SUITES,
+                   help="problem sizes: smoke (seconds, CI), quick (the main job, <= 15 min on 2 cores), "
+                        "standard (<= 60 min per app on 2 cores, 3+ seeds), full (GPU) (default: quick)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
     p.add_argument("--only", default=None, help="comma-separated module names (see 'sparselab bench list')")
     p.add_argument("--out", default=None, help="output folder (default: bench_out/<suite>-<timestamp>)")
@@ -42,9 +44,11 @@ def _compare_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sparselab bench compare", description="Compare two results.jsonl files.")
     p.add_argument("old", help="OLD results.jsonl")
     p.add_argument("new", help="NEW results.jsonl")
-    p.add_argument("--threshold", type=float, default=0.05, help="relative change counted as noise (default 0.05)")
-    p.add_argument("--fail-on-regression", action="store_true", help="exit with code 1 if any row regressed")
-    p.add_argument("--changed-only", action="store_true", help="hide rows within the noise threshold")
+    p.add_argument("--threshold", type=float, default=0.05,
+                   help="narrowest noise band, as a relative change (default 0.05); a figure's own interval widens it")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit with code 1 on a regression or when NEW is empty, crashed or interrupted")
+    p.add_argument("--changed-only", action="store_true", help="hide rows within the noise band")
     return p
 
 
@@ -76,7 +80,7 @@ def _bench(argv: list[str]) -> int:
         except (FileNotFoundError, ValueError) as e:
             return _error("sparselab bench compare", str(e))
         print(render_comparison(cmp, changed_only=a.changed_only), end="")
-        return 1 if (a.fail_on_regression and cmp.regressions) else 0
+        return 1 if (a.fail_on_regression and cmp.failed) else 0
     if sub == "list":
         from benchmarks.runner import describe_modules
 
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sparselab`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = (f"usage: sparselab {{{','.join(COMMANDS)}}} ...\n"
-             "  sparselab bench [--suite smoke|quick|full] [--device cpu|cuda] [--only a,b] [--out DIR] [--seed N]\n"
+             "  sparselab bench [--suite smoke|quick|standard|full] [--device cpu|cuda] [--only a,b] [--out DIR] [--seed N]\n"
              "  sparselab bench compare OLD.jsonl NEW.jsonl [--threshold 0.05] [--fail-on-regression]\n"
              "  sparselab bench list | sparselab bench report DIR\n"
              "  sparselab asr|msrs|e2enet|spa [hydra overrides...]")

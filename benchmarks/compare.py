@@ -1,13 +1,24 @@
-"""Compare two benchmark result files: ``sparselab bench compare OLD.jsonl NEW.jsonl [--threshold 0.05]``.
+"""Compare two benchmark runs as a gate: ``sparselab bench compare OLD NEW [--threshold 0.05] [--fail-on-regression]``.
 
 Rows are joined on (suite, app, variant, metric); a key that repeats inside one file (e.g. the points
-of a scaling curve) is matched in order of appearance (#1, #2, ...). The relative change
-(new - old) / |old| is a regression when it goes the wrong way by more than ``threshold``. Which way
-is better comes from, in order: the record's ``higher_is_better``; its target ('>=', '>' higher;
-'<=', '<' lower); its unit (time and memory units lower, rates '.../s' higher); words of its metric
-name (accuracy, dice, f1, auc, iou, ... higher; wer, cer, loss, error, time, latency, ... lower).
-Rows whose direction stays unknown are shown but never flagged. A benchmark module that was ok and
-now fails is always a regression.
+of a scaling curve) is matched in order of appearance (#1, #2, ...).
+
+* The compared quantity is the ``ratio`` to the baseline measured in the same run where a figure has
+  one (timings, paired comparisons), else the value.
+* Each side has a noise band: the interval the run judged the figure on (a timing's ratio interval
+  widened by its noise floor; a paired comparison's interval over seeds; the Student-t interval of a
+  mean over seeds), never narrower than +-``threshold`` (relative). A change is a regression only when
+  it leaves the noise band of both runs the wrong way: the new quantity is outside the old band and the
+  old quantity outside the new band. Absolute times without a baseline in the run (scaling points,
+  module wall times) depend on the machine's load: shown, never gated.
+* Modules: ok -> failed / interrupted / skipped, and a module missing from NEW, are regressions;
+  failed -> ok is a fix.
+* An empty NEW run, one without its end-of-run record (crashed) or an interrupted one fails the gate.
+
+Which way is better comes from, in order: the record's ``higher_is_better``; its target ('>=', '>'
+higher; '<=', '<' lower); its unit (time and memory units lower, rates '.../s' higher); words of its
+metric name (accuracy, dice, f1, ... higher; wer, loss, time, ... lower). Rows whose direction stays
+unknown are shown as "changed" but never flagged.
 """
 from __future__ import annotations
 
@@ -17,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.context import direction_of, format_number
+from benchmarks.stats import t_quantile
 from core.training.results import read_results
 
-__all__ = ["infer_direction", "CompareRow", "Comparison", "compare_records", "compare_files", "render_comparison"]
+__all__ = ["infer_direction", "quantity", "band", "CompareRow", "Comparison", "compare_records", "compare_files",
+           "render_comparison"]
 
 _LOWER_UNITS = {"s", "sec", "secs", "second", "seconds", "ms", "us", "µs", "ns", "min", "mins", "minutes", "h",
                 "hours", "b", "bytes", "kb", "mb", "gb", "kib", "mib", "gib"}
@@ -61,8 +74,9 @@ class CompareRow:
     context: str = ""     # extra keys telling repeated rows apart (e.g. "items=1000"), from the NEW side
     change: float | None = None       # relative change (new - old) / |old|
     higher_is_better: bool | None = None
-    verdict: str = ""                 # regression | improvement | ~ | changed | added | removed | n/a
+    verdict: str = ""                 # regression | improvement | fixed | ~ | changed | info | added | removed | n/a
     note: str = ""
+    on: str = "value"                 # what was compared: "ratio" or "value"
 
     @property
     def label(self) -> str:
@@ -76,6 +90,16 @@ class CompareRow:
 class Comparison:
     threshold: float
     rows: list[CompareRow] = field(default_factory=list)
+    gate_failures: list[str] = field(default_factory=list)   # NEW run empty / crashed / interrupted
+
+    @property
+    def failed(self) -> bool:
+        """True when the gate fails: a regression, or a NEW run that is empty, crashed or interrupted."""
+        return bool(self.regressions or self.gate_failures)
+
+    @property
+    def fixes(self) -> list[CompareRow]:
+        return self._with("fixed")
 
     def _with(self, verdict: str) -> list[CompareRow]:
         return [r for r in self.rows if r.verdict == verdict]
@@ -114,38 +138,118 @@ def _num(x) -> float | None:
     return float(x)
 
 
+_TIME_UNITS = {"s", "sec", "secs", "second", "seconds", "ms", "us", "µs", "ns", "min", "mins", "minutes", "h", "hours"}
+
+
+def quantity(rec: dict) -> tuple[float | None, str]:
+    """(compared quantity, "ratio" | "value"): the ratio to the in-run baseline where there is one."""
+    r = _num(rec.get("ratio"))
+    if r is not None:
+        return r, "ratio"
+    return _num(rec.get("value")), "value"
+
+
+def band(rec: dict, q: float, on: str, threshold: float) -> tuple[float, float]:
+    """The noise band [lo, hi] of the compared quantity ``q`` of a record (at least q +- threshold * |q|)."""
+    lo = hi = q
+    iv = rec.get("interval")
+    how = rec.get("judged_on")
+    if on == "ratio" and isinstance(iv, list) and len(iv) == 2 and all(_num(v) is not None for v in iv):
+        if how in ("median paired ratio", "paired ratio"):
+            lo, hi = float(iv[0]), float(iv[1])
+        elif how == "paired relative difference":
+            lo, hi = 1.0 + float(iv[0]), 1.0 + float(iv[1])
+    elif on == "value" and (rec.get("n_seeds") or 0) >= 2 and _num(rec.get("std")) is not None:
+        h = t_quantile(int(rec["n_seeds"]) - 1) * float(rec["std"]) / math.sqrt(int(rec["n_seeds"]))
+        lo, hi = q - h, q + h
+    tol = threshold * abs(q)
+    return min(lo, q - tol), max(hi, q + tol)
+
+
+def _gated(rec: dict, on: str) -> bool:
+    """Absolute times without an in-run baseline or a band follow the machine's load: not gated."""
+    if on == "ratio" or rec.get("kind") in ("module", "suite"):
+        return on == "ratio"
+    unit = str(rec.get("unit") or "").strip().lower()
+    if unit in _TIME_UNITS and not (rec.get("n_seeds") or 0) >= 2:
+        return False
+    return True
+
+
+def _judge_module(row: CompareRow) -> None:
+    a, b = row.old.get("status"), row.new.get("status")
+    row.change = None
+    if a == "ok" and b != "ok":
+        row.verdict, row.note = "regression", f"module now {b}: {row.new.get('error', '')}".rstrip(": ")
+    elif a not in (None, "ok") and b == "ok":
+        row.verdict, row.note = "fixed", f"module was {a}, now ok"
+    elif b not in (None, "ok"):
+        row.verdict, row.note = "info", f"module still {b}: {row.new.get('error', '')}".rstrip(": ")
+    else:
+        row.verdict, row.note = "info", "wall time (not gated: depends on the machine's load)"
+        x, y = _num(row.old.get("value")), _num(row.new.get("value"))
+        if x and y is not None:
+            row.change = (y - x) / abs(x)
+
+
 def _judge(row: CompareRow, threshold: float) -> None:
     old, new = row.old, row.new
     row.higher_is_better = infer_direction(new) if infer_direction(new) is not None else infer_direction(old)
-    if old.get("kind") == "module" and old.get("status") == "ok" and new.get("status") not in (None, "ok"):
-        row.verdict, row.note = "regression", f"module now fails: {new.get('error', '')}"
+    if old.get("kind") == "module" or new.get("kind") == "module":
+        _judge_module(row)
         return
-    a, b = _num(old.get("value")), _num(new.get("value"))
+    if new.get("kind") == "suite":
+        row.verdict, row.note = "info", "whole-run wall time (not gated)"
+        return
+    (a, on_a), (b, on_b) = quantity(old), quantity(new)
+    row.on = on_b
     if a is None or b is None:
         row.verdict = "n/a" if a is None else "regression"
         row.note = "no value in new" if b is None and a is not None else "no value in old"
         return
+    if on_a != on_b:  # a baseline appeared or vanished: compare the values
+        (a, on_a), (b, on_b) = (_num(old.get("value")), "value"), (_num(new.get("value")), "value")
+        row.on = "value"
+        if a is None or b is None:
+            row.verdict, row.note = "n/a", "the baseline appeared or vanished"
+            return
     if a == 0:
         row.change = 0.0 if b == 0 else math.copysign(math.inf, b)
     else:
         row.change = (b - a) / abs(a)
-    if abs(row.change) <= threshold:
+    lo_a, hi_a = band(old, a, row.on, threshold)
+    lo_b, hi_b = band(new, b, row.on, threshold)
+    apart_up = b > hi_a and a < lo_b        # new above both bands
+    apart_down = b < lo_a and a > hi_b      # new below both bands
+    if not (apart_up or apart_down):
         row.verdict = "~"
+    elif not _gated(new, row.on):
+        row.verdict, row.note = "changed", "absolute time without an in-run baseline: not gated"
     elif row.higher_is_better is None:
         row.verdict = "changed"
     else:
-        better = row.change > 0 if row.higher_is_better else row.change < 0
+        better = apart_up if row.higher_is_better else apart_down
         row.verdict = "improvement" if better else "regression"
-    if old.get("met") is True and new.get("met") is False:
-        row.note = "target lost"
-    elif old.get("met") is False and new.get("met") is True:
-        row.note = "target now met"
+    vo, vn = old.get("verdict") or _pv(old), new.get("verdict") or _pv(new)
+    if vo == "met" and vn in ("missed", "within noise"):
+        row.note = (row.note + "; " if row.note else "") + f"target was met, now {vn}"
+    elif vo in ("missed", "within noise") and vn == "met":
+        row.note = (row.note + "; " if row.note else "") + "target now met"
+
+
+def _pv(rec: dict) -> str | None:
+    if not rec.get("target"):
+        return None
+    return {True: "met", False: "missed"}.get(rec.get("met"))
 
 
 def compare_records(old: list[dict], new: list[dict], threshold: float = 0.05) -> Comparison:
     """Join old and new records and judge every joined row (see module docstring)."""
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not (threshold >= 0):
         raise ValueError(f"threshold={threshold!r} must be a number >= 0 (a relative change, 0.05 = 5%)")
+    skip = ("note", "headline")
+    old = [r for r in old if r.get("kind") not in skip]
+    new = [r for r in new if r.get("kind") not in skip]
     ko, kn = _keyed(old), _keyed(new)
     ctx_new = _contexts_by_key(new, kn)
     ctx_old = _contexts_by_key(old, ko)
@@ -159,7 +263,20 @@ def compare_records(old: list[dict], new: list[dict], threshold: float = 0.05) -
         cmp.rows.append(row)
     for key, rec in ko.items():
         if key not in kn:
-            cmp.rows.append(CompareRow(key, rec, None, context=ctx_old.get(key, ""), verdict="removed"))
+            row = CompareRow(key, rec, None, context=ctx_old.get(key, ""), verdict="removed")
+            if rec.get("kind") == "module":
+                row.verdict, row.note = "regression", "module missing in NEW"
+            cmp.rows.append(row)
+    if not new:
+        cmp.gate_failures.append("NEW run is empty (no results): did it crash before recording anything?")
+    else:
+        suite = [r for r in new if r.get("kind") == "suite"]
+        if not suite:
+            cmp.gate_failures.append("NEW run has no end-of-run record: it crashed or is still running")
+        elif any(r.get("status") == "interrupted" for r in suite):
+            cmp.gate_failures.append("NEW run was interrupted")
+        if not any(r.get("kind") == "module" for r in new) and any(r.get("kind") == "module" for r in old):
+            cmp.gate_failures.append("NEW run has no module records")
     return cmp
 
 
@@ -185,9 +302,13 @@ def _results_path(p) -> Path:
     return p / "results.jsonl" if p.is_dir() else p
 
 
+_REQUIRED = ("app", "variant", "metric")
+
+
 def compare_files(old_path, new_path, threshold: float = 0.05) -> Comparison:
-    """Compare two results files (or run folders holding ``results.jsonl``)."""
-    return compare_records(read_results(_results_path(old_path)), read_results(_results_path(new_path)), threshold)
+    """Compare two results files (or run folders holding ``results.jsonl``); a malformed line is a named ValueError."""
+    return compare_records(read_results(_results_path(old_path), required=_REQUIRED),
+                           read_results(_results_path(new_path), required=_REQUIRED), threshold)
 
 
 def _change(c: float | None) -> str:
@@ -199,35 +320,45 @@ def _change(c: float | None) -> str:
 
 
 def render_comparison(cmp: Comparison, *, changed_only: bool = False) -> str:
-    """Markdown: the joined table, then regressions, added and removed rows."""
+    """Markdown: the gate's verdict, the joined table, then regressions, fixes, added and removed rows."""
     arrow = {True: "higher", False: "lower", None: "?"}
-    mark = {"regression": "**REGRESSION**", "improvement": "improved", "~": "~ (noise)", "changed": "changed",
-            "n/a": "n/a"}
-    lines = [f"Threshold: {cmp.threshold * 100:g}% relative change. "
-             f"{len(cmp.regressions)} regression(s), {len(cmp.improvements)} improvement(s), "
-             f"{len(cmp.added)} added, {len(cmp.removed)} removed.", "",
-             "| suite | app / variant / metric | old | new | unit | change | better | verdict | note |",
-             "|---|---|---:|---:|---|---:|---|---|---|"]
+    mark = {"regression": "**REGRESSION**", "improvement": "improved", "fixed": "fixed", "~": "~ (noise)",
+            "changed": "changed", "info": "info", "n/a": "n/a"}
+    gate = "FAILS" if cmp.failed else "passes"
+    lines = [f"Gate {gate}: {len(cmp.regressions)} regression(s), {len(cmp.fixes)} fix(es), "
+             f"{len(cmp.improvements)} improvement(s), {len(cmp.added)} added, {len(cmp.removed)} removed. "
+             f"A change counts when it leaves the noise band of both runs (bands at least "
+             f"+-{cmp.threshold * 100:g}%); ratios to the in-run baseline are compared where a figure has one.", ""]
+    for g in cmp.gate_failures:
+        lines.append(f"- **GATE FAILURE**: {g}")
+    if cmp.gate_failures:
+        lines.append("")
+    lines += ["| suite | app / variant / metric | on | old | new | change | better | verdict | note |",
+              "|---|---|---|---:|---:|---:|---|---|---|"]
     for r in cmp.rows:
-        if r.verdict in ("added", "removed"):
+        if r.old is None or r.new is None:
             continue
-        if changed_only and r.verdict == "~":
+        if changed_only and r.verdict in ("~", "info"):
             continue
-        lines.append(f"| {r.key[0]} | {r.label} | {format_number(r.old.get('value'))} | "
-                     f"{format_number(r.new.get('value'))} | {r.new.get('unit') or ''} | {_change(r.change)} | "
-                     f"{arrow[r.higher_is_better]} | {mark[r.verdict]} | {r.note} |")
-    joined = [r for r in cmp.rows if r.verdict not in ("added", "removed")]
+        qo = quantity(r.old)[0] if r.on == "ratio" else r.old.get("value")
+        qn = quantity(r.new)[0] if r.on == "ratio" else r.new.get("value")
+        unit = "" if r.on == "ratio" else (r.new.get("unit") or "")
+        lines.append(f"| {r.key[0]} | {r.label} | {r.on} | {format_number(qo)} | {format_number(qn)} {unit} | "
+                     f"{_change(r.change)} | {arrow[r.higher_is_better]} | {mark.get(r.verdict, r.verdict)} | "
+                     f"{r.note} |")
+    joined = [r for r in cmp.rows if r.old is not None and r.new is not None]
     if not joined and cmp.added and cmp.removed:
         suites = lambda rows, side: sorted({str(getattr(r, side).get("suite")) for r in rows})  # noqa: E731
         lines += ["", f"No row in common: OLD has suite(s) {', '.join(suites(cmp.removed, 'old'))}, "
                       f"NEW has {', '.join(suites(cmp.added, 'new'))} (rows are joined on suite, app, variant, metric)."]
-    for title, rows, side in (("Regressions", cmp.regressions, "new"), ("Added (only in NEW)", cmp.added, "new"),
-                              ("Removed (only in OLD)", cmp.removed, "old")):
+    for title, rows, side in (("Regressions", cmp.regressions, "new"), ("Fixed", cmp.fixes, "new"),
+                              ("Added (only in NEW)", cmp.added, "new"), ("Removed (only in OLD)", cmp.removed, "old")):
         if rows:
             lines += ["", f"{title}:"]
             for r in rows:
-                rec = getattr(r, side)
-                extra = f" ({_change(r.change)}{', ' + r.note if r.note else ''})" if title == "Regressions" else ""
+                rec = r.new if r.new is not None else r.old
+                extra = f" ({_change(r.change)}{', ' + r.note if r.note else ''})" if title in ("Regressions", "Fixed") \
+                    else ""
                 lines.append(f"- {r.key[0]}: {r.label} = {format_number(rec.get('value'))} "
                              f"{rec.get('unit') or ''}{extra}".rstrip())
     return "\n".join(lines) + "\n"

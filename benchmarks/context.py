@@ -1,4 +1,15 @@
-"""What a benchmark module sees: ``BenchContext`` (record a figure against its target, plot paths, sizes, progress).
+"""What a benchmark module sees: ``BenchContext`` (figures against targets with their spread, plots, sizes, progress).
+
+Three ways to put a figure in the report (all return the written record):
+
+* ``ctx.record(...)``: one measured value (optionally against a baseline) and a point verdict;
+* ``ctx.compare_timing(...)``: a timing target judged as a ratio to a baseline timed interleaved in the
+  same process, with a noise floor (the baseline against itself) and an interval (``benchmarks.timing``);
+* ``ctx.record_seeds(...)``: a quality figure over seeds (mean, std, per-seed values), judged on its interval
+  (paired across seeds when there is a baseline); fewer than 3 seeds is "indicative".
+
+Verdicts: "met", "missed", "within noise" (the interval straddles the target), "not judged" (a module says
+its size cannot stand for the claim: ``not_judged="why"``).
 
 Target strings (``target=`` of :meth:`BenchContext.record`)::
 
@@ -14,19 +25,27 @@ from __future__ import annotations
 
 import math
 import re
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
+from benchmarks.stats import point_verdict
 from core.training.results import ResultsWriter
 
 __all__ = ["SUITES", "TARGET_OPS", "Target", "parse_target", "evaluate_target", "direction_of", "BenchContext",
-           "format_number"]
+           "SkipModule", "format_number", "SEEDS_PER_SUITE", "ROUNDS_PER_SUITE"]
 
-SUITES = ("smoke", "quick", "full")
+SUITES = ("smoke", "quick", "standard", "full")
 TARGET_OPS = ("<=", ">=", "<", ">", "within")
 _TARGET_RE = re.compile(r"^\s*(<=|>=|<|>|within)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(%?)\s*$")
 # keys a module may not pass through **extra (the context computes or owns them)
-_RESERVED = {"suite", "device", "seed", "commit", "ratio", "met", "compared", "kind"}
+_RESERVED = {"suite", "device", "seed", "commit", "ratio", "met", "compared", "kind", "verdict", "interval",
+             "indicative", "judged_on", "not_judged_reason"}
+SEEDS_PER_SUITE = {"smoke": 1, "quick": 2, "standard": 3, "full": 5}     # ctx.seed_list() defaults
+ROUNDS_PER_SUITE = {"smoke": 5, "quick": 15, "standard": 25, "full": 31}  # ctx.compare_timing() default rounds
+_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -122,12 +141,17 @@ def format_number(x) -> str:
     return str(x)
 
 
+class SkipModule(Exception):
+    """Raised by ``ctx.skip(reason)``: the module is reported as "skipped" with its reason (not failed)."""
+
+
 @dataclass
 class BenchContext:
     """Handed to ``run(ctx)`` of every benchmark module.
 
     ``suite`` in SUITES picks the sizes; ``device`` is "cpu" or "cuda[:N]"; figures go through ``writer``
-    (JSON lines) and are also kept in ``records``; plots go under ``out_dir/plots/<app>/``.
+    (JSON lines) and are also kept in ``records``; plots go under ``out_dir/plots/<app>/``. ``app`` is the
+    running module's NAME (set by the runner): the default ``app`` of compare_timing / record_seeds / note.
     """
 
     suite: str
@@ -137,21 +161,31 @@ class BenchContext:
     writer: ResultsWriter
     verbose: bool = True
     module: str = ""                      # the module now running (set by the runner; used in progress labels)
+    app: str = ""                         # its NAME (set by the runner)
     records: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
         if self.suite not in SUITES:
             raise ValueError(f"suite={self.suite!r} is not valid; choose one of {', '.join(SUITES)}")
         self.out_dir = Path(self.out_dir)
+        self._fallback_noted: set[str] = set()
 
-    # ------------------------------------------------------------------ figures
-    def record(self, app: str, variant: str, metric: str, value, unit: str = "", *, baseline=None, target=None,
-               higher_is_better: bool | None = None, wall_s=None, **extra) -> dict:
-        """Write one figure (JSON line) with its ``ratio`` (value/baseline) and ``met`` (target), print it, return it.
+    def _app(self, app: str | None) -> str:
+        a = app or self.app or self.module
+        if not isinstance(a, str) or not a:
+            raise ValueError("app is not known: pass app=... (the module's NAME)")
+        return a
 
-        ``target`` is a string as in the module docstring; it is checked here, so a typo fails at once.
-        ``higher_is_better`` defaults to the direction the target implies (None for 'within' / no target).
-        """
+    def _write(self, app, variant, metric, value, unit, **fields) -> dict:
+        rec = self.writer.write(app, variant, metric, value, unit, suite=self.suite, device=str(self.device),
+                                seed=fields.pop("seed", self.seed), **fields)
+        self.records.append(rec)
+        if self.verbose:
+            print(describe(rec), flush=True)
+        return rec
+
+    @staticmethod
+    def _check(app, variant, metric, extra, target) -> None:
         for name, v in (("app", app), ("variant", variant), ("metric", metric)):
             if not isinstance(v, str) or not v:
                 raise ValueError(f"{name}={v!r} must be a non-empty string")
@@ -160,6 +194,28 @@ class BenchContext:
             raise ValueError(f"extra keys {bad} are reserved (set by the benchmark context); rename them")
         if target is not None:
             parse_target(target)
+
+    @staticmethod
+    def _not_judged(not_judged) -> str | None:
+        if not_judged is None or not_judged is False:
+            return None
+        if not isinstance(not_judged, str) or not not_judged.strip():
+            raise ValueError(f"not_judged={not_judged!r} must be a reason (a non-empty string), e.g. "
+                             f"'100k items cannot stand for the 10M-item claim'")
+        return not_judged.strip()
+
+    # ------------------------------------------------------------------ figures
+    def record(self, app: str, variant: str, metric: str, value, unit: str = "", *, baseline=None, target=None,
+               higher_is_better: bool | None = None, wall_s=None, not_judged: str | None = None, **extra) -> dict:
+        """Write one figure (JSON line) with its ``ratio`` (value/baseline), ``met`` and ``verdict``, print it, return it.
+
+        ``target`` is a string as in the module docstring; it is checked here, so a typo fails at once.
+        ``higher_is_better`` defaults to the direction the target implies (None for 'within' / no target).
+        ``not_judged="reason"``: the target is shown but not judged at this size (verdict "not judged").
+        A point value has no interval: prefer ``compare_timing`` for times and ``record_seeds`` for quality.
+        """
+        self._check(app, variant, metric, extra, target)
+        reason = self._not_judged(not_judged)
         value = _scalar(value)
         baseline = _scalar(baseline)
         met, compared = evaluate_target(target, value, baseline)
@@ -168,14 +224,182 @@ class BenchContext:
             ratio = float(value) / float(baseline)
         if higher_is_better is None:
             higher_is_better = direction_of(target)
-        rec = self.writer.write(app, variant, metric, value, unit, suite=self.suite, baseline=baseline,
-                                target=target, device=str(self.device), seed=self.seed, wall_s=wall_s,
-                                ratio=ratio, met=met, higher_is_better=higher_is_better, **extra)
-        self.records.append(rec)
-        if self.verbose:
-            print(describe(rec), flush=True)
-        return rec
+        verdict = None
+        if target:
+            verdict = "not judged" if reason else point_verdict(met)
+            if reason:
+                met = None
+        return self._write(app, variant, metric, value, unit, baseline=baseline, target=target, wall_s=wall_s,
+                           ratio=ratio, met=met, verdict=verdict, higher_is_better=higher_is_better,
+                           **({"not_judged_reason": reason} if reason else {}), **extra)
 
+    def compare_timing(self, variant: str, baseline: Callable[[], object], candidate: Callable[[], object], *,
+                       app: str | None = None, metric: str = "time", target: str | None = None,
+                       control: Callable[[], object] | None = None, rounds: int | None = None, warmup: int = 2,
+                       inner: int = 1, cpu_time: bool = True, peer: str | None = None,
+                       baseline_name: str | None = None, not_judged: str | None = None, **extra) -> dict:
+        """Time ``candidate`` against ``baseline`` interleaved in this process and judge the ratio candidate/baseline.
+
+        Every round runs baseline, candidate and ``control`` (a second copy of the baseline; default the
+        baseline itself) in rotating order, each ``inner`` calls; ``rounds`` defaults to ROUNDS_PER_SUITE.
+        The record: ``value`` / ``baseline`` = median seconds per call of candidate / baseline (judged clock),
+        ``ratio`` = median of the per-round ratios, ``ratio_interval`` its order-statistics interval,
+        ``noise_floor`` / ``noise_interval`` = the same for control/baseline, ``interval`` = the ratio interval
+        widened by |noise_floor - 1| (the verdict is taken on it), ``wall_ratio`` / ``wall_noise_floor`` on the
+        wall clock, ``clock``, ``rounds``, ``inner``. Targets: '<= X', '< X', '>= X', '> X' on the ratio, or
+        'within X%' (|ratio - 1| <= X/100). ``cpu_time=False`` judges wall time (on CUDA it always is).
+        ``peer="name"``: the baseline is a peer implementation (e.g. "torch.ao.pruning"); the row is listed
+        in the report's "Peers side by side" table as ours / peer. ``baseline_name`` labels the baseline.
+        """
+        from benchmarks.stats import interval_verdict
+        from benchmarks.timing import interleaved
+
+        app = self._app(app)
+        self._check(app, variant, metric, extra, target)
+        reason = self._not_judged(not_judged)
+        t = parse_target(target) if target else None
+        if t is not None and t.op == "within" and not t.relative:
+            raise ValueError(f"target={target!r}: a timing target is on the ratio; use '<= X', '>= X' or 'within X%'")
+        if peer is not None and (not isinstance(peer, str) or not peer):
+            raise ValueError(f"peer={peer!r} must be the peer's name (a non-empty string)")
+        rounds = ROUNDS_PER_SUITE[self.suite] if rounds is None else rounds
+        t0 = time.perf_counter()
+        cmp = interleaved(baseline, candidate, control, rounds=rounds, warmup=warmup, inner=inner, device=str(self.device),
+                          cpu_time=cpu_time, progress=lambda it: self.progress(it, total=rounds, desc=f"{variant} timing"))
+        judged = cmp.judged
+        verdict, met = None, None
+        if t is not None:
+            if reason:
+                verdict = "not judged"
+            elif t.op == "within":
+                verdict = interval_verdict("within", t.threshold, judged.lo - 1.0, judged.hi - 1.0)
+            else:
+                verdict = interval_verdict(t.op, t.threshold, judged.lo, judged.hi)
+            met = {"met": True, "missed": False}.get(verdict)
+        fields = dict(baseline=cmp.baseline_s, target=target, wall_s=time.perf_counter() - t0, ratio=cmp.ratio.center,
+                      met=met, verdict=verdict, higher_is_better=False, interval=[judged.lo, judged.hi],
+                      ratio_interval=[cmp.ratio.lo, cmp.ratio.hi], interval_coverage=cmp.ratio.coverage,
+                      noise_floor=cmp.noise.center, noise_interval=[cmp.noise.lo, cmp.noise.hi],
+                      wall_ratio=cmp.wall_ratio.center, wall_noise_floor=cmp.wall_noise.center,
+                      clock=cmp.clock, rounds=cmp.rounds, inner=inner, judged_on="median paired ratio")
+        if peer is not None:
+            fields["peer"] = peer
+        if baseline_name is not None:
+            fields["baseline_name"] = str(baseline_name)
+        if reason:
+            fields["not_judged_reason"] = reason
+        return self._write(app, variant, metric, cmp.candidate_s, "s", **fields, **extra)
+
+    def record_seeds(self, variant: str, metric: str, values, *, app: str | None = None, unit: str = "",
+                     baseline=None, target: str | None = None, seeds: Sequence[int] | None = None,
+                     higher_is_better: bool | None = None, not_judged: str | None = None, wall_s=None,
+                     min_seeds: int | None = None, **extra) -> dict:
+        """One quality figure over seeds: mean, std, n, per-seed values, judged on its interval.
+
+        ``values``: ``{seed: value}`` or a sequence (then ``seeds`` names them, default 0..n-1). ``baseline``
+        in the same form, with the same seeds: a target with a baseline is judged by a paired comparison
+        across seeds -- '<= X' / '>= X' ... on the per-seed ratio value/baseline, 'within X%' on the per-seed
+        relative difference value/baseline - 1, 'within X' on the per-seed difference -- through the 95 %
+        Student-t interval of its mean; without a baseline the interval of the mean is held against the
+        target. met / missed / within noise as in ``benchmarks.stats.interval_verdict``. Fewer than
+        ``min_seeds`` (default 3) seeds: ``indicative: true``; one seed has no interval (point verdict).
+        The record: value = mean, ``std`` (n-1), ``n_seeds``, ``seeds``, ``per_seed``, ``baseline`` = baseline
+        mean, ``baseline_per_seed``, ``ratio`` = mean / baseline mean, ``interval`` [lo, hi] and ``judged_on``.
+        """
+        from benchmarks.stats import MIN_SEEDS, interval_verdict, mean_interval
+
+        app = self._app(app)
+        self._check(app, variant, metric, extra, target)
+        reason = self._not_judged(not_judged)
+        per = _per_seed("values", values, seeds)
+        base = _per_seed("baseline", baseline, seeds) if baseline is not None else None
+        if base is not None and sorted(base) != sorted(per):
+            raise ValueError(f"baseline seeds {sorted(base)} must be the seeds of the values {sorted(per)} "
+                             f"(the comparison is paired by seed)")
+        min_seeds = MIN_SEEDS if min_seeds is None else min_seeds
+        order = sorted(per)
+        vals = [per[s] for s in order]
+        mi = mean_interval(vals)
+        std = 0.0 if len(vals) < 2 else math.sqrt(math.fsum((v - mi.center) ** 2 for v in vals) / (len(vals) - 1))
+        fields: dict = dict(std=std, n_seeds=len(vals), seeds=order, per_seed=vals,
+                            indicative=len(vals) < min_seeds, target=target, wall_s=wall_s, seed=None)
+        bmean = None
+        if base is not None:
+            bvals = [base[s] for s in order]
+            bmean = math.fsum(bvals) / len(bvals)
+            fields.update(baseline=bmean, baseline_per_seed=bvals,
+                          baseline_std=0.0 if len(bvals) < 2 else math.sqrt(
+                              math.fsum((v - bmean) ** 2 for v in bvals) / (len(bvals) - 1)),
+                          ratio=mi.center / bmean if bmean != 0 else None)
+        clash = sorted(set(extra) & (set(fields) | {"baseline", "baseline_per_seed", "baseline_std", "ratio"}))
+        if clash:
+            raise ValueError(f"extra keys {clash} are set by record_seeds; rename them")
+        verdict, met = None, None
+        if target:
+            t = parse_target(target)
+            if t.op == "within" and base is None:
+                raise ValueError(f"target {target!r} needs a baseline (the per-seed difference is judged)")
+            if base is None:
+                q, judged_on = vals, "mean"
+            elif t.op != "within":
+                if any(b == 0 for b in bvals):
+                    raise ValueError("a baseline value is 0: the per-seed ratio is undefined; use 'within X'")
+                q, judged_on = [v / b for v, b in zip(vals, bvals)], "paired ratio"
+            elif t.relative:
+                if any(b == 0 for b in bvals):
+                    raise ValueError("a baseline value is 0: the relative difference is undefined; use 'within X'")
+                q, judged_on = [v / b - 1.0 for v, b in zip(vals, bvals)], "paired relative difference"
+            else:
+                q, judged_on = [v - b for v, b in zip(vals, bvals)], "paired difference"
+            qi = mean_interval(q)
+            fields.update(interval=[qi.lo, qi.hi], judged_on=judged_on, compared=qi.center)
+            verdict = "not judged" if reason else interval_verdict(t.op, t.threshold, qi.lo, qi.hi)
+            met = {"met": True, "missed": False}.get(verdict)
+            if reason:
+                fields["not_judged_reason"] = reason
+        if higher_is_better is None:
+            higher_is_better = direction_of(target)
+        fields.update(met=met, verdict=verdict, higher_is_better=higher_is_better)
+        return self._write(app, variant, metric, mi.center, unit, **fields, **extra)
+
+    def note(self, text: str, *, app: str | None = None) -> dict:
+        """A sentence shown under the app's section of the report (e.g. why a target is not judged at this size)."""
+        app = self._app(app)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("a note must be a non-empty string")
+        n = sum(1 for r in self.records if r.get("kind") == "note" and r.get("app") == app)
+        return self._write(app, "(note)", f"note{n + 1}", None, "", kind="note", text=text.strip(), seed=None)
+
+    def skip(self, reason: str):
+        """Stop the module here; it is reported as "skipped" with ``reason`` (e.g. an optional peer is not installed)."""
+        raise SkipModule(str(reason))
+
+    def headline_plot(self, points: Sequence[Mapping], *, app: str | None = None, x_label: str,
+                      y_label: str | None = None, title: str | None = None, target: float | None = None,
+                      log_x: bool = False, higher_is_better: bool | None = None) -> Path:
+        """The one plot that answers the app's question, shown at the top of REPORT.md (``plots/<app>/headline.png``).
+
+        ``points``: one mapping per method: ``method`` (label), ``x``, optional ``y``, and optional errors
+        ``x_err`` / ``y_err`` (a number = symmetric, or ``[lo, hi]`` absolute bounds) and ``n_seeds``.
+        With ``y`` on every point: a scatter of quality (y) against training cost (x) with error bars
+        (seed spread). Without ``y``: one horizontal bar per method (e.g. a time ratio with its interval),
+        ``target`` drawn as a line. The points are also recorded (kind "headline") so the report can say
+        what the plot shows.
+        """
+        from benchmarks.plots import headline_chart
+
+        app = self._app(app)
+        pts = [_check_point(i, p) for i, p in enumerate(points)]
+        if not pts:
+            raise ValueError("headline_plot needs at least one point")
+        path = headline_chart(pts, self.plot_path(app, HEADLINE_PNG[:-4]), x_label=x_label, y_label=y_label,
+                              title=title or app, target=target, log_x=log_x)
+        self._write(app, "(headline)", "plot", None, "", kind="headline", points=pts, x_label=x_label,
+                    y_label=y_label, title=title or app, seed=None, higher_is_better=higher_is_better,
+                    plot=path.relative_to(self.out_dir).as_posix())
+        return path
+
+    # ------------------------------------------------------------------ helpers
     def plot_path(self, app: str, name: str) -> Path:
         """``out_dir/plots/<app>/<name>.png`` (folder created); the report embeds every PNG found there."""
         for what, v in (("app", app), ("name", name)):
@@ -194,9 +418,82 @@ class BenchContext:
         label = f"{self.module}: {desc}" if self.module and desc else (self.module or desc)
         return progress(iterable, total=total, desc=label)
 
-    def sizes(self, *, smoke, quick, full):
-        """The value for the current suite: ``n = ctx.sizes(smoke=1_000, quick=100_000, full=10_000_000)``."""
-        return {"smoke": smoke, "quick": quick, "full": full}[self.suite]
+    def sizes(self, *, smoke, quick, full, standard=_UNSET):
+        """The value for the current suite: ``n = ctx.sizes(smoke=1_000, quick=100_000, standard=1_000_000, full=10_000_000)``.
+
+        A module that gives no ``standard`` value runs its ``quick`` sizes in the standard suite, and the
+        report says so (a note under the app, once per module).
+        """
+        if self.suite == "standard" and standard is _UNSET:
+            key = self.module or self.app or "?"
+            if key not in self._fallback_noted:
+                self._fallback_noted.add(key)
+                if self.app or self.module:
+                    self.note("this module gives no `standard` sizes: it ran its `quick` sizes in the standard suite")
+            return quick
+        return {"smoke": smoke, "quick": quick, "standard": standard, "full": full}[self.suite]
+
+    def seed_list(self, n: int | None = None) -> list[int]:
+        """Seeds for a figure over seeds: ``n`` of them (default SEEDS_PER_SUITE: smoke 1, quick 2, standard 3, full 5)
+        starting at ``ctx.seed``."""
+        n = SEEDS_PER_SUITE[self.suite] if n is None else n
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n={n!r} must be an int >= 1")
+        return [self.seed + i for i in range(n)]
+
+
+HEADLINE_PNG = "headline.png"
+
+
+def _check_point(i: int, p) -> dict:
+    if not isinstance(p, Mapping):
+        raise ValueError(f"headline point {i} must be a mapping with 'method' and 'x', got {type(p).__name__}")
+    if not isinstance(p.get("method"), str) or not p.get("method"):
+        raise ValueError(f"headline point {i} needs a 'method' label")
+    out = {"method": p["method"]}
+    for k in ("x", "y", "x_err", "y_err", "n_seeds"):
+        v = p.get(k)
+        if v is None:
+            if k == "x":
+                raise ValueError(f"headline point {i} ({p['method']}) needs a numeric 'x'")
+            continue
+        if isinstance(v, (list, tuple)):
+            if k not in ("x_err", "y_err") or len(v) != 2:
+                raise ValueError(f"headline point {i} ({p['method']}): {k} must be a number"
+                                 + (" or [lo, hi]" if k.endswith("_err") else ""))
+            v = [float(_scalar(a)) for a in v]
+        else:
+            v = _scalar(v)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+                raise ValueError(f"headline point {i} ({p['method']}): {k}={v!r} must be a finite number")
+        out[k] = v
+    return out
+
+
+def _per_seed(name: str, values, seeds) -> dict[int, float]:
+    """{seed: float} from a mapping or a sequence (+ seeds); ValueError on empty, non-numeric or duplicate seeds."""
+    if isinstance(values, Mapping):
+        items = list(values.items())
+    elif isinstance(values, Sequence) and not isinstance(values, (str, bytes)):
+        ss = list(range(len(values))) if seeds is None else list(seeds)
+        if len(ss) != len(values):
+            raise ValueError(f"{name}: {len(values)} values but {len(ss)} seeds")
+        items = list(zip(ss, values))
+    else:
+        raise ValueError(f"{name} must be {{seed: value}} or a sequence of values, got {type(values).__name__}")
+    if not items:
+        raise ValueError(f"{name}: no values (need one per seed)")
+    out: dict[int, float] = {}
+    for s, v in items:
+        if isinstance(s, bool) or not isinstance(s, int):
+            raise ValueError(f"{name}: seed {s!r} must be an int")
+        if s in out:
+            raise ValueError(f"{name}: seed {s} given twice")
+        v = _scalar(v)
+        if v is None or isinstance(v, bool) or not math.isfinite(float(v)):
+            raise ValueError(f"{name}: the value of seed {s} must be a finite number, got {v!r}")
+        out[s] = float(v)
+    return out
 
 
 def _scalar(v):
@@ -216,8 +513,16 @@ def describe(rec: dict) -> str:
         s += f"  vs baseline {format_number(rec['baseline'])}{unit}"
         if rec.get("ratio") is not None:
             s += f" (ratio {rec['ratio']:.4g})"
+    if rec.get("n_seeds"):
+        s += f"  (mean of {rec['n_seeds']} seeds, std {format_number(rec.get('std'))})"
+    if rec.get("noise_floor") is not None:
+        s += f"  [noise floor {rec['noise_floor']:.4g}]"
+    if rec.get("interval"):
+        lo, hi = rec["interval"]
+        s += f"  interval [{format_number(lo)}, {format_number(hi)}]"
     if rec.get("target"):
-        met = rec.get("met")
-        verdict = "MET" if met else ("n/a" if met is None else "NOT MET")
-        s += f"  target {rec['target']} -> {verdict}"
+        verdict = rec.get("verdict") or point_verdict(rec.get("met"))
+        s += f"  target {rec['target']} -> {verdict.upper()}" + (" (indicative)" if rec.get("indicative") else "")
+    if rec.get("kind") == "note":
+        s = f"[{rec['app']}] note: {rec.get('text')}"
     return s

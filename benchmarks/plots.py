@@ -7,7 +7,7 @@ from pathlib import Path
 from benchmarks.context import evaluate_target, parse_target
 from core.plotting import save_figure
 
-__all__ = ["target_rows", "target_chart", "module_time_chart"]
+__all__ = ["target_rows", "target_chart", "module_time_chart", "headline_chart"]
 
 MAX_BARS = 40
 
@@ -96,4 +96,51 @@ def module_time_chart(records: list[dict], path: str | Path) -> Path | None:
     ax.set_xlabel("wall-clock [s]")
     ax.set_title(f"module wall time, suite {suite} (total {math.fsum(walls):.1f} s)", fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)
+    return save_figure(fig, path)
+
+
+def _err(p: dict, k: str, center: float):
+    """(minus, plus) error-bar lengths from a symmetric number or [lo, hi] absolute bounds."""
+    e = p.get(k)
+    if e is None:
+        return 0.0, 0.0
+    if isinstance(e, list):
+        return max(0.0, center - e[0]), max(0.0, e[1] - center)
+    return abs(e), abs(e)
+
+
+def headline_chart(points: list[dict], path: str | Path, *, x_label: str, y_label: str | None = None,
+                   title: str = "", target: float | None = None, log_x: bool = False) -> Path:
+    """One point per method: quality (y) against cost (x) with error bars, or bars of x when no point has y."""
+    scatter = all(p.get("y") is not None for p in points)
+    fig = _figure(len(points) if not scatter else 8)
+    ax = fig.add_subplot(1, 1, 1)
+    if scatter:
+        for k, p in enumerate(points):
+            xm, xp = _err(p, "x_err", p["x"])
+            ym, yp = _err(p, "y_err", p["y"])
+            label = p["method"] + (f" (n={p['n_seeds']})" if p.get("n_seeds") else "")
+            ax.errorbar([p["x"]], [p["y"]], xerr=[[xm], [xp]], yerr=[[ym], [yp]], fmt="os^Dv<>ph"[k % 9],
+                        capsize=3, label=label)
+        ax.set_ylabel(y_label or "")
+        ax.legend(fontsize=7)
+        if target is not None:
+            ax.axhline(target, color="black", ls="--", lw=1)
+    else:
+        ys = list(range(len(points)))[::-1]
+        xs = [p["x"] for p in points]
+        errs = [_err(p, "x_err", p["x"]) for p in points]
+        ax.barh(ys, xs, xerr=[[e[0] for e in errs], [e[1] for e in errs]], color="tab:blue", alpha=0.8, capsize=3)
+        ax.set_yticks(ys)
+        ax.set_yticklabels([p["method"] for p in points], fontsize=8)
+        for y, x in zip(ys, xs):
+            ax.text(x, y, f" {x:.3g}", va="center", fontsize=7)
+        if target is not None:
+            ax.axvline(target, color="black", ls="--", lw=1, label=f"target {target:g}")
+            ax.legend(fontsize=7, loc="lower right")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
     return save_figure(fig, path)

@@ -26,7 +26,7 @@ def test_unknown_command_and_subcommand(capsys):
 def test_bad_suite_device_only(capsys, fake_package, tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as e:
         cli.main(["bench", "--suite", "huge"])
-    assert e.value.code == 2 and "choose from 'smoke', 'quick', 'full'" in capsys.readouterr().err
+    assert e.value.code == 2 and "choose from 'smoke', 'quick', 'standard', 'full'" in capsys.readouterr().err
     rc, _, err = run(["bench", "--device", "gpu", "--out", str(tmp_path / "x")], capsys)
     assert rc == 2 and "choose cpu or cuda" in err
     import torch

@@ -1,15 +1,30 @@
-"""compare: join, regressions beyond the threshold by direction, noise not flagged, added/removed, CLI exit code."""
+"""compare as a gate: ratios where there is a baseline, noise bands of both runs, module transitions,
+empty / crashed / interrupted NEW runs, malformed input named with file and line, CLI exit codes."""
+import json
 import math
 
 import pytest
 
 from benchmarks.cli import main
-from benchmarks.compare import compare_files, compare_records, infer_direction, render_comparison
+from benchmarks.compare import band, compare_files, compare_records, infer_direction, render_comparison
 from core.training.results import ResultsWriter
 
 
 def rec(app, variant, metric, value, unit="", **kw):
     return {"suite": "quick", "app": app, "variant": variant, "metric": metric, "value": value, "unit": unit, **kw}
+
+
+def module(app, status="ok", wall=5.0, **kw):
+    return rec(app, "(module)", "wall_time", wall, "s", kind="module", status=status, module=app, **kw)
+
+
+END = rec("(suite)", "(all modules)", "wall_time", 10.0, "s", kind="suite", status="complete")
+
+
+def timing(app, ratio, lo, hi, value=1.0):
+    """A compare_timing record: ratio with its (noise-widened) interval."""
+    return rec(app, "engine", "time", value, "s", baseline=value / ratio, ratio=ratio, interval=[lo, hi],
+               judged_on="median paired ratio", noise_floor=1.0, higher_is_better=False, target="<= 1.05")
 
 
 def write(path, rows):
@@ -20,52 +35,94 @@ def write(path, rows):
     return path
 
 
-OLD = [rec("sparse", "cnn", "step_time", 1.00, "s"), rec("sparse", "cnn", "accuracy", 0.90),
-       rec("asr", "pruned", "wer", 0.20), rec("asr", "pruned", "speed", 100.0, "utt/s"),
-       rec("spa", "pagerank", "query", 2.0, target=">= 1"), rec("gone", "x", "m", 1.0, "s")]
-NEW = [rec("sparse", "cnn", "step_time", 1.02, "s"),   # +2%: noise
-       rec("sparse", "cnn", "accuracy", 0.80),         # -11% on a higher-is-better metric: regression
-       rec("asr", "pruned", "wer", 0.15),              # -25% on a lower-is-better metric: improvement
-       rec("asr", "pruned", "speed", 80.0, "utt/s"),   # rate down 20%: regression
-       rec("spa", "pagerank", "query", 1.5, target=">= 1"),  # direction from the target: regression
-       rec("new", "y", "m", 3.0)]
+def verdicts(cmp):
+    return {r.label: r.verdict for r in cmp.rows}
 
 
-def test_regressions_noise_added_removed():
-    cmp = compare_records(OLD, NEW, threshold=0.05)
-    verdict = {r.label: r.verdict for r in cmp.rows}
-    assert verdict["sparse / cnn / step_time"] == "~"
-    assert verdict["sparse / cnn / accuracy"] == "regression"
-    assert verdict["asr / pruned / wer"] == "improvement"
-    assert verdict["asr / pruned / speed"] == "regression"
-    assert verdict["spa / pagerank / query"] == "regression"
-    assert [r.label for r in cmp.added] == ["new / y / m"] and [r.label for r in cmp.removed] == ["gone / x / m"]
-    acc = next(r for r in cmp.rows if r.label == "sparse / cnn / accuracy")
-    assert acc.change == pytest.approx(-0.1 / 0.9)
-    # a looser threshold turns the 2% change and the 11% drop into noise
-    loose = compare_records(OLD, NEW, threshold=0.15)
-    assert {r.label for r in loose.regressions} == {"asr / pruned / speed", "spa / pagerank / query"}
+def test_ratio_is_compared_not_the_raw_time():
+    # the machine got 3x slower between the runs: raw times tripled, the in-run ratio did not move
+    old = [module("core"), timing("core", 1.01, 0.99, 1.03, value=0.010), END]
+    new = [module("core"), timing("core", 1.02, 1.00, 1.04, value=0.030), END]
+    cmp = compare_records(old, new)
+    row = next(r for r in cmp.rows if r.key[2] == "engine")
+    assert row.on == "ratio" and row.verdict == "~" and row.change == pytest.approx(0.01 / 1.01)
+    assert not cmp.failed
+
+
+def test_regression_only_outside_both_bands():
+    old = [timing("core", 1.00, 0.98, 1.02)]
+    wide = [timing("core", 1.10, 0.95, 1.25)]       # 10% worse, but the new band reaches the old ratio
+    assert verdicts(compare_records(old, wide, threshold=0.01))["core / engine / time"] == "~"
+    slow = [timing("core", 1.30, 1.25, 1.35)]        # outside both bands, the wrong way
+    assert verdicts(compare_records(old, slow, threshold=0.01))["core / engine / time"] == "regression"
+    fast = [timing("core", 0.80, 0.78, 0.82)]
+    assert verdicts(compare_records(old, fast, threshold=0.01))["core / engine / time"] == "improvement"
+    # the --threshold is the narrowest band: a 4% move with tight intervals is noise at 5%
+    tight_new = [timing("core", 1.04, 1.039, 1.041)]
+    assert verdicts(compare_records([timing("core", 1.0, 0.999, 1.001)], tight_new))["core / engine / time"] == "~"
+
+
+def test_seed_spread_is_the_band_of_a_mean():
+    old = [rec("app", "dense", "dice", 0.80, n_seeds=3, std=0.05, higher_is_better=True)]
+    new = [rec("app", "dense", "dice", 0.75, n_seeds=3, std=0.05, higher_is_better=True)]
+    assert band(old[0], 0.80, "value", 0.0)[0] < 0.75  # t * s / sqrt(n) = 4.303 * 0.05 / 1.73 = 0.124
+    assert verdicts(compare_records(old, new))["app / dense / dice"] == "~"
+    low = [rec("app", "dense", "dice", 0.40, n_seeds=3, std=0.05, higher_is_better=True)]
+    assert verdicts(compare_records(old, low))["app / dense / dice"] == "regression"
+
+
+def test_point_values_use_the_threshold_and_absolute_times_are_not_gated():
+    old = [rec("a", "v", "accuracy", 0.90), rec("a", "scaling", "update_time", 1.0, "s", items=10),
+           rec("a", "v", "wer", 0.20)]
+    new = [rec("a", "v", "accuracy", 0.80), rec("a", "scaling", "update_time", 3.0, "s", items=10),
+           rec("a", "v", "wer", 0.15)]
+    v = verdicts(compare_records(old, new))
+    assert v["a / v / accuracy"] == "regression" and v["a / v / wer"] == "improvement"
+    assert v["a / scaling / update_time"] == "changed"   # tripled with the load: shown, never a regression
+
+
+def test_module_transitions_and_missing_modules():
+    old = [module("a", "ok"), module("b", "failed", error="Boom"), module("c", "ok"), module("d", "ok"), END]
+    new = [module("a", "failed", error="RuntimeError: x"), module("b", "ok"), module("c", "interrupted"), END]
+    cmp = compare_records(old, new)
+    v = verdicts(cmp)
+    assert v["a / (module) / wall_time"] == "regression" and "RuntimeError: x" in next(
+        r.note for r in cmp.rows if r.label == "a / (module) / wall_time")
+    assert v["b / (module) / wall_time"] == "fixed"                     # failed -> ok is a fix, never a regression
+    assert v["c / (module) / wall_time"] == "regression"
+    assert v["d / (module) / wall_time"] == "regression"                # missing in NEW
+    assert len(cmp.regressions) == 3 and len(cmp.fixes) == 1
+    # a module whose wall time doubled (load) is not a regression
+    slow = compare_records([module("a", wall=5.0), END], [module("a", wall=10.0), END])
+    assert not slow.failed and verdicts(slow)["a / (module) / wall_time"] == "info"
+
+
+@pytest.mark.parametrize("new, why", [
+    ([], "NEW run is empty"),
+    ([module("a")], "no end-of-run record"),
+    ([module("a"), dict(END, status="interrupted")], "interrupted"),
+])
+def test_bad_new_runs_fail_the_gate(new, why):
+    cmp = compare_records([module("a"), END], new)
+    assert cmp.failed and any(why in g for g in cmp.gate_failures)
+    assert "GATE FAILURE" in render_comparison(cmp)
 
 
 def test_repeated_keys_match_in_order_and_unknown_direction():
-    old = [rec("a", "scaling", "t", 1.0, "s"), rec("a", "scaling", "t", 2.0, "s"), rec("a", "v", "score", 1.0)]
-    new = [rec("a", "scaling", "t", 1.0, "s"), rec("a", "scaling", "t", 3.0, "s"), rec("a", "v", "score", 2.0)]
+    old = [rec("a", "scaling", "n", 1.0), rec("a", "scaling", "n", 2.0), rec("a", "v", "score", 1.0)]
+    new = [rec("a", "scaling", "n", 1.0), rec("a", "scaling", "n", 3.0), rec("a", "v", "score", 2.0)]
     cmp = compare_records(old, new)
-    assert [r.verdict for r in cmp.rows] == ["~", "regression", "changed"]
-    assert cmp.rows[1].label == "a / scaling / t #2"  # no extra key tells them apart
+    assert [r.verdict for r in cmp.rows] == ["~", "changed", "changed"]
+    assert cmp.rows[1].label == "a / scaling / n #2"  # no extra key tells them apart
     sized = compare_records([dict(r, items=n) for r, n in zip(old, (10, 100, 5))],
                             [dict(r, items=n) for r, n in zip(new, (10, 100, 5))])
-    assert [r.label for r in sized.rows[:2]] == ["a / scaling / t [items=10]", "a / scaling / t [items=100]"]
+    assert [r.label for r in sized.rows[:2]] == ["a / scaling / n [items=10]", "a / scaling / n [items=100]"]
 
 
-def test_failed_module_zero_and_missing_values():
-    old = [rec("a", "(module)", "wall_time", 5.0, "s", kind="module", status="ok"),
-           rec("a", "v", "t", 0.0, "s"), rec("a", "v", "acc", 0.9)]
-    new = [rec("a", "(module)", "wall_time", 1.0, "s", kind="module", status="failed", error="Boom"),
-           rec("a", "v", "t", 1.0, "s"), rec("a", "v", "acc", None)]
-    cmp = compare_records(old, new)
-    assert [r.verdict for r in cmp.rows] == ["regression", "regression", "regression"]
-    assert "Boom" in cmp.rows[0].note and math.isinf(cmp.rows[1].change)
+def test_zero_and_missing_values():
+    cmp = compare_records([rec("a", "v", "loss", 0.0), rec("a", "v", "acc", 0.9)],
+                          [rec("a", "v", "loss", 1.0), rec("a", "v", "acc", None)])
+    assert [r.verdict for r in cmp.rows] == ["regression", "regression"] and math.isinf(cmp.rows[0].change)
 
 
 def test_infer_direction_order():
@@ -83,27 +140,44 @@ def test_bad_threshold():
         compare_records([], [], threshold=-0.1)
 
 
+@pytest.mark.parametrize("line, match", [
+    ("[1, 2]", "new.jsonl:2: a results line must be a JSON object"),
+    ('"text"', "new.jsonl:2: a results line must be a JSON object, got str"),
+    ("{broken", "new.jsonl:2: not valid JSON"),
+    ('{"app": "a", "variant": "v"}', r"new.jsonl:2: missing or empty field\(s\) metric"),
+])
+def test_malformed_new_file_is_a_named_error(tmp_path, capsys, line, match):
+    old = write(tmp_path / "old.jsonl", [module("a"), END])
+    new = tmp_path / "new.jsonl"
+    new.write_text(json.dumps(module("a")) + "\n" + line + "\n")
+    with pytest.raises(ValueError, match=match):
+        compare_files(old, new)
+    assert main(["bench", "compare", str(old), str(new), "--fail-on-regression"]) == 2
+    assert "new.jsonl:2" in capsys.readouterr().err
+
+
 def test_files_render_and_cli_exit_codes(tmp_path, capsys):
-    old, new = write(tmp_path / "old.jsonl", OLD), write(tmp_path / "new.jsonl", NEW)
-    cmp = compare_files(old, new)
-    md = render_comparison(cmp)
-    assert "3 regression(s), 1 improvement(s), 1 added, 1 removed" in md
-    assert "| quick | sparse / cnn / accuracy | 0.9 | 0.8 |  | -11.1% | higher | **REGRESSION** |" in md
-    assert "~ (noise)" in md and "- quick: gone / x / m = 1 s" in md
-    assert "~ (noise)" not in render_comparison(cmp, changed_only=True)
+    base = [module("a"), timing("a", 1.0, 0.98, 1.02), rec("a", "v", "accuracy", 0.9), END]
+    worse = [module("a"), timing("a", 1.5, 1.45, 1.55), rec("a", "v", "accuracy", 0.9), END]
+    old, new = write(tmp_path / "old.jsonl", base), write(tmp_path / "new.jsonl", worse)
+    md = render_comparison(compare_files(old, new))
+    assert md.startswith("Gate FAILS: 1 regression(s)") and "**REGRESSION**" in md and "| ratio |" in md
     assert main(["bench", "compare", str(old), str(new)]) == 0
     assert main(["bench", "compare", str(old), str(new), "--fail-on-regression"]) == 1
     assert main(["bench", "compare", str(old), str(old), "--fail-on-regression"]) == 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["bench", "compare", str(old), str(empty), "--fail-on-regression"]) == 1
     capsys.readouterr()
     assert main(["bench", "compare", str(old), str(tmp_path / "missing.jsonl")]) == 2
     assert "not found" in capsys.readouterr().err
 
 
 def test_run_folders_and_different_suites(tmp_path):
+    rows = [rec("a", "v", "accuracy", 0.9), END]
     (tmp_path / "a").mkdir()
-    write(tmp_path / "a" / "results.jsonl", OLD)
-    smoke = [dict(r, suite="smoke") for r in OLD]
-    write(tmp_path / "b.jsonl", smoke)
+    write(tmp_path / "a" / "results.jsonl", rows)
+    write(tmp_path / "b.jsonl", [dict(r, suite="smoke") for r in rows])
     cmp = compare_files(tmp_path / "a", tmp_path / "b.jsonl")
-    assert len(cmp.added) == len(cmp.removed) == len(OLD) and not cmp.regressions
+    assert len(cmp.added) == len(cmp.removed) == 2 and not cmp.regressions
     assert "No row in common: OLD has suite(s) quick, NEW has smoke" in render_comparison(cmp)

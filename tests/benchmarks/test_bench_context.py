@@ -29,7 +29,7 @@ def test_record_writes_schema_ratio_and_met(tmp_path, capsys):
     assert second["met"] is True and second["ratio"] is None and second["higher_is_better"] is True
     assert read_results(tmp_path / "results.jsonl") == [first, second] == ctx.records
     out = capsys.readouterr().out
-    assert "target <= 1.02 -> NOT MET" in out and "target >= 0.9 -> MET" in out and "ratio 1.05" in out
+    assert "target <= 1.02 -> MISSED" in out and "target >= 0.9 -> MET" in out and "ratio 1.05" in out
 
 
 def test_explicit_direction_and_nan(tmp_path):
@@ -66,11 +66,11 @@ def test_plot_path_and_sizes(tmp_path):
     assert ctx.plot_path("app1", "x.png").name == "x.png"
     with pytest.raises(ValueError, match="plain non-empty file name"):
         ctx.plot_path("app1", "../escape")
-    assert ctx.sizes(smoke=1, quick=2, full=3) == 2
+    assert ctx.sizes(smoke=1, quick=2, full=3) == 2 and ctx.sizes(smoke=1, quick=2, standard=5, full=3) == 2
     assert make_ctx(tmp_path / "s").sizes(smoke=[1], quick=[2], full=[3]) == [1]
     assert list(ctx.progress(range(3), total=3, desc="x")) == [0, 1, 2]
 
 
 def test_unknown_suite(tmp_path):
-    with pytest.raises(ValueError, match="smoke, quick, full"):
+    with pytest.raises(ValueError, match="smoke, quick, standard, full"):
         make_ctx(tmp_path, suite="huge")

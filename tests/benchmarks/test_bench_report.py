@@ -26,15 +26,16 @@ def write_run(out, *, failed=False):
 def test_tables_and_summary_counts(tmp_path):
     write_run(tmp_path)
     md = render_report(tmp_path)
-    assert "suite `quick`" in md and "TestCPU" in md and "abc1234" in md
-    assert "**2 / 3 targets met**" in md
-    assert "| [pruner](#pruner) | core_pruning | ok | 12.0 (<= 90 ✔) | 3 | 1 / 2 |" in md
-    assert "| [asr](#asr) | asr_ddp | ok | 3.0 (<= 90 ✔) | 1 | 1 / 1 |" in md
-    assert "| infobatch | setup_time | 0.5 | s | — | — | <= 1.0 | ✔ |" in md
-    assert "| ucb | setup_time | 1.5 | s | — | — | <= 1.0 | ✘ |" in md
-    assert "| pruned | wer | 0.21 |  | 0.2 | 1.05 | <= 1.1 | ✔ |" in md
-    assert "| scaling | setup_time | 0.01 | s | — | — |  |  |" in md
-    assert "15.0 s (target <= 600 s: ✔)" in md
+    assert md.splitlines()[0] == ("# sparselab bench `quick`: complete · modules: 2 ok, 0 failed, 0 interrupted, "
+                                  "0 skipped · targets: 2 met, 1 missed, 0 within noise, 0 not judged")
+    assert "TestCPU" in md and "abc1234" in md
+    assert "| [pruner](#pruner) | core_pruning | ok | 12.0 (<= 90 ✔) | 3 | 1 / 1 / 0 / 0 |" in md
+    assert "| [asr](#asr) | asr_ddp | ok | 3.0 (<= 90 ✔) | 1 | 1 / 0 / 0 / 0 |" in md
+    assert "| infobatch | setup_time | 0.5 | s | — | — |  | <= 1.0 | ✔ met |" in md
+    assert "| ucb | setup_time | 1.5 | s | — | — |  | <= 1.0 | ✘ missed |" in md
+    assert "| pruned | wer | 0.21 |  | 0.2 | 1.05 |  | <= 1.1 | ✔ met |" in md
+    assert "| scaling | setup_time | 0.01 | s | — | — |  |  |  |" in md
+    assert "15.0 s (target <= 600 s: ✔ met)" in md
     assert md.index("## pruner") < md.index("## asr")  # module order
     assert "(module)" not in md.split("## pruner")[1]  # module rows are summarised, not tabled
 
@@ -42,10 +43,13 @@ def test_tables_and_summary_counts(tmp_path):
 def test_failed_module_and_counts(tmp_path):
     write_run(tmp_path, failed=True)
     s = summarize(json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines())
-    assert s["asr"]["status"] == "failed" and s["pruner"] == {**s["pruner"], "figures": 3, "targets": 2, "met": 1}
+    assert s["asr"]["status"] == "failed" and s["pruner"] == {**s["pruner"], "figures": 3, "targets": 2, "met": 1,
+                                                              "missed": 1}
     md = render_report(tmp_path)
-    assert "1 module(s) ok, 1 failed" in md
-    assert "## Failed modules" in md and "RuntimeError: boom" in md and "**FAILED**" in md
+    assert md.startswith("# sparselab bench `quick`: FAILED · modules: 1 ok, 1 failed, 0 interrupted, 0 skipped")
+    assert "## Modules that did not finish" in md and "RuntimeError: boom" in md and "🔴 **FAILED**" in md
+    row = next(line for line in md.splitlines() if line.startswith("| [asr]"))
+    assert "✔" not in row and "not judged, module failed" in row   # a failed module's budget cell is never a tick
 
 
 def test_plots_embedded_and_missing_plots_fine(tmp_path):
@@ -76,7 +80,8 @@ def test_report_without_run_json_or_plots(tmp_path):
     w = ResultsWriter(tmp_path / "results.jsonl")
     w.write("x", "v", "m", 2.0, "", suite="smoke", target=">= 1", met=True)
     md = render_report(tmp_path, make_plots=False)
-    assert "suite `smoke`" in md and "**1 / 1 targets met**" in md and "![" not in md
+    assert md.startswith("# sparselab bench `smoke`: INCOMPLETE") and "targets: 1 met, 0 missed" in md
+    assert "![" not in md
 
 
 def test_context_column_tells_scaling_points_apart(tmp_path):

@@ -60,7 +60,7 @@ def test_only_selection_seed_determinism_and_overwrite(fake_package, tmp_path):
 def test_argument_errors(fake_package, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="valid: alpha, beta_fails, gamma"):
         select_modules(discover(fake_package), "alpha,nope")
-    with pytest.raises(ValueError, match="smoke, quick, full"):
+    with pytest.raises(ValueError, match="smoke, quick, standard, full"):
         run_suite("huge", "cpu", out_dir=tmp_path, package=fake_package)
     with pytest.raises(ValueError, match="choose cpu or cuda"):
         check_device("tpu")
