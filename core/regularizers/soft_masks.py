@@ -1,9 +1,12 @@
 """SoftMasks: learnable soft masks ``w_eff = w * sigmoid(beta * logits)`` through torch parametrizations.
 
-Each target module's ``weight`` gets a ``torch.nn.utils.parametrize`` parametrization that owns an
-``nn.Parameter`` of logits, so the logits show up in ``model.parameters()`` (create the optimizer
-AFTER wrapping the model) and in ``model.state_dict()`` (as
-``<module>.parametrizations.weight.0.logits``; the raw weight is ``...parametrizations.weight.original``).
+Each target parameter (chosen by ``core.sparse.targets.select_parameters``, the same selection as the
+sparse engine: Conv/Linear weights and attention ``in_proj_weight`` by default, any >= 2-D parameter by glob)
+gets a ``torch.nn.utils.parametrize`` parametrization that owns an ``nn.Parameter`` of logits, so the logits
+show up in ``model.parameters()`` (create the optimizer AFTER wrapping the model) and in ``model.state_dict()``
+(as ``<module>.parametrizations.<attr>.0.logits``; the raw weight is ``...parametrizations.<attr>.original``).
+Masks are keyed by target name (a module's name for its ``weight``, else the parameter name, e.g.
+``layers.0.self_attn.in_proj_weight``), the keys ``DynamicSparsity.from_masks`` takes.
 ``beta`` (a float or a ``core.schedules.Schedule`` of the step) sharpens the sigmoid over training
 (``.step()`` advances it); ``.penalty()`` is the L1 term to add to the loss; ``.harden()`` ends
 training with a binary mask, ``.remove()`` with the dense raw weights.
@@ -21,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from core.schedules import Schedule
-from core.sparse.targets import select_targets
+from core.sparse.targets import SparseTarget, select_parameters
 from core.validation import check_choice
 
 from .penalties import l1_penalty
@@ -63,8 +66,10 @@ def _check_threshold(threshold) -> float:
 class SoftMasks:
     """Learnable soft masks over the weights of ``targets`` (see module docstring).
 
-    ``targets``: None (every Conv1d/2d/3d and Linear), a glob or list of globs on module names, or
-    ``callable(name, module) -> bool`` -- resolved by ``core.sparse.targets.select_targets``.
+    ``targets``: None (every Conv1d/2d/3d and Linear weight and MultiheadAttention ``in_proj_weight``), a glob or
+    list of globs on parameter or module names, or ``callable(module_name, module) -> bool`` -- resolved by
+    ``core.sparse.targets.select_parameters``. ``self.modules``: ``{name: owning module}``; ``self.targets``:
+    ``{name: SparseTarget}``.
     """
 
     def __init__(self, model: nn.Module, targets: None | str | Sequence[str] | Callable = None, *,
@@ -90,17 +95,16 @@ class SoftMasks:
         wrapped = [n for n, m in model.named_modules() if isinstance(m, SoftMaskParametrization)]
         if wrapped:
             raise ValueError(f"the model already has soft masks ({wrapped[0]!r}); remove or harden them first")
-        modules = select_targets(model, targets)
-        for name, m in modules.items():
-            if parametrize.is_parametrized(m, "weight"):
-                raise ValueError(f"module {name!r} already has a parametrization on its weight")
-            if m.weight.dim() < 2:
-                raise ValueError(f"module {name!r} has a {m.weight.dim()}-D weight; soft masks need >= 2-D weights")
-        self.modules: dict[str, nn.Module] = modules
+        chosen = select_parameters(model, targets)
+        for name, t in chosen.items():
+            if parametrize.is_parametrized(t.module, t.attr):
+                raise ValueError(f"parameter {t.param_name!r} already has a parametrization")
+        self.targets: dict[str, SparseTarget] = chosen
+        self.modules: dict[str, nn.Module] = {n: t.module for n, t in chosen.items()}
         self._params: dict[str, SoftMaskParametrization] = {}
-        for name, m in modules.items():
-            p = SoftMaskParametrization(m.weight, self.granularity, init_logit)
-            parametrize.register_parametrization(m, "weight", p)
+        for name, t in chosen.items():
+            p = SoftMaskParametrization(getattr(t.module, t.attr), self.granularity, init_logit)
+            parametrize.register_parametrization(t.module, t.attr, p)
             self._params[name] = p
         self._step = 0
         self._active = True
@@ -168,7 +172,8 @@ class SoftMasks:
     def _weight_masks(self, threshold: float | None) -> dict[str, Tensor]:
         out = {}
         for n, h in self.hard(threshold).items():
-            w = self.modules[n].parametrizations.weight.original
+            t = self.targets[n]
+            w = getattr(t.module.parametrizations, t.attr).original
             out[n] = h.view(self._params[n].view_shape).expand(w.shape).clone()
         return out
 
@@ -176,18 +181,19 @@ class SoftMasks:
         """Remove the parametrizations leaving ``weight = raw weight * hard mask``; return weight-shaped bool masks."""
         self._check_active()
         masks = self._weight_masks(threshold)
-        for n, m in self.modules.items():
-            parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
+        for n, t in self.targets.items():
+            parametrize.remove_parametrizations(t.module, t.attr, leave_parametrized=False)
+            w = getattr(t.module, t.attr)
             with torch.no_grad():
-                m.weight.mul_(masks[n].to(m.weight.dtype))
+                w.mul_(masks[n].to(w.dtype))
         self._active = False
         return masks
 
     def remove(self) -> None:
         """Remove the parametrizations leaving the raw dense weights (MSRS-D: masks only guided training)."""
         self._check_active()
-        for m in self.modules.values():
-            parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
+        for t in self.targets.values():
+            parametrize.remove_parametrizations(t.module, t.attr, leave_parametrized=False)
         self._active = False
 
     # ------------------------------------------------------------------ state
@@ -202,5 +208,5 @@ class SoftMasks:
         self._apply_beta()
 
     def __repr__(self) -> str:
-        return (f"SoftMasks({len(self.modules)} modules, granularity={self.granularity!r}, beta={self._beta:g}, "
+        return (f"SoftMasks({len(self.targets)} parameters, granularity={self.granularity!r}, beta={self._beta:g}, "
                 f"threshold={self.threshold})")

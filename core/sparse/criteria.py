@@ -7,13 +7,18 @@ Regrowth semantics (a documented choice): new connections are grown only among p
 inactive *before* the update, so just-pruned positions are never regrown in the same update. To keep
 this exact, a layer drops at most as many connections as it has inactive positions
 (``n_drop <= numel - active``); a dense layer therefore never changes.
+
+Ties (a documented choice): entries whose score equals the boundary score of the drop or grow set are
+chosen uniformly at random (seeded), not by index order; e.g. with all-zero gradients RigL's regrowth is
+spread over the whole layer instead of filling its first rows.
 """
 from __future__ import annotations
 
 import torch
 
 __all__ = ["PRUNE_CRITERIA", "GROW_CRITERIA", "GRANULARITIES", "mask_shape", "kernel_reduce",
-           "magnitude_score", "gradient_score", "random_score", "prune_and_grow", "random_mask"]
+           "magnitude_score", "gradient_score", "random_score", "prune_and_grow", "random_mask", "topk_random_ties",
+           "device_generator"]
 
 PRUNE_CRITERIA = ("magnitude",)
 GROW_CRITERIA = ("random", "gradient", "none")
@@ -38,18 +43,25 @@ def magnitude_score(weight: torch.Tensor, granularity: str) -> torch.Tensor:
     return kernel_reduce(weight, granularity)
 
 
-def gradient_score(weight: torch.Tensor, granularity: str) -> torch.Tensor:
-    """RigL: dense gradient magnitude (kernel L1 of the gradient), mask-shaped."""
-    if weight.grad is None:
+def gradient_score(weight: torch.Tensor, granularity: str, grad: torch.Tensor | None = None) -> torch.Tensor:
+    """RigL: dense gradient magnitude (kernel L1 of the gradient), mask-shaped. ``grad`` defaults to ``weight.grad``."""
+    grad = weight.grad if grad is None else grad
+    if grad is None:
         raise RuntimeError(
             "grow='gradient' needs the weights' gradients: call sparsity.step() after optimizer.step() "
             "and before optimizer.zero_grad()"
         )
-    return kernel_reduce(weight.grad, granularity)
+    return kernel_reduce(grad, granularity)
+
+
+def device_generator(seed: int, device: torch.device | str) -> torch.Generator:
+    """A generator on ``device`` seeded with ``seed`` (random draws of an update happen where the weights are)."""
+    return torch.Generator(device=torch.device(device)).manual_seed(int(seed))
 
 
 def random_score(shape: tuple, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
-    """SET: uniform random scores from ``generator`` (CPU, so every device draws the same numbers)."""
+    """Uniform random scores from a CPU ``generator``, moved to ``device`` (kept for callers; the engine now draws
+    its random growth on the weight's device inside ``prune_and_grow``)."""
     return torch.rand(shape, generator=generator).to(device)
 
 
@@ -65,10 +77,41 @@ def random_mask(shape: tuple, count: int, generator: torch.Generator, device: to
     return flat.view(shape).to(device)
 
 
+def topk_random_ties(values: torch.Tensor, k: int, *, largest: bool, generator: torch.Generator | None) -> torch.Tensor:
+    """``(M,) -> (k,)`` indices of the ``k`` largest (or smallest) values; entries tied at the boundary value are
+    chosen uniformly at random with ``generator`` (``None``: whatever ``torch.topk`` returns, i.e. index order).
+
+    One ``torch.topk`` plus two counts; the random draw (on ``values``' device) happens only when a tie
+    straddles the boundary (e.g. many zero gradients or weights regrown at exactly zero).
+    """
+    m = values.numel()
+    if k >= m:
+        return torch.arange(m, device=values.device)
+    if k <= 0:
+        return torch.zeros(0, dtype=torch.long, device=values.device)
+    res = torch.topk(values, k, largest=largest, sorted=False)
+    if generator is None:
+        return res.indices
+    thr = res.values.min() if largest else res.values.max()
+    beyond = values > thr if largest else values < thr      # strictly inside the top k
+    tied = values == thr
+    n_beyond, n_tied = int(beyond.sum()), int(tied.sum())
+    if n_beyond + n_tied == k:
+        return res.indices
+    tied_idx = tied.nonzero().squeeze(1)
+    pick = torch.randperm(n_tied, generator=generator, device=values.device)[: k - n_beyond]
+    return torch.cat([beyond.nonzero().squeeze(1), tied_idx[pick]])
+
+
 @torch.no_grad()
-def prune_and_grow(mask: torch.Tensor, prune_score: torch.Tensor, grow_score: torch.Tensor, n_drop: int) -> torch.Tensor:
+def prune_and_grow(mask: torch.Tensor, prune_score: torch.Tensor, grow_score: torch.Tensor | None, n_drop: int,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Drop the ``n_drop`` active entries with the smallest ``prune_score``, grow ``n_drop`` inactive
     entries (inactive before this update) with the largest ``grow_score``. Shapes: all ``mask.shape``.
+
+    ``grow_score=None`` grows uniformly at random (SET). ``generator`` (a generator on ``mask``'s device)
+    breaks ties in both scores uniformly at random and draws the random growth; without it ties go by
+    index order (and ``grow_score=None`` is an error).
 
     Returns a new bool mask with exactly ``mask.sum()`` active entries. ``n_drop`` is clipped to
     ``min(active, inactive)``.
@@ -80,8 +123,14 @@ def prune_and_grow(mask: torch.Tensor, prune_score: torch.Tensor, grow_score: to
     if n_drop == 0:
         return mask.clone()
     # small-k top-k on the active / inactive subsets (much cheaper than a large-k top-k over everything)
-    drop = on[torch.topk(prune_score.reshape(-1)[on].float(), n_drop, largest=False, sorted=False).indices]
-    grow = off[torch.topk(grow_score.reshape(-1)[off].float(), n_drop, largest=True, sorted=False).indices]
+    drop = on[topk_random_ties(prune_score.reshape(-1)[on].float(), n_drop, largest=False, generator=generator)]
+    if grow_score is None:
+        if generator is None:
+            raise ValueError("random growth (grow_score=None) needs a generator")
+        keys = torch.rand(off.numel(), generator=generator, device=off.device)
+        grow = off[torch.topk(keys, n_drop, sorted=False).indices]
+    else:
+        grow = off[topk_random_ties(grow_score.reshape(-1)[off].float(), n_drop, largest=True, generator=generator)]
     new = flat.clone()
     new[drop] = False
     new[grow] = True

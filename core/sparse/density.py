@@ -11,7 +11,10 @@ from collections.abc import Mapping, Sequence
 
 from core.validation import check_fraction
 
-__all__ = ["uniform_densities", "erk_densities", "dense_first_last_densities", "layer_counts", "global_density"]
+__all__ = ["uniform_densities", "erk_densities", "dense_first_last_densities", "layer_counts", "global_density",
+           "allocate_densities", "ALLOCATIONS"]
+
+ALLOCATIONS = ("erk", "uniform", "dense_first_last")
 
 
 def _numel(shape: Sequence[int]) -> int:
@@ -115,3 +118,28 @@ def layer_counts(numels: Mapping[str, int], densities: Mapping[str, float]) -> d
         for n in order[:missing]:
             counts[n] += 1
     return counts
+
+
+def allocate_densities(shapes: Mapping[str, Sequence[int]], density: float, init: str = "erk", *,
+                       fixed: Mapping[str, float] | None = None, power_scale: float = 1.0) -> dict[str, float]:
+    """Per-layer densities: layers in ``fixed`` keep their given density; the others get ``init``
+    ("erk", "uniform", "dense_first_last") over themselves at global ``density``.
+
+    This is RigL's ``custom_sparsity_map`` (``sparse_utils.get_sparsities``): fixed layers are left out of the
+    budget, so the *other* layers hold exactly ``density`` of their weights. ValueError for an unknown init,
+    a fixed layer that is not in ``shapes`` or a fixed density outside (0, 1].
+    """
+    _check_shapes(shapes)
+    if init not in ALLOCATIONS:
+        raise ValueError(f"init={init!r} is not valid; valid choices: {', '.join(ALLOCATIONS)}")
+    fixed = dict(fixed or {})
+    unknown = sorted(set(fixed) - set(shapes))
+    if unknown:
+        raise ValueError(f"fixed densities name unknown layers {unknown}; layers: {list(shapes)[:12]}")
+    out = {n: check_fraction(f"density of {n!r}", d) for n, d in fixed.items()}
+    rest = {n: s for n, s in shapes.items() if n not in fixed}
+    if rest:
+        fn = {"erk": lambda sh, d: erk_densities(sh, d, power_scale=power_scale), "uniform": uniform_densities,
+              "dense_first_last": dense_first_last_densities}[init]
+        out.update(fn(rest, density))
+    return {n: out[n] for n in shapes}

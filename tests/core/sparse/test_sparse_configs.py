@@ -38,7 +38,7 @@ def test_config_builds_and_trains(path):
     sp.update_every = 5  # exercise updates in a few steps
     train(model, opt, sp, 10)
     for n in sp.names:
-        assert torch.all(sp.modules[n].weight[~sp.weight_mask(n)] == 0)
+        assert torch.all(sp.weight(n)[~sp.weight_mask(n)] == 0)
 
 
 @pytest.mark.parametrize("name", ["set", "kernel_set"])

@@ -69,7 +69,7 @@ def test_kernel_granularity_masks_whole_kernels():
     sp.attach(opt)
     train(model, opt, sp, 10)
     for n in sp.names:
-        w = sp.modules[n].weight
+        w = sp.weight(n)
         m = sp.masks[n]
         assert m.shape == w.shape[:2]
         wm = sp.weight_mask(n)
@@ -169,6 +169,6 @@ def test_dtype_change_after_construction():
         opt.step()
         sp.step()
         for n in sp.names:
-            w = sp.modules[n].weight
+            w = sp.weight(n)
             assert w.dtype == torch.float64 and torch.all(w[~sp.weight_mask(n)] == 0)
             assert torch.all(opt.state[w]["momentum_buffer"][~sp.weight_mask(n)] == 0)

@@ -23,7 +23,7 @@ def test_cuda_training_keeps_masks_exact(grow):
         opt.step()
         sp.step()
         for n in sp.names:
-            w, wm = sp.modules[n].weight, sp.weight_mask(n)
+            w, wm = sp.weight(n), sp.weight_mask(n)
             assert wm.device.type == "cuda" and int(sp.masks[n].sum()) == counts[n]
             assert torch.all(w[~wm] == 0)
             for v in opt.state[w].values():
@@ -36,4 +36,4 @@ def test_cuda_training_keeps_masks_exact(grow):
     opt2.zero_grad()
     loss_fn(model, 0).backward()
     opt2.step()
-    assert all(torch.all(sp.modules[n].weight[~sp.weight_mask(n).cpu()] == 0) for n in sp.names)
+    assert all(torch.all(sp.weight(n)[~sp.weight_mask(n).cpu()] == 0) for n in sp.names)

@@ -30,7 +30,7 @@ def test_round_trip_continues_identically(grow, tmp_path):
     assert sp2.step_count == 10
     train(model2, opt2, sp2, 15, start=10)
     for n in sp2.names:  # the hook follows the optimizer's new state dict after load_state_dict
-        w = sp2.modules[n].weight
+        w = sp2.weight(n)
         assert torch.all(opt2.state[w]["momentum_buffer"][~sp2.weight_mask(n)] == 0), n
     for n in sp.names:
         assert torch.equal(sp.masks[n], sp2.masks[n]), n
@@ -75,7 +75,7 @@ def test_from_masks_static():
     train(model, opt, sp, 6)
     for n in sp.names:
         assert torch.equal(sp.masks[n], masks[n])  # static: never changes
-        assert torch.all(sp.modules[n].weight[~masks[n]] == 0)
+        assert torch.all(sp.weight(n)[~masks[n]] == 0)
     want = sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
     assert sp.density() == pytest.approx(want)
     with pytest.raises(ValueError, match="nope"):

@@ -20,7 +20,7 @@ def _state_tensors(opt, p):
 
 def _check_invariants(sp, opt, counts):
     for name in sp.names:
-        w = sp.modules[name].weight
+        w = sp.weight(name)
         wm = sp.weight_mask(name)
         assert torch.all(w[~wm] == 0), f"{name}: pruned weights revived"
         assert int(sp.masks[name].sum()) == counts[name], f"{name}: active count changed"
@@ -53,7 +53,7 @@ def test_masks_exact_through_training(opt_name, grow):
     assert any(not torch.equal(masks0[n], sp.masks[n]) for n in sp.names), "topology never changed"
     assert sp.density() == global_density
     # the weights that are active really are used (not all zero)
-    assert all(bool((sp.modules[n].weight != 0).any()) for n in sp.names)
+    assert all(bool((sp.weight(n) != 0).any()) for n in sp.names)
 
 
 def test_transformer_adamw_exact():
@@ -77,8 +77,8 @@ def test_without_attach_density_drifts_and_momentum_revives():
         if attach:
             sp.attach(opt)
         train(model, opt, sp, 12)  # last update at step 10, then 2 more steps
-        nz = sum(int((sp.modules[n].weight != 0).sum()) for n in sp.names)
-        total = sum(sp.modules[n].weight.numel() for n in sp.names)
+        nz = sum(int((sp.weight(n) != 0).sum()) for n in sp.names)
+        total = sum(sp.weight(n).numel() for n in sp.names)
         results[attach] = nz / total
         if not attach:
             # momentum at pruned entries is non-zero: it will keep pushing them away from zero
@@ -101,7 +101,7 @@ def test_regrown_weights_and_state_start_at_zero():
             for n in sp.names:
                 grown = sp.masks[n] & ~before[n]
                 gw = sp._weight_view(n, grown)
-                w = sp.modules[n].weight
+                w = sp.weight(n)
                 if gw.any():
                     seen.append(n)
                     assert torch.all(w[gw] == 0)
