@@ -23,7 +23,7 @@ def test_count_parameters_with_masks():
     mask = torch.zeros(3, 4, dtype=torch.bool)
     mask[0] = True
     out = count_parameters(model, masks={"0": mask})
-    assert out == {"total": 15, "nonzero": 4 + 3}
+    assert out == {"total": 15, "masked_out": 8, "unmasked": 7, "nonzero": 4 + 3}
     with torch.no_grad():
         lin.weight[1, 1] = 0.0
     assert count_parameters(model)["nonzero"] == 14
@@ -36,6 +36,18 @@ def test_count_parameters_kernel_mask_broadcasts():
     m[:2] = True  # half the (out, in) kernels
     out = count_parameters(nn.Sequential(conv), masks={"0": m})
     assert out["total"] == 4 * 2 * 9 and out["nonzero"] == 2 * 2 * 9
+    assert out["masked_out"] == 2 * 2 * 9 and out["unmasked"] == out["total"] - out["masked_out"]
+
+
+def test_count_parameters_separates_masked_from_zero_valued():
+    # a zero-initialised bias is kept by no mask but is zero: unmasked counts it, nonzero does not
+    conv = nn.Conv3d(2, 4, (1, 3, 3), bias=True)
+    nn.init.ones_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    m = torch.zeros(4, 2, dtype=torch.bool)
+    m[0, 0] = True
+    out = count_parameters(nn.Sequential(conv), masks={"0": m})
+    assert out == {"total": 72 + 4, "masked_out": 72 - 9, "unmasked": 9 + 4, "nonzero": 9}
 
 
 def test_count_flops_dense_and_sparse():
