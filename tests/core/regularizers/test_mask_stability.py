@@ -75,3 +75,47 @@ def test_plot(tmp_path):
 def test_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MaskStability(**kwargs)
+
+
+def _thinning(step, n=1000):
+    """Masks that keep ``1 - step/100`` of 1000 entries (nested: each check drops 1 % more)."""
+    m = torch.ones(n, dtype=torch.bool)
+    m[: int(n * step / 100)] = False
+    return {"w": m}
+
+
+def test_steadily_thinning_mask_is_not_stable_under_density_tol():
+    plain = MaskStability(window=4, tol=0.02)
+    strict = MaskStability(window=4, tol=0.02, density_tol=0.01)
+    for s in range(10):
+        plain.update(_thinning(s))
+        strict.update(_thinning(s))
+    assert plain.stable and plain.stable_at == 3      # 1 % per check passes the distance test alone
+    assert not strict.stable and strict.stable_at is None
+    for _ in range(4):                                   # thinning stops: settles after a full window
+        strict.update(_thinning(10))
+    assert strict.stable and strict.stable_at == 13
+    assert strict.densities[-1] == pytest.approx(0.9)
+
+
+def test_untouched_mask_has_no_topology_and_is_never_stable():
+    """An L1 weight of 0 leaves the mask (nearly) full: it must not read as a settled topology."""
+    st = MaskStability(window=3, tol=0.01, density_tol=0.01, max_density=0.95)
+    full = {"w": torch.ones(50, dtype=torch.bool), "v": torch.ones(3, 4, dtype=torch.bool)}
+    assert not any(st.update(full) for _ in range(20))
+    assert st.distances == [0.0] * 19 and st.stable_at is None
+    assert MaskStability(window=3, tol=0.01).update(full) is False  # (plain criterion: stable after 3)
+
+
+def test_distances_to_final_mask():
+    st = MaskStability(window=2, tol=0.0, keep_history=True)
+    for s in (0, 5, 8, 10):
+        st.update(_thinning(s))
+    assert st.distances_to(_thinning(10)) == pytest.approx([0.10, 0.05, 0.02, 0.0])
+    b = MaskStability(window=2, tol=0.0, keep_history=True)
+    b.load_state_dict(st.state_dict())
+    assert b.distances_to(_thinning(10)) == st.distances_to(_thinning(10)) and b.densities == st.densities
+    with pytest.raises(ValueError, match="keep_history"):
+        MaskStability(window=2).distances_to(_thinning(1))
+    with pytest.raises(ValueError, match="density_tol=2"):
+        MaskStability(density_tol=2)
