@@ -6,7 +6,7 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["resolve_inside", "check_fraction", "check_choice", "check_positive_int", "check_nonneg_int", "check_range"]
+__all__ = ["resolve_inside", "check_number", "check_fraction", "check_choice", "check_positive_int", "check_nonneg_int", "check_range"]
 
 
 def check_fraction(name: str, value, *, low_open: bool = True, high_closed: bool = True) -> float:
@@ -83,3 +83,30 @@ def resolve_inside(root: str | os.PathLike, entry: str | os.PathLike, *, what: s
     if full != base and not full.startswith(base + os.sep):
         raise ValueError(f"{what}: path {str(entry)!r} resolves outside the data root {root} (to {full}); refused")
     return Path(full)
+
+
+def check_number(name: str, value, *, integer: bool = False, low: float | None = None, high: float | None = None,
+                 low_open: bool = False) -> float | int:
+    """A config value that must be a number (``integer``: a whole number) within [low, high].
+
+    ``train.lr=abc`` on a Hydra command line arrives as the string ``"abc"``; this turns it into
+    ``ValueError: train.lr='abc' must be a number`` before any work, instead of a TypeError deep in torch.
+    """
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{name}={value!r} must be {kind}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} must be {kind}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name}={value!r} must be a finite number")
+    if integer:
+        if not v.is_integer():
+            raise ValueError(f"{name}={value!r} must be {kind}")
+        v = int(v)
+    if low is not None and (v <= low if low_open else v < low):
+        raise ValueError(f"{name}={value!r} must be {'>' if low_open else '>='} {low}")
+    if high is not None and v > high:
+        raise ValueError(f"{name}={value!r} must be <= {high}")
+    return v

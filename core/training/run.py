@@ -1,0 +1,291 @@
+"""A run's identity and folder: settings checked at the door, a unique default folder, resume decided before work.
+
+``prepare_run`` is the first thing a recipe calls, before it builds any data or model. It
+
+* type-checks the loop settings (a bad value raises ``ValueError`` naming the ``trainer.*`` key),
+* starts ``torch.distributed`` from torchrun's environment (gloo on CPU, NCCL on CUDA) and picks the device,
+* makes the run folder (a unique ``outputs/<app>/<time>-<fingerprint>`` when none is given; every rank agrees
+  on it), checks it is writable, and removes temporaries left by crashed writers,
+* decides what to resume: the newest checkpoint (``resume="auto"``), none (``"never"``), a given file, or the
+  newest checkpoint even if the configuration changed (``"force"``). A checkpoint whose configuration
+  fingerprint differs from this run's stops here with an error that names the differing keys,
+* notices a run folder that already holds a finished run of the same configuration: ``run.finished`` is then
+  true and ``run.summary`` holds its results, which stay untouched.
+
+The fingerprint is the flattened dict of the configuration that matters for training (the app leaves out
+keys such as ``trainer.resume``, ``run_dir`` or progress switches); it is stored in every checkpoint and in
+``run.json``/``summary.json``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.training.atomic import atomic_write_json, clean_stale_temporaries
+from core.training.checkpoint import latest_checkpoint, load_checkpoint
+from core.training.distributed import DistInfo, broadcast_object, init_distributed, is_main_process
+from core.training.seeding import seed_everything
+
+__all__ = ["LoopSettings", "Run", "prepare_run", "flatten_config", "fingerprint_hash", "fingerprint_diff",
+           "default_run_dir", "RESUME_MODES", "AMP_MODES", "CHECKPOINT_DIR", "checkpoint_path"]
+
+RESUME_MODES = ("auto", "never", "force")
+AMP_MODES = ("off", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+CHECKPOINT_DIR = "checkpoints"
+
+
+def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
+    """The one spelling of a checkpoint's name: ``<run_dir>/checkpoints/step_00000123.pt``."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"step_{int(step):08d}.pt"
+
+
+@dataclass
+class LoopSettings:
+    """What the shared loop needs from a config (plain values; ``prefix`` names the keys in errors)."""
+
+    run_dir: str | os.PathLike | None = None
+    epochs: int | None = None
+    max_steps: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "off"
+    grad_clip: float | None = None
+    eval_every: int = 0
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    resume: str = "auto"
+    progress: bool | None = None
+    fingerprint: dict = field(default_factory=dict)
+    prefix: str = "trainer"
+
+    def __post_init__(self) -> None:
+        p = self.prefix + "." if self.prefix else ""
+        self.epochs = _opt_int(f"{p}epochs", self.epochs, low=1)
+        self.max_steps = _opt_int(f"{p}max_steps", self.max_steps, low=1)
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError(f"set {p}epochs or {p}max_steps (the loop needs to know when to stop)")
+        self.seed = _int(f"{p}seed", self.seed, low=0)
+        if self.device not in DEVICES:
+            raise ValueError(f"{p}device={self.device!r}; valid choices: {', '.join(DEVICES)}")
+        if self.amp in (None, False):
+            self.amp = "off"
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"{p}amp={self.amp!r}; valid choices: {', '.join(AMP_MODES)}")
+        if self.grad_clip in (None, 0, 0.0, False):
+            self.grad_clip = None
+        else:
+            self.grad_clip = _float(f"{p}grad_clip", self.grad_clip, low=0.0, low_open=True)
+        self.eval_every = _int(f"{p}eval_every", self.eval_every, low=0)
+        self.checkpoint_every = _int(f"{p}checkpoint_every", self.checkpoint_every, low=0)
+        self.keep_checkpoints = _int(f"{p}keep_checkpoints", self.keep_checkpoints, low=1)
+        self.log_every = _int(f"{p}log_every", self.log_every, low=1)
+        r = str(self.resume) if self.resume is not None else "never"
+        if r not in RESUME_MODES and not (r.endswith(".pt") or os.sep in r):
+            raise ValueError(f"{p}resume={self.resume!r}; valid choices: {', '.join(RESUME_MODES)} or a checkpoint path")
+        self.resume = r
+        if not isinstance(self.fingerprint, Mapping):
+            raise ValueError(f"fingerprint must be a dict of the configuration, got {type(self.fingerprint).__name__}")
+        self.fingerprint = flatten_config(self.fingerprint)
+
+
+def _num(name: str, value: Any, kind: type):
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{name}={value!r} must be {'an integer' if kind is int else 'a number'}")
+    try:
+        v = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} must be {'an integer' if kind is int else 'a number'}") from None
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{name}={value!r} must be an integer")
+    if kind is int and isinstance(value, str) and str(v) != value.strip():
+        raise ValueError(f"{name}={value!r} must be an integer")
+    if kind is float and not math.isfinite(v):
+        raise ValueError(f"{name}={value!r} must be a finite number")
+    return v
+
+
+def _int(name: str, value: Any, *, low: int | None = None) -> int:
+    v = _num(name, value, int)
+    if low is not None and v < low:
+        raise ValueError(f"{name}={value!r} must be >= {low}")
+    return v
+
+
+def _opt_int(name: str, value: Any, *, low: int | None = None) -> int | None:
+    return None if value is None else _int(name, value, low=low)
+
+
+def _float(name: str, value: Any, *, low: float | None = None, low_open: bool = False) -> float:
+    v = _num(name, value, float)
+    if low is not None and (v <= low if low_open else v < low):
+        raise ValueError(f"{name}={value!r} must be {'>' if low_open else '>='} {low}")
+    return v
+
+
+# ---- fingerprints ------------------------------------------------------------------------------------------
+
+def flatten_config(cfg: Mapping, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}, "c": [1, 2]}`` -> ``{"a.b": 1, "c": [1, 2]}`` with JSON-plain leaves."""
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten_config(v, key + "."))
+        else:
+            out[key] = _plain(v)
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, Path):
+        return str(v)
+    return repr(v)
+
+
+def fingerprint_hash(flat: Mapping) -> str:
+    """Short stable hash of a flattened configuration."""
+    return hashlib.sha1(json.dumps(dict(flat), sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def fingerprint_diff(old: Mapping, new: Mapping) -> list[str]:
+    """Keys whose values differ, as ``key: checkpoint X, now Y`` lines (missing keys included)."""
+    lines = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if a != b:
+            lines.append(f"{k}: checkpoint {a!r}, now {b!r}")
+    return lines
+
+
+def default_run_dir(app: str, flat_fingerprint: Mapping, root: str | os.PathLike = "outputs") -> Path:
+    """A unique folder ``<root>/<app>/<YYYYmmdd-HHMMSS>-<fingerprint hash>`` (suffixed if it exists)."""
+    base = Path(root) / app / f"{time.strftime('%Y%m%d-%H%M%S')}-{fingerprint_hash(flat_fingerprint)}"
+    path, k = base, 1
+    while path.exists():
+        path, k = base.with_name(f"{base.name}-{k}"), k + 1
+    return path
+
+
+# ---- the run ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """Everything decided before any work: where, on what device, from which checkpoint."""
+
+    settings: LoopSettings
+    app: str
+    variant: str
+    dist: DistInfo
+    device: torch.device
+    run_dir: Path
+    ckpt: dict | None = None
+    ckpt_path: Path | None = None
+    finished: bool = False
+    summary: dict | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.rank == 0
+
+    @property
+    def fingerprint(self) -> dict:
+        return self.settings.fingerprint
+
+
+def prepare_run(settings: LoopSettings, *, app: str, variant: str = "", runs_root: str | os.PathLike = "outputs") -> Run:
+    """Validate, start distributed, make/check the folder and decide the resume point (see module docstring)."""
+    dev_arg = None if settings.device == "auto" else settings.device
+    if dev_arg == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{settings.prefix}.device=cuda but no CUDA device is available (use auto or cpu)")
+    info = init_distributed(device=dev_arg)
+    device = info.device if isinstance(info.device, torch.device) else torch.device(info.device)
+    if settings.amp == "fp16" and device.type != "cuda":
+        raise ValueError(f"{settings.prefix}.amp=fp16 needs a CUDA device (on CPU use bf16 or off)")
+    if settings.run_dir in (None, "", "auto"):
+        run_dir = default_run_dir(app, settings.fingerprint, runs_root) if is_main_process() else None
+        run_dir = Path(broadcast_object(str(run_dir) if run_dir is not None else None))
+    else:
+        run_dir = Path(settings.run_dir)
+    if is_main_process():
+        _check_writable(run_dir)
+        clean_stale_temporaries(run_dir)
+    run = Run(settings=settings, app=app, variant=variant, dist=info, device=device, run_dir=run_dir)
+    _decide_resume(run)
+    seed_everything(settings.seed)
+    if run.ckpt is None and not run.finished and is_main_process():
+        atomic_write_json(run_dir / "run.json", {"app": app, "variant": variant, "seed": settings.seed,
+                                                 "world_size": info.world_size, "fingerprint": settings.fingerprint,
+                                                 "fingerprint_hash": fingerprint_hash(settings.fingerprint),
+                                                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                                 "settings": {k: v for k, v in asdict(settings).items()
+                                                              if k != "fingerprint"}})
+    return run
+
+
+def _check_writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"run folder {run_dir} is not writable ({type(e).__name__}: {e}); "
+                         f"choose another run_dir") from e
+
+
+def _decide_resume(run: Run) -> None:
+    s, run_dir = run.settings, run.run_dir
+    summary_path = run_dir / "summary.json"
+    if summary_path.is_file():
+        try:
+            summary = json.loads(summary_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{summary_path} is unreadable ({e}); move it away or choose another run_dir") from e
+        if summary.get("status") == "finished":
+            diff = fingerprint_diff(summary.get("fingerprint", {}), s.fingerprint)
+            if diff:
+                raise ValueError(f"run folder {run_dir} holds a finished run of a different configuration; its "
+                                 f"results are kept. Choose another run_dir. Differing keys:\n  " + "\n  ".join(diff))
+            run.finished, run.summary = True, summary
+            return
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+    if s.resume == "never":
+        if latest_checkpoint(ckpt_dir, "step_*.pt") is not None:
+            raise ValueError(f"run folder {run_dir} already holds checkpoints; continue it with "
+                             f"{s.prefix}.resume=auto, or choose another run_dir (nothing was overwritten)")
+        return
+    if s.resume in ("auto", "force"):
+        path = latest_checkpoint(ckpt_dir, "step_*.pt")
+        if path is None:
+            return
+    else:
+        path = Path(s.resume)
+    ckpt = load_checkpoint(path)
+    meta = ckpt.get("extra", {}).get("loop", {})
+    diff = fingerprint_diff(meta.get("fingerprint", {}), s.fingerprint)
+    if diff and s.resume != "force":
+        raise ValueError(f"checkpoint {path} was written by a different configuration; refusing to resume it "
+                         f"under this one (use {s.prefix}.resume=force to resume anyway, or another run_dir). "
+                         f"Differing keys:\n  " + "\n  ".join(diff))
+    ws = meta.get("world_size", run.dist.world_size)
+    if ws != run.dist.world_size:
+        raise ValueError(f"checkpoint {path} was written by {ws} process(es), this run has {run.dist.world_size}: "
+                         f"exact resume needs the same number of ranks")
+    run.ckpt, run.ckpt_path = ckpt, path
