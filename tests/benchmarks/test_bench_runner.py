@@ -72,3 +72,92 @@ def test_argument_errors(fake_package, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="CUDA is not available"):
         check_device("cuda")
     assert not any(tmp_path.iterdir())  # nothing written before validation passed
+
+
+def test_forced_failure_gives_an_honest_headline(fake_package, tmp_path):
+    outcome = run_suite("smoke", "cpu", out_dir=tmp_path / "r", package=fake_package, verbose=False)
+    first = (tmp_path / "r" / "REPORT.md").read_text().splitlines()[0]
+    assert outcome.exit_code == 1
+    assert first.startswith("# sparselab bench `smoke`: FAILED · modules: 2 ok, 1 failed, 0 interrupted, 0 skipped")
+    assert "targets: 3 met, 1 missed" in first  # beta's figure before the failure is counted, nothing invented
+
+
+@pytest.fixture
+def interrupt_package(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
+    monkeypatch.setenv("SPARSELAB_PROGRESS", "0")
+    return "bench_fake_interrupt"
+
+
+def test_sigint_during_a_module_is_recorded_and_reported(interrupt_package, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSELAB_FAKE_SELF_SIGINT", "1")
+    out = tmp_path / "r"
+    outcome = run_suite("smoke", "cpu", out_dir=out, package=interrupt_package, verbose=False)
+    assert outcome.interrupted and outcome.exit_code == 130
+    assert outcome.statuses == {"a_ok": "ok", "b_stop": "interrupted", "c_skips": "skipped", "d_after": "skipped"}
+    rows = read_results(out / "results.jsonl")
+    mods = {r["module"]: r for r in rows if r.get("kind") == "module"}
+    assert "SIGINT" in mods["b_stop"]["error"] and mods["b_stop"]["met"] is None
+    assert "interrupted" in mods["d_after"]["error"]
+    assert next(r for r in rows if r.get("kind") == "suite")["status"] == "interrupted"
+    md = (out / "REPORT.md").read_text()
+    assert md.splitlines()[0] == ("# sparselab bench `smoke`: INTERRUPTED · modules: 1 ok, 0 failed, 1 interrupted, "
+                                  "2 skipped · targets: 2 met, 0 missed, 0 within noise, 0 not judged")
+    b_row = next(line for line in md.splitlines() if line.startswith("| [b_stop]"))
+    assert "🔴 **INTERRUPTED**" in b_row and "✔" not in b_row
+
+
+def test_skip_and_staged_overwrite(interrupt_package, tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    first = run_suite("smoke", "cpu", out_dir=out, package=interrupt_package, verbose=False, seed=1)
+    assert first.exit_code == 0 and first.statuses["c_skips"] == "skipped"
+    (out / "notes.txt").write_text("mine")
+    old = (out / "results.jsonl").read_text()
+    md = (out / "REPORT.md").read_text()
+    assert "1 skipped" in md.splitlines()[0] and "optional peer 'nothing' is not installed" in md
+    # an interrupted overwrite leaves the old results as they were; its own results go beside them
+    monkeypatch.setenv("SPARSELAB_FAKE_SELF_SIGINT", "1")
+    broken = run_suite("smoke", "cpu", out_dir=out, package=interrupt_package, verbose=False, overwrite=True, seed=2)
+    assert broken.exit_code == 130 and broken.out_dir == tmp_path / "r.interrupted"
+    assert (out / "results.jsonl").read_text() == old and (out / "notes.txt").read_text() == "mine"
+    assert "INTERRUPTED" in (tmp_path / "r.interrupted" / "REPORT.md").read_text().splitlines()[0]
+    # a completed overwrite swaps the new results in, other files stay
+    monkeypatch.delenv("SPARSELAB_FAKE_SELF_SIGINT")
+    again = run_suite("smoke", "cpu", out_dir=out, package=interrupt_package, verbose=False, overwrite=True, seed=3)
+    assert again.exit_code == 0 and again.out_dir == out
+    assert {r["seed"] for r in read_results(out / "results.jsonl") if r.get("kind") == "module"} == {3}
+    assert (out / "notes.txt").read_text() == "mine" and not list(tmp_path.glob(".r.*"))
+
+
+@pytest.mark.slow  # a fresh Python process importing torch: ~20 s on a loaded 2-core machine
+def test_sigint_from_outside_a_cli_run(interrupt_package, tmp_path):
+    """The real thing: Ctrl-C (SIGINT) sent to a running `sparselab bench` process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    marker = tmp_path / "marker"
+    env = {**os.environ, "SPARSELAB_FAKE_MARKER": str(marker), "SPARSELAB_PROGRESS": "0",
+           "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.cli", "bench", "--suite", "smoke", "--suites-package",
+                             interrupt_package, "--out", str(tmp_path / "r"), "--quiet"], env=env,
+                            cwd=here.parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not marker.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert marker.exists(), proc.communicate()[1][-2000:]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "INTERRUPTED" in out
+    assert (tmp_path / "r" / "REPORT.md").read_text().startswith("# sparselab bench `smoke`: INTERRUPTED")

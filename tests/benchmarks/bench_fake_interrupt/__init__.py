@@ -1,0 +1,1 @@
+"""Fake benchmark modules for the interruption / skip tests (never part of the real suite)."""

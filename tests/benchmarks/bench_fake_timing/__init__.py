@@ -1,0 +1,1 @@
+"""A fake 'engine' benchmark for the compare-gate tests (never part of the real suite)."""

@@ -1,0 +1,74 @@
+"""Intervals and verdicts on synthetic numbers: order-statistics median interval, t interval, noise-floor verdicts."""
+import pytest
+
+from benchmarks.stats import interval_verdict, mean_interval, median_interval, t_quantile
+from benchmarks.timing import comparison_from_samples
+
+
+def test_median_interval_ranks_and_coverage():
+    iv = median_interval(range(1, 21))        # n = 20: exact 95 % interval is [x(6), x(15)]
+    assert (iv.center, iv.lo, iv.hi) == (10.5, 6, 15) and iv.coverage >= 0.95
+    small = median_interval([3, 1, 2, 5, 4])  # n = 5: no 95 % interval exists -> [min, max], coverage 15/16
+    assert (small.lo, small.hi) == (1, 5) and small.coverage == pytest.approx(1 - 2 / 32)
+    with pytest.raises(ValueError, match="finite"):
+        median_interval([1.0, float("nan")])
+    with pytest.raises(ValueError, match="no values"):
+        median_interval([])
+
+
+def test_mean_interval_student_t():
+    iv = mean_interval([1.0, 2.0, 3.0])       # mean 2, s 1, t(2) 4.303 -> +- 2.484
+    assert iv.center == 2.0 and iv.hi - iv.center == pytest.approx(4.303 / 3 ** 0.5)
+    one = mean_interval([5.0])
+    assert (one.lo, one.hi, one.n) == (5.0, 5.0, 1)
+    assert t_quantile(40) == pytest.approx(2.021, abs=2e-3)
+
+
+@pytest.mark.parametrize("op, thr, lo, hi, verdict", [
+    ("<=", 1.05, 0.98, 1.04, "met"), ("<=", 1.05, 1.06, 1.10, "missed"), ("<=", 1.05, 1.03, 1.07, "within noise"),
+    (">=", 0.95, 0.96, 1.00, "met"), (">=", 0.95, 0.90, 0.94, "missed"), (">=", 0.95, 0.93, 0.97, "within noise"),
+    ("<", 1.0, 0.9, 1.0, "within noise"), (">", 1.0, 1.0, 1.2, "within noise"),
+    ("within", 0.05, -0.04, 0.03, "met"), ("within", 0.05, 0.06, 0.08, "missed"),
+    ("within", 0.05, -0.09, -0.06, "missed"), ("within", 0.05, 0.02, 0.07, "within noise"),
+])
+def test_interval_verdict(op, thr, lo, hi, verdict):
+    assert interval_verdict(op, thr, lo, hi) == verdict
+
+
+def test_interval_verdict_rejects_nonsense():
+    with pytest.raises(ValueError, match="empty"):
+        interval_verdict("<=", 1.0, 2.0, 1.0)
+    with pytest.raises(ValueError, match="not a target operator"):
+        interval_verdict("==", 1.0, 0.0, 1.0)
+
+
+def _samples(base, ratios, noise):
+    a = [base] * len(ratios)
+    return a, [base * r for r in ratios], [base * n for n in noise]
+
+
+def test_timing_verdict_uses_the_noise_floor():
+    """Synthetic per-round timings: the same candidate ratios are 'met' on a quiet machine and 'within
+    noise' when the baseline compared with itself shows a bias as large as the margin to the target."""
+    ratios = [1.00, 1.01, 1.02, 1.01, 1.00, 1.02, 1.01, 1.01, 1.00, 1.02, 1.01, 1.01, 1.02, 1.00, 1.01]
+    quiet = [1.0] * 15
+    a, b, c = _samples(0.01, ratios, quiet)
+    cmp = comparison_from_samples(a, b, c, a, b, c, clock="thread_cpu_time")
+    assert cmp.ratio.center == pytest.approx(1.01) and cmp.bias == pytest.approx(0.0)
+    assert interval_verdict("<=", 1.05, cmp.judged.lo, cmp.judged.hi) == "met"
+    loud = [1.04] * 15                                   # the baseline against itself reads 1.04
+    a, b, c = _samples(0.01, ratios, loud)
+    cmp = comparison_from_samples(a, b, c, a, b, c, clock="thread_cpu_time")
+    assert cmp.bias == pytest.approx(0.04) and cmp.judged.hi == pytest.approx(cmp.ratio.hi + 0.04)
+    assert interval_verdict("<=", 1.05, cmp.judged.lo, cmp.judged.hi) == "within noise"
+    slow = [1.2] * 15
+    a, b, c = _samples(0.01, slow, quiet)
+    cmp = comparison_from_samples(a, b, c, a, b, c, clock="thread_cpu_time")
+    assert interval_verdict("<=", 1.05, cmp.judged.lo, cmp.judged.hi) == "missed"
+
+
+def test_timing_samples_validated():
+    with pytest.raises(ValueError, match="same number"):
+        comparison_from_samples([1.0], [1.0, 2.0], [1.0], [1.0], [1.0], [1.0], clock="x")
+    with pytest.raises(ValueError, match="no measurable time"):
+        comparison_from_samples([0.0], [1.0], [1.0], [1.0], [1.0], [1.0], clock="x")
