@@ -24,6 +24,10 @@ Files in the run folder (written by rank 0, each atomically): ``checkpoints/step
 ``keep_checkpoints`` kept), ``metrics.jsonl`` (every train/eval/epoch/event record, rewritten from the
 checkpointed history so a resumed run neither loses nor repeats records), ``summary.json`` (status, counts,
 timings, last evaluation, the task's final fields).
+
+Comparisons (runs x seeds, with declared hand-over between runs) are YAML sets run by
+``core/training/experiments.py`` (``python -m core.training.experiments SET --out DIR``), each run a
+subprocess of the app's CLI into its own run folder.
 """
 from __future__ import annotations
 

@@ -1,0 +1,208 @@
+"""Run a comparison set: named runs x seeds of one app's training CLI, with declared dependencies between runs.
+
+A comparison is a YAML file (an app keeps them in ``apps/<app>/configs/sets/``); each run is a list of Hydra
+overrides, usually one ``experiment=<name>`` that selects a ``configs/experiment/<name>.yaml``
+(lightning-hydra-template style)::
+
+    entry: apps.msrs.train              # module started with `python -m`
+    seeds: [0, 1, 2]
+    seed_key: trainer.seed              # override that sets the seed
+    run_dir_key: run_dir                # override that sets the run folder
+    common: [preset=grid]               # overrides for every run
+    runs:
+      dense: [experiment=vsr_dense]
+      msrs_s: [experiment=vsr_msrs_s]
+      rigl_at_msrs_density:
+        overrides: [experiment=vsr_rigl]
+        needs: {msrs_s: {sparse.density: density}}   # runs after msrs_s (same seed); its summary's `density`
+                                                       # becomes the override sparse.density=<value>
+
+Each (run, seed) trains in its own process into ``<out>/<run>/seed<k>`` through the app's CLI, so the shared
+loop's run lifecycle applies: a finished run is not retrained (its summary is read back), a killed run resumes
+from its newest checkpoint, a run whose configuration changed refuses to resume. No run reads another run's
+output unless the set declares it with ``needs``. The summaries are gathered into ``<out>/summaries.jsonl``
+(one line per run and seed, rewritten atomically).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from core.training.atomic import atomic_write_text
+
+__all__ = ["ComparisonSet", "RunSpec", "load_set", "run_set", "main"]
+
+
+@dataclass
+class RunSpec:
+    name: str
+    overrides: list[str]
+    needs: dict[str, dict[str, str]] = field(default_factory=dict)   # run -> {override key: summary key}
+
+
+@dataclass
+class ComparisonSet:
+    path: Path
+    entry: str
+    seeds: list[int]
+    runs: dict[str, RunSpec]
+    common: list[str] = field(default_factory=list)
+    seed_key: str = "trainer.seed"
+    run_dir_key: str = "run_dir"
+    description: str = ""
+
+    def order(self) -> list[str]:
+        """Run names with every dependency before its dependants (cycles are an error)."""
+        done: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(n: str, chain: tuple[str, ...]) -> None:
+            if n in done:
+                return
+            if n in visiting:
+                raise ValueError(f"{self.path}: dependency cycle {' -> '.join(chain + (n,))}")
+            visiting.add(n)
+            for d in self.runs[n].needs:
+                visit(d, chain + (n,))
+            visiting.discard(n)
+            done.append(n)
+
+        for n in self.runs:
+            visit(n, ())
+        return done
+
+
+def load_set(path: str | os.PathLike) -> ComparisonSet:
+    """Parse and check a comparison file; errors name the file and the offending entry."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"comparison set not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict) or "entry" not in raw or "runs" not in raw:
+        raise ValueError(f"{path}: needs at least 'entry' (a module to run) and 'runs' (name -> overrides)")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ValueError(f"{path}: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    runs: dict[str, RunSpec] = {}
+    for name, spec in (raw["runs"] or {}).items():
+        if isinstance(spec, list):
+            spec = {"overrides": spec}
+        if not isinstance(spec, dict) or not isinstance(spec.get("overrides", []), list):
+            raise ValueError(f"{path}: run {name!r} must be a list of overrides or {{overrides: [...], needs: {{...}}}}")
+        needs = spec.get("needs") or {}
+        if not isinstance(needs, dict) or not all(isinstance(v, dict) for v in needs.values()):
+            raise ValueError(f"{path}: run {name!r}: needs must map a run name to {{override key: summary key}}")
+        runs[str(name)] = RunSpec(str(name), [str(o) for o in spec.get("overrides", [])],
+                                  {str(k): {str(a): str(b) for a, b in v.items()} for k, v in needs.items()})
+    if not runs:
+        raise ValueError(f"{path}: 'runs' is empty")
+    for r in runs.values():
+        unknown = [d for d in r.needs if d not in runs]
+        if unknown:
+            raise ValueError(f"{path}: run {r.name!r} needs {unknown}, which the set does not define")
+    cs = ComparisonSet(path=path, entry=str(raw["entry"]), seeds=list(seeds), runs=runs,
+                       common=[str(o) for o in raw.get("common", [])], seed_key=str(raw.get("seed_key", "trainer.seed")),
+                       run_dir_key=str(raw.get("run_dir_key", "run_dir")), description=str(raw.get("description", "")))
+    cs.order()
+    return cs
+
+
+def _summary(run_dir: Path) -> dict | None:
+    p = run_dir / "summary.json"
+    if not p.is_file():
+        return None
+    s = json.loads(p.read_text())
+    return s if s.get("status") == "finished" else None
+
+
+def _lookup(summary: dict, dotted: str):
+    cur = summary
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            raise KeyError(dotted)
+        cur = cur[part]
+    return cur
+
+
+def run_set(cs: ComparisonSet, out: str | os.PathLike, *, seeds: Sequence[int] | None = None,
+            only: Sequence[str] | None = None, extra: Sequence[str] = (), env: dict | None = None,
+            log=print) -> list[dict]:
+    """Train every (run, seed) not finished yet, in dependency order; returns one record per (run, seed)."""
+    out = Path(out)
+    seeds = list(seeds) if seeds is not None else cs.seeds
+    wanted = set(only) if only else set(cs.runs)
+    bad = wanted - set(cs.runs)
+    if bad:
+        raise ValueError(f"unknown run(s) {sorted(bad)}; {cs.path} defines {sorted(cs.runs)}")
+    # a wanted run pulls in what it needs
+    stack = list(wanted)
+    while stack:
+        for d in cs.runs[stack.pop()].needs:
+            if d not in wanted:
+                wanted.add(d)
+                stack.append(d)
+    records = []
+    for name in [n for n in cs.order() if n in wanted]:
+        spec = cs.runs[name]
+        for seed in seeds:
+            run_dir = out / name / f"seed{seed}"
+            summary = _summary(run_dir)
+            if summary is None:
+                dep_over = []
+                for dep, keys in spec.needs.items():
+                    ds = _summary(out / dep / f"seed{seed}")
+                    if ds is None:
+                        raise RuntimeError(f"run {name!r} (seed {seed}) needs run {dep!r}, which did not finish")
+                    for okey, skey in keys.items():
+                        try:
+                            dep_over.append(f"{okey}={_lookup(ds, skey)}")
+                        except KeyError:
+                            raise KeyError(f"run {name!r} needs {skey!r} from {dep!r}'s summary, which has "
+                                           f"{sorted(ds)}") from None
+                cmd = [sys.executable, "-m", cs.entry, *cs.common, *spec.overrides, *dep_over, *extra,
+                       f"{cs.seed_key}={seed}", f"{cs.run_dir_key}={run_dir}"]
+                log(f"[{name} seed {seed}] " + " ".join(cmd[3:]))
+                t0 = time.perf_counter()
+                proc = subprocess.run(cmd, env={**os.environ, **(env or {})})
+                if proc.returncode != 0:
+                    raise RuntimeError(f"run {name!r} seed {seed} failed (exit {proc.returncode}); rerun the set "
+                                       f"to resume it from {run_dir}")
+                summary = _summary(run_dir)
+                if summary is None:
+                    raise RuntimeError(f"run {name!r} seed {seed} exited 0 but wrote no finished summary in {run_dir}")
+                log(f"[{name} seed {seed}] done in {time.perf_counter() - t0:.0f} s")
+            records.append({"run": name, "seed": seed, "run_dir": str(run_dir), "summary": summary})
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    atomic_write_text(out / "summaries.jsonl", text)
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="sparselab run", description="Run a comparison set (runs x seeds).")
+    ap.add_argument("set", help="path to a comparison YAML (apps/<app>/configs/sets/<name>.yaml)")
+    ap.add_argument("--out", required=True, help="folder for the runs (resumed/skipped when rerun)")
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds (default: the set's)")
+    ap.add_argument("--only", default=None, help="comma-separated run names (their dependencies are added)")
+    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    a = ap.parse_args(argv)
+    cs = load_set(a.set)
+    seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else None
+    only = a.only.split(",") if a.only else None
+    run_set(cs, a.out, seeds=seeds, only=only, extra=a.overrides)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
