@@ -8,7 +8,9 @@ WikiCS load the same way from a ``root`` the user fills (see ``expected_files``)
 """
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import shutil
 import zipfile
 from dataclasses import dataclass, field
@@ -75,6 +77,29 @@ def expected_files(name: str, root: str | os.PathLike) -> list[Path]:
     return [root / "raw" / "data.json"]  # WikiCS
 
 
+def broken_files(files: list[Path]) -> list[Path]:
+    """The raw files that do not read on their own: empty, not an npz / json, an unreadable pickle
+    (Planetoid's x/tx/allx/y/ty/ally/graph), or a test.index that is not one integer a line."""
+    bad = []
+    for p in files:
+        try:
+            if p.stat().st_size == 0:
+                raise ValueError("empty")
+            if p.suffix == ".npz":
+                with np.load(p, allow_pickle=False) as z:
+                    list(z.keys())
+            elif p.suffix == ".json":
+                json.loads(p.read_text())
+            elif p.name.endswith(".test.index"):
+                [int(line) for line in p.read_text().split()]
+            else:
+                with open(p, "rb") as f:
+                    pickle.load(f, encoding="latin1")
+        except Exception:   # noqa: BLE001 -- any failure to read means this file is the broken one
+            bad.append(p)
+    return bad
+
+
 def _spec(name: str):
     key = str(name).lower()
     if key not in DATASETS:
@@ -125,8 +150,10 @@ def load_dataset(name: str, root: str | os.PathLike | None = None) -> GraphData:
             ds = pyg_datasets.WikiCS(str(root), is_undirected=True)
         data = ds[0]
     except (OSError, ValueError, KeyError, EOFError, IndexError, RuntimeError, zipfile.BadZipFile,
-            UnicodeDecodeError) as e:
-        raise ValueError(f"dataset={name!r}: could not parse {[str(p) for p in files]}: {type(e).__name__}: {e}") from e
+            UnicodeDecodeError, pickle.UnpicklingError, TypeError, AttributeError) as e:
+        bad = broken_files(files)
+        which = f"broken raw file(s) {[str(p) for p in bad]}" if bad else f"could not parse {[str(p) for p in files]}"
+        raise ValueError(f"dataset={name!r}: {which}: {type(e).__name__}: {e}") from e
     return from_tensors(name.lower(), data.x, data.y, data.edge_index)
 
 

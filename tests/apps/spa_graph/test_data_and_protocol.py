@@ -45,7 +45,7 @@ def test_unparsable_graph_file(tmp_path):
     p = expected_files("tolokers", tmp_path)[0]
     p.parent.mkdir(parents=True)
     p.write_bytes(b"this is not an npz file")
-    with pytest.raises(ValueError, match="could not parse"):
+    with pytest.raises(ValueError, match="broken raw file.*tolokers.npz"):
         load_dataset("tolokers", tmp_path)
 
 
@@ -101,3 +101,43 @@ def test_sparse_feature_path_equals_dense():
     out_s.square().sum().backward()
     torch.testing.assert_close(out_s, out_d, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(m.conv1.lin.lin.weight.grad, gd, rtol=1e-4, atol=1e-5)
+
+
+def test_broken_planetoid_file_is_named(tmp_path):
+    from apps.spa_graph.data.datasets import PACKAGED
+
+    files = expected_files("cora", tmp_path)
+    for p in files:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes((PACKAGED / "planetoid" / p.name).read_bytes())
+    files[6].write_bytes(b"")                          # ind.cora.graph emptied
+    assert files[6].name == "ind.cora.graph"
+    with pytest.raises(ValueError, match="broken raw file") as e:
+        load_dataset("cora", tmp_path)
+    msg = str(e.value)
+    assert "ind.cora.graph" in msg and "ind.cora.allx" not in msg
+
+
+def test_grouped_macro_f1_follows_graphparts_groups():
+    from apps.spa_graph.protocol import grouped_macro_f1
+
+    n = 25                                             # groups of 25 // 10 + 1 = 3 nodes (9 groups)
+    feats = np.arange(n, dtype=np.float64)[:, None]    # distance to node 0 = the id
+    y = np.array([0, 1, 1] * 8 + [0])
+    pred = y.copy()
+    assert grouped_macro_f1(y, pred, feats, [0]) == pytest.approx(1.0)
+    pred[1] = 0                                        # one error in the first group only
+    from sklearn.metrics import f1_score
+    first = f1_score(y[:3], pred[:3], average="macro")
+    assert grouped_macro_f1(y, pred, feats, [0]) == pytest.approx((first + 8 * 1.0) / 9)
+
+
+def test_paper_protocol_defaults_and_epochs_validation():
+    cfg = TrainConfig()
+    assert cfg.dropout == 0.0 and cfg.epochs == 300
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="epochs"):
+            TrainConfig(epochs=bad)
+    g = sbm_graph(60, 2, 6, 0.9, seed=0)
+    r = evaluate_selection(g, [1, 2, 40, 41], TrainConfig(epochs=5), 0)
+    assert set(r) == {"accuracy", "macro_f1", "grouped_macro_f1", "train_s"} and 0 <= r["grouped_macro_f1"] <= 1

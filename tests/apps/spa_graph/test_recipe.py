@@ -17,9 +17,13 @@ def _cfg(*overrides):
 def test_quick_preset_runs_writes_results_and_plots(tmp_path):
     cfg = _cfg("preset=quick", "epochs=10", "seeds=1", f"out_dir={tmp_path}", "synthetic.num_nodes=150")
     rows = Recipe(cfg).run()
-    assert {r["method"] for r in rows} == {"spa_faithful", "spa_ranked", "random", "featprop"}
+    assert {r["method"] for r in rows} == {"spa_official", "spa_ranked", "random", "featprop"}
     recs = read_results(tmp_path / "results.jsonl")
-    assert {r["metric"] for r in recs} >= {"accuracy", "macro_f1", "query_time", "macro_f1_mean"}
+    assert {r["metric"] for r in recs} >= {"accuracy", "macro_f1", "grouped_macro_f1", "query_time", "macro_f1_mean"}
+    n = len(recs)
+    Recipe(cfg).run()                                  # a re-run replaces its keyed rows instead of appending
+    assert len(read_results(tmp_path / "results.jsonl")) == n
+    assert "dropout: 0.0" in (tmp_path / "config.yaml").read_text()
     assert all(r["app"] == "spa_graph" for r in recs)
     assert (tmp_path / "sbm_vs_budget.png").stat().st_size > 1000
     assert list(tmp_path.glob("sbm_communities_*.png"))
@@ -28,11 +32,22 @@ def test_quick_preset_runs_writes_results_and_plots(tmp_path):
 
 @pytest.mark.parametrize("override,msg", [
     ("method=magic", "unknown"), ("spa.eps=1.5", "eps"), ("spa.mu=0", "mu"), ("budgets=[0]", "budget"),
-    ("eval_on=test", "eval_on"), ("model=gat", "model"),
+    ("eval_on=test", "eval_on"), ("model=gat", "model"), ("budgets=[2.5]", "integer"), ("budgets=[40.7]", "integer"),
+    ("budget=2.5", "integer"), ("epochs=0", "epochs"), ("seeds=0", "seeds"), ("budgets=[]", "empty"),
 ])
 def test_bad_config_fails_at_the_door(override, msg, tmp_path):
+    overrides = ["preset=quick", "methods=null", override, f"out_dir={tmp_path}"]
+    if override.startswith("budget="):
+        overrides.insert(2, "budgets=null")
     with pytest.raises(ValueError, match=msg):
-        Recipe(_cfg("preset=quick", "methods=null", override, f"out_dir={tmp_path}"))
+        Recipe(_cfg(*overrides)).run()
+    assert not (tmp_path / "config.yaml").exists()       # nothing written for a config that fails validation
+
+
+def test_paper_budgets_are_the_default(tmp_path):
+    r = Recipe(_cfg("dataset=minesweeper", f"out_dir={tmp_path}"))
+    assert r.budgets == [160, 320, 640]
+    assert r.methods[0] == "spa_official" and r.train.dropout == 0.0 and r.cfg.eval_on == "all"
 
 
 def test_budget_larger_than_graph(tmp_path):

@@ -36,7 +36,7 @@ def test_every_method_returns_distinct_candidates_reproducibly(graph, method):
 @pytest.mark.parametrize("budget,msg", [(0, ">= 1"), (-3, ">= 1"), (2.5, "integer"), (10_000, "exceeds")])
 def test_bad_budget(graph, budget, msg):
     with pytest.raises(ValueError, match=msg):
-        select("spa_faithful", _ctx(graph), budget)
+        select("spa_official", _ctx(graph), budget)
 
 
 def test_unknown_method(graph):
@@ -49,26 +49,27 @@ def test_spa_picks_one_per_community_then_pagerank(graph):
     res = scan(graph.adj, 0.5, 3)
     assert res.num_clusters >= 2
     k = res.num_clusters
-    for mode in ("spa_faithful", "spa_ranked"):
+    for mode in ("spa_official", "spa_random_order", "spa_ranked"):
         picks = select(mode, ctx, k + 3)
         first = res.labels[picks[:k]]
         assert sorted(first.tolist()) == list(range(k))     # one pick per community
-    # faithful: the community pick is the global-PageRank maximum of that community
+    # official / random order: the community pick is the global-PageRank maximum of that community
     from apps.spa_graph.pagerank import pagerank
     pr = pagerank(graph.adj, 0.95)
-    picks = select("spa_faithful", ctx, k)
+    picks = np.concatenate([select("spa_official", ctx, k), select("spa_random_order", ctx, k)])
     for v in picks:
         members = np.flatnonzero(res.labels == res.labels[v])
         assert pr[v] == pr[members].max()
 
 
-def test_spa_budget_below_communities_is_seeded_and_ranked_prefers_big(graph):
+def test_spa_budget_below_communities_official_and_ranked_prefer_big_random_order_does_not(graph):
     ctx = _ctx(graph)
     res = scan(graph.adj, 0.5, 3)
     sizes = np.bincount(res.labels[res.labels >= 0])
-    one = select("spa_ranked", ctx, 1)
-    assert sizes[res.labels[one[0]]] == sizes.max()
-    draws = {tuple(res.labels[select("spa_faithful", ctx, 1, seed=s)]) for s in range(12)}
+    for m in ("spa_ranked", "spa_official"):
+        one = select(m, ctx, 1)
+        assert sizes[res.labels[one[0]]] == sizes.max()
+    draws = {tuple(res.labels[select("spa_random_order", ctx, 1, seed=s)]) for s in range(12)}
     assert len(draws) > 1          # seeded random community order
 
 
@@ -88,12 +89,56 @@ def test_merge_parts_reaches_k_and_keeps_everything():
     assert merged[1] == merged[2]              # clique members end up together
 
 
-def test_percentile():
-    np.testing.assert_allclose(percentile(np.array([3.0, 1.0, 2.0, 2.0])), [0.75, 0.0, 0.25, 0.25])
+def test_percentile_is_rank_over_n():
+    np.testing.assert_allclose(percentile(np.array([3.0, 1.0, 2.0, 2.0])), [0.75, 0.0, 0.25, 0.5])
 
 
 def test_query_time_charges_shared_precomputations(graph):
     ctx = _ctx(graph)
     _, q1 = ctx.timed(select, "pagerank", ctx, 4)          # computes PageRank(0.85)
     _, q2 = ctx.timed(select, "age", ctx, 4)               # reuses it: its cost is added back
-    assert ctx._cost[("pagerank", 0.85)] > 0 and q2 >= ctx._cost[("pagerank", 0.85)]
+    assert ctx._cost[("pagerank_selfloops", 0.85)] > 0 and q2 >= ctx._cost[("pagerank_selfloops", 0.85)]
+
+
+def test_merge_parts_is_sparse_on_an_edgeless_graph():
+    import tracemalloc
+
+    import scipy.sparse as sp
+
+    n = 10_000
+    adj = sp.csr_matrix((n, n), dtype=np.float32)
+    tracemalloc.start()
+    merged = merge_parts(adj, np.arange(n), 10)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert merged.max() + 1 == 10 and len(merged) == n
+    assert peak < 100e6                                 # a dense 10k x 10k float64 matrix alone is 800 MB
+
+
+def test_graphpart_uses_min_budget_max_part_parts_and_ward_merge():
+    from apps.spa_graph.selectors.graphpart import graphpart_partition, split_even, ward_merge
+
+    assert split_even(10, 4).tolist() == [3, 3, 2, 2]
+    x = np.array([[0.0], [0.1], [5.0], [5.2], [9.0]])
+    comms = [np.array([0]), np.array([1]), np.array([2]), np.array([3]), np.array([4])]
+    two = ward_merge(x, comms, 2)                        # cost = |mean diff| * n_i n_j / (n_i + n_j)
+    assert sorted(sorted(c.tolist()) for c in two) == [[0, 1], [2, 3, 4]]
+    g = sbm_graph(num_nodes=160, num_blocks=4, avg_degree=14, p_in_fraction=0.95, seed=1)
+    parts = graphpart_partition(g.adj, g.x.numpy(), 3)
+    sizes = np.bincount(parts)
+    assert len(sizes) == 3 and (np.diff(sizes) <= 0).all()   # numbered largest first
+    ctx = _ctx(g)
+    picks = select("graphpart", ctx, 6, seed=0, num_parts=3)  # K = min(6, 3) = 3 parts, 2 picks each
+    assert np.bincount(ctx._cache[("graphpart_parts", 3)][picks], minlength=3).tolist() == [2, 2, 2]
+
+
+def test_age_uses_graphparts_dataset_weights():
+    from apps.spa_graph.selectors.model_based import age_weights, warm_start_ids
+
+    assert age_weights("citeseer") == (0.35, 0.35, 0.3) and age_weights("cora") == (0.05, 0.05, 0.9)
+    assert age_weights("tolokers") == (0.1, 0.1, 0.8)
+    g = sbm_graph(num_nodes=160, num_blocks=4, avg_degree=14, p_in_fraction=0.95, seed=1)
+    ctx = _ctx(g)
+    assert len(warm_start_ids(ctx, 40, 0)) == 13        # budget // 3
+    picks = select("age", ctx, 40, seed=0)
+    np.testing.assert_array_equal(picks[:13], warm_start_ids(ctx, 40, 0))
