@@ -1,4 +1,13 @@
-"""Word and character error rates (corpus level)."""
+"""Word and character error rates (corpus level), normalised as jiwer's defaults do.
+
+* WER (jiwer ``wer_default``: RemoveMultipleSpaces, Strip, ReduceToListOfListOfWords): words are the
+  whitespace-separated tokens of each sentence (``str.split()``), so repeated, leading and trailing spaces
+  never count.
+* CER (jiwer ``cer_default``: Strip, ReduceToListOfListOfChars): leading and trailing whitespace is stripped,
+  every remaining character counts, inner spaces included (a doubled inner space is one inserted character).
+
+No case or punctuation folding happens here: normalise the text first if you want it.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,7 +29,7 @@ def edit_counts(refs: Sequence[str], hyps: Sequence[str], unit: str = "word") ->
         raise ValueError(f"unknown unit {unit!r}; valid choices: word, char")
     errs = total = 0
     for r, h in zip(refs, hyps):
-        rt, ht = (r.split(), h.split()) if unit == "word" else (list(r), list(h))
+        rt, ht = (r.split(), h.split()) if unit == "word" else (list(r.strip()), list(h.strip()))
         errs += edit_distance(rt, ht)
         total += len(rt)
     return errs, total
@@ -35,7 +44,7 @@ def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
 
 
 def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
-    """Corpus CER over characters (spaces included)."""
+    """Corpus CER over characters after stripping each sentence's ends (inner spaces count), as jiwer."""
     errs, total = edit_counts(refs, hyps, "char")
     if total == 0:
         return 0.0 if errs == 0 else float("inf")

@@ -128,7 +128,7 @@ def scan_librispeech(root: str | os.PathLike, splits: str | Sequence[str] | None
             for n, line in enumerate(trans.read_text().splitlines(), 1):
                 if not line.strip():
                     continue
-                parts = line.strip().split(" ", 1)
+                parts = line.strip().split(maxsplit=1)          # space or tab after the id
                 uid, text = parts[0], (parts[1] if len(parts) > 1 else "")
                 if uid not in audio:
                     raise FileNotFoundError(f"{trans}:{n}: no audio file {uid}{audio_ext} in {chapter}")
@@ -143,21 +143,26 @@ def scan_librispeech(root: str | os.PathLike, splits: str | Sequence[str] | None
     return out
 
 
-def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> Tensor:
+def read_audio(path: str | os.PathLike, sample_rate: int | None = None, *, resample: bool = False) -> Tensor:
     """Read a mono waveform (float32 (S,)) with soundfile; multi-channel audio is averaged.
 
-    Raises ``ValueError`` naming the file if it is unreadable, empty, or not at ``sample_rate``.
+    ``resample=True`` converts any other rate to ``sample_rate`` (torchaudio's band-limited sinc resampler);
+    otherwise a different rate is an error. Raises ``ValueError`` naming the file if it is unreadable or empty.
     """
     try:
         wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError/RuntimeError/TypeError: re-raise with the file name
         raise ValueError(f"cannot read audio file {path}: {e}") from e
-    if sample_rate is not None and sr != sample_rate:
-        raise ValueError(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz (resample the data or set "
-                         f"sample_rate={sr})")
     if wav.shape[0] == 0:
         raise ValueError(f"{path}: empty audio (0 samples)")
-    return torch.from_numpy(np.ascontiguousarray(wav.mean(axis=1)))
+    out = torch.from_numpy(np.ascontiguousarray(wav.mean(axis=1)))
+    if sample_rate is not None and sr != sample_rate:
+        if not resample:
+            raise ValueError(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz (resample=True converts it)")
+        import torchaudio
+
+        out = torchaudio.functional.resample(out, sr, sample_rate)
+    return out
 
 
 def ctc_min_frames(token_ids: Sequence[int]) -> int:
@@ -167,12 +172,13 @@ def ctc_min_frames(token_ids: Sequence[int]) -> int:
 
 def validate_utterances(utts: Sequence[Utterance], *, sample_rate: int, encode: Callable[[str], list] | None = None,
                         frames_for: Callable[[int], int] | None = None, on_error: str = "raise",
-                        ) -> tuple[list[Utterance], SkipReport]:
+                        resample: bool = False) -> tuple[list[Utterance], SkipReport]:
     """Check every utterance once (audio header, non-empty, sample rate, transcript, CTC length).
 
     ``encode(text, where=...)`` is the tokenizer's encode (raises on unknown characters);
-    ``frames_for(num_samples)`` gives the encoder frames after subsampling. Fills ``duration`` from the
-    header. Returns (kept, report); with ``on_error="raise"`` the first problem raises a ValueError
+    ``frames_for(num_samples)`` gives the encoder frames after subsampling (samples at ``sample_rate``).
+    ``resample=True`` accepts other sample rates (they are converted on load, see :func:`read_audio`).
+    Fills ``duration`` from the header. Returns (kept, report); with ``on_error="raise"`` the first problem raises a ValueError
     naming the file.
     """
     if on_error not in ("raise", "skip"):
@@ -188,14 +194,16 @@ def validate_utterances(utts: Sequence[Utterance], *, sample_rate: int, encode: 
                 raise ValueError(f"cannot read audio file {u.path}: {e}") from e
             if info.frames <= 0:
                 raise ValueError(f"{u.path}: empty audio (0 samples)")
-            if info.samplerate != sample_rate:
-                raise ValueError(f"{u.path}: sample rate {info.samplerate} Hz, expected {sample_rate} Hz")
+            if info.samplerate != sample_rate and not resample:
+                raise ValueError(f"{u.path}: sample rate {info.samplerate} Hz, expected {sample_rate} Hz "
+                                 f"(resample=True converts it on load)")
+            samples = int(round(info.frames * sample_rate / info.samplerate))
             if not u.text.strip():
                 raise ValueError(f"{u.path}: empty transcript")
             if encode is not None:
                 ids = encode(u.text, where=str(u.path))
                 if frames_for is not None:
-                    need, have = ctc_min_frames(ids), frames_for(info.frames)
+                    need, have = ctc_min_frames(ids), frames_for(samples)
                     if have < need:
                         raise ValueError(f"{u.path}: too short for its transcript: {have} encoder frames after "
                                          f"subsampling < {need} needed by CTC ({len(ids)} tokens)")

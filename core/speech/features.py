@@ -1,4 +1,4 @@
-"""Acoustic features: 80-dim log-mel filterbank, global mean/variance normalisation, SpecAugment."""
+"""Acoustic features: log-mel filterbank (window/hop in ms), global mean/variance normalisation, SpecAugment."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -16,12 +16,27 @@ def num_frames(num_samples: int, hop_length: int = 160) -> int:
 
 
 class LogMel(nn.Module):
-    """(S,) or (B, S) waveform -> (T, n_mels) or (B, T, n_mels) log-mel (25 ms window, 10 ms hop at 16 kHz)."""
+    """(S,) or (B, S) waveform -> (T, n_mels) or (B, T, n_mels) log-mel.
 
-    def __init__(self, sample_rate: int = 16000, n_mels: int = 80, win_length: int = 400, hop_length: int = 160,
-                 n_fft: int = 512) -> None:
+    Window and hop are defined in milliseconds (``win_ms=25``, ``hop_ms=10``), so the same features (one frame
+    per 10 ms, 25 ms analysis window) come out at any sample rate: 400/160 samples at 16 kHz, 200/80 at 8 kHz.
+    ``n_fft`` defaults to the next power of two >= the window. Explicit ``win_length``/``hop_length`` (samples)
+    override the millisecond values (kept for callers that used them).
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 80, win_length: int | None = None,
+                 hop_length: int | None = None, n_fft: int | None = None, *, win_ms: float = 25.0,
+                 hop_ms: float = 10.0) -> None:
         super().__init__()
-        self.sample_rate, self.n_mels, self.hop_length = sample_rate, n_mels, hop_length
+        if sample_rate <= 0 or n_mels <= 0:
+            raise ValueError(f"sample_rate={sample_rate} and n_mels={n_mels} must be positive")
+        win_length = win_length or int(round(sample_rate * win_ms / 1000))
+        hop_length = hop_length or int(round(sample_rate * hop_ms / 1000))
+        if hop_length < 1 or win_length < hop_length:
+            raise ValueError(f"window {win_length} / hop {hop_length} samples at {sample_rate} Hz: need 1 <= hop <= window")
+        n_fft = n_fft or 1 << (win_length - 1).bit_length()
+        self.sample_rate, self.n_mels, self.hop_length, self.win_length = sample_rate, n_mels, hop_length, win_length
+        self.hop_ms = 1000.0 * hop_length / sample_rate
         self.mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, win_length=win_length,
                                                         hop_length=hop_length, n_mels=n_mels, power=2.0)
 

@@ -67,3 +67,28 @@ def test_tsv_manifest_and_ctc_min_frames(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_manifest(tmp_path / "none.jsonl")
     assert ctc_min_frames([1, 1, 2, 2, 2, 3]) == 6 + 3
+
+
+def test_read_audio_resamples_and_downmixes(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(48000) / 48000
+    st = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 440 * t)], 1).astype(np.float32)
+    sf.write(tmp_path / "a.wav", st, 48000)
+    with pytest.raises(ValueError, match="a.wav: sample rate 48000 Hz, expected 16000 Hz"):
+        read_audio(tmp_path / "a.wav", 16000)
+    y = read_audio(tmp_path / "a.wav", 16000, resample=True)
+    assert y.shape == (16000,) and abs(float(y.abs().max()) - 1.0) < 0.05
+
+
+def test_librispeech_transcript_with_a_tab(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    d = tmp_path / "84" / "121123"
+    d.mkdir(parents=True)
+    sf.write(d / "84-121123-0000.flac", np.zeros(1600, dtype=np.float32), 16000)
+    (d / "84-121123.trans.txt").write_text("84-121123-0000\tGO DO YOU HEAR\n")
+    utts = scan_librispeech(tmp_path)
+    assert len(utts) == 1 and utts[0].text == "go do you hear"

@@ -41,3 +41,13 @@ def test_features_shapes_cmvn_and_specaugment():
     assert torch.equal(aug.eval()(y), y)
     with pytest.raises(ValueError, match="no frames"):
         GlobalCMVN(80).fit([])
+
+
+def test_logmel_frames_defined_in_ms_at_any_rate():
+    from core.speech.features import LogMel
+
+    for sr in (8000, 16000, 22050):
+        lm = LogMel(sr, n_mels=40)
+        f = lm(torch.zeros(sr))                         # one second
+        assert f.shape == (101, 40) and abs(lm.hop_ms - 10.0) < 0.05
+    assert LogMel(16000).win_length == 400 and LogMel(8000).win_length == 200

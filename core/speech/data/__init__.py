@@ -1,0 +1,1 @@
+"""Data files shipped with core.speech (see fsdd/README.md for the recordings and their licence)."""
