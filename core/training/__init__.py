@@ -3,7 +3,7 @@ from core.training.checkpoint import (
     UnsafeFileError, capture_state, latest_checkpoint, load_checkpoint, restore_state, safe_torch_load, save_checkpoint,
 )
 from core.training.distributed import (
-    DistInfo, all_gather_cat, all_reduce_mean, all_reduce_sum, barrier, broadcast_, broadcast_object, cleanup,
+    DistInfo, all_gather_cat, all_reduce_sum, barrier, broadcast_, broadcast_object, cleanup,
     get_rank, get_world_size, init_distributed, is_distributed, is_main_process,
 )
 from core.training.progress import progress
@@ -13,7 +13,7 @@ from core.training.seeding import get_rng_state, seed_everything, set_rng_state
 __all__ = [
     "UnsafeFileError", "capture_state", "latest_checkpoint", "load_checkpoint", "restore_state", "safe_torch_load",
     "save_checkpoint",
-    "DistInfo", "all_gather_cat", "all_reduce_mean", "all_reduce_sum", "barrier", "broadcast_", "broadcast_object",
+    "DistInfo", "all_gather_cat", "all_reduce_sum", "barrier", "broadcast_", "broadcast_object",
     "cleanup", "get_rank", "get_world_size", "init_distributed", "is_distributed", "is_main_process",
     "progress", "RESULT_FIELDS", "ResultsWriter", "git_commit", "read_results",
     "get_rng_state", "seed_everything", "set_rng_state",

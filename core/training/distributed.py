@@ -13,7 +13,7 @@ import torch.distributed as dist
 
 __all__ = [
     "DistInfo", "init_distributed", "get_rank", "get_world_size", "is_main_process", "is_distributed",
-    "barrier", "all_gather_cat", "broadcast_", "broadcast_object", "all_reduce_mean", "all_reduce_sum", "cleanup",
+    "barrier", "all_gather_cat", "broadcast_", "broadcast_object", "all_reduce_sum", "cleanup",
 ]
 
 
@@ -130,10 +130,6 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     tmp = t.to(dev).clone()
     dist.all_reduce(tmp, op=dist.ReduceOp.SUM)
     return tmp.to(t.device)
-
-
-def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
-    return all_reduce_sum(t) / get_world_size()
 
 
 def cleanup() -> None:

@@ -39,7 +39,7 @@ __all__ = ["LoopSettings", "Run", "prepare_run", "flatten_config", "fingerprint_
            "default_run_dir", "RESUME_MODES", "AMP_MODES", "CHECKPOINT_DIR", "checkpoint_path"]
 
 RESUME_MODES = ("auto", "never", "force")
-AMP_MODES = ("off", "bf16", "fp16")
+AMP_MODES = ("auto", "off", "bf16", "fp16")   # auto: bf16 on CUDA, off on CPU
 DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINT_DIR = "checkpoints"
 
@@ -69,6 +69,19 @@ class LoopSettings:
     fingerprint: dict = field(default_factory=dict)
     prefix: str = "trainer"
 
+    @classmethod
+    def from_mapping(cls, trainer: Mapping, **overrides) -> LoopSettings:
+        """Settings from a plain mapping of the shared ``trainer`` config group (keys the loop does not use,
+        such as ``batch_size`` or ``num_workers``, are ignored); ``overrides`` win."""
+        names = set(cls.__dataclass_fields__)
+        kw = {k: v for k, v in dict(trainer).items() if k in names}
+        kw.update(overrides)
+        if kw.get("progress") in ("auto", None):
+            kw["progress"] = None
+        elif kw.get("progress") in ("on", "off"):
+            kw["progress"] = kw["progress"] == "on"
+        return cls(**kw)
+
     def __post_init__(self) -> None:
         p = self.prefix + "." if self.prefix else ""
         self.epochs = _opt_int(f"{p}epochs", self.epochs, low=1)
@@ -80,6 +93,8 @@ class LoopSettings:
             raise ValueError(f"{p}device={self.device!r}; valid choices: {', '.join(DEVICES)}")
         if self.amp in (None, False):
             self.amp = "off"
+        elif self.amp is True:
+            self.amp = "auto"
         if self.amp not in AMP_MODES:
             raise ValueError(f"{p}amp={self.amp!r}; valid choices: {', '.join(AMP_MODES)}")
         if self.grad_clip in (None, 0, 0.0, False):
@@ -216,6 +231,8 @@ def prepare_run(settings: LoopSettings, *, app: str, variant: str = "", runs_roo
         raise ValueError(f"{settings.prefix}.device=cuda but no CUDA device is available (use auto or cpu)")
     info = init_distributed(device=dev_arg)
     device = info.device if isinstance(info.device, torch.device) else torch.device(info.device)
+    if settings.amp == "auto":
+        settings.amp = "bf16" if device.type == "cuda" else "off"
     if settings.amp == "fp16" and device.type != "cuda":
         raise ValueError(f"{settings.prefix}.amp=fp16 needs a CUDA device (on CPU use bf16 or off)")
     if settings.run_dir in (None, "", "auto"):

@@ -170,3 +170,16 @@ def test_live_weight_clipping_is_used_with_a_sparsity_engine(tmp_path, monkeypat
 def test_checkpoint_name_has_one_spelling(tmp_path):
     assert checkpoint_path(tmp_path, 7) == tmp_path / "checkpoints" / "step_00000007.pt"
     assert not os.path.exists(checkpoint_path(tmp_path, 7))
+
+
+def test_settings_from_the_shared_trainer_group(tmp_path):
+    from omegaconf import OmegaConf
+
+    trainer = OmegaConf.to_container(OmegaConf.load("core/configs/trainer/default.yaml"))
+    s = LoopSettings.from_mapping(trainer, run_dir="x", fingerprint={"a": {"b": 1}})
+    assert (s.epochs, s.amp, s.grad_clip, s.resume, s.progress) == (20, "auto", 5.0, "auto", None)
+    assert s.fingerprint == {"a.b": 1}
+    q = LoopSettings.from_mapping({**trainer, "amp": False, "progress": "off", "max_steps": "7"})
+    assert (q.amp, q.progress, q.max_steps) == ("off", False, 7)
+    run = prepare_run(LoopSettings(max_steps=1, amp="auto"), app="toy", runs_root=tmp_path)
+    assert run.settings.amp == ("bf16" if run.device.type == "cuda" else "off")
