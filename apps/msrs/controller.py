@@ -3,7 +3,10 @@
 ``MSRSController`` wraps ``core.regularizers.SoftMasks`` + ``MaskStability`` on the chosen weights:
 
 * mask phase: ``loss = task + lam * masks.penalty()``; every ``check_every`` steps the hard mask goes
-  to the stability detector and its distance to the previous one is logged;
+  to the stability detector (``core.regularizers.MaskStability``: distance between checks under ``tol``,
+  density change over the window under ``density_tol``, density at most ``max_density``) and its distance
+  to the previous one and its density are logged; at the switch each check's distance to the final mask is
+  added (``history[i]["to_final"]``);
 * switch (when stable, or forced at ``force_at`` steps): ``variant="d"`` (MSRS-D) removes the masks and
   goes on dense from the raw weights; ``variant="s"`` (MSRS-S) hardens them (weights * hard mask) and
   hands the masks to ``core.sparse.DynamicSparsity.from_masks`` (static topology) attached to the
@@ -47,8 +50,8 @@ class MSRSController:
 
     def __init__(self, model: nn.Module, targets, *, variant: str = "d", lam: float = 1.0,
                  beta: float | Schedule = 1.0, init_logit: float = 3.0, threshold: float = 0.5,
-                 check_every: int = 10, window: int = 5, tol: float = 0.01, min_steps: int = 0,
-                 force_at: int | None = None) -> None:
+                 check_every: int = 10, window: int = 5, tol: float = 0.01, density_tol: float | None = 0.01,
+                 max_density: float | None = 0.95, min_steps: int = 0, force_at: int | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"variant={variant!r}; valid choices: {VARIANTS} (MSRS-D dense, MSRS-S sparse)")
         if check_every < 1:
@@ -58,7 +61,8 @@ class MSRSController:
         self.model, self.variant, self.lam = model, variant, float(lam)
         self.masks = SoftMasks(model, targets, beta=beta, init_logit=init_logit, threshold=threshold)
         self.names = list(self.masks.modules)
-        self.stability = MaskStability(window=window, tol=tol)
+        self.stability = MaskStability(window=window, tol=tol, density_tol=density_tol, max_density=max_density,
+                                       keep_history=True)
         self.check_every, self.min_steps, self.force_at = check_every, min_steps, force_at
         self.history: list[dict] = []          # {step, distance, density}
         self.switch_step: int | None = None
@@ -108,6 +112,9 @@ class MSRSController:
             raise RuntimeError(f"MSRS already switched at step {self.switch_step}")
         logits = {id(p) for p in self.masks.parameters()}
         self.final_density = self.masks.density()
+        final = self.masks.hard()
+        for h, d in zip(self.history, self.stability.distances_to(final)):
+            h["to_final"] = d
         if self.variant == "d":
             self.masks.remove()
         else:
@@ -153,7 +160,9 @@ class MSRSController:
         obj.model, obj.variant, obj.lam = model, variant, 0.0
         obj.masks = None
         obj.names = []
-        obj.stability = MaskStability(window=state["stability"]["window"], tol=state["stability"]["tol"])
+        st = state["stability"]
+        obj.stability = MaskStability(window=st["window"], tol=st["tol"], density_tol=st.get("density_tol"),
+                                      max_density=st.get("max_density"), keep_history=st.get("keep_history", False))
         obj.stability.load_state_dict(state["stability"])
         obj.check_every, obj.min_steps, obj.force_at = 1, 0, None
         obj.history = list(state["history"])

@@ -33,11 +33,15 @@ def plot_curve(curves: dict[str, list[dict]], path, title: str = "validation WER
 
 
 def plot_mask_history(history: list[dict], stable_step, switch_step, path) -> Path:
-    """Mask distance (consecutive hard masks) and density over steps, with the stabilization step."""
+    """Per check: distance to the previous hard mask, distance to the final (switch-time) mask, and density
+    over steps, with the stabilization and switch steps."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     pts = [h for h in history if h["distance"] is not None]
-    ax.plot([h["step"] for h in pts], [h["distance"] for h in pts], marker="o", ms=3, label="mask distance")
+    ax.plot([h["step"] for h in pts], [h["distance"] for h in pts], marker="o", ms=3, label="to previous check")
+    fin = [h for h in history if h.get("to_final") is not None]
+    if fin:
+        ax.plot([h["step"] for h in fin], [h["to_final"] for h in fin], marker="s", ms=3, label="to final mask")
     ax.set_xlabel("step")
     ax.set_ylabel("normalised Hamming distance")
     ax2 = ax.twinx()

@@ -24,20 +24,25 @@ from core.metrics import cer, wer
 from core.regularizers.build import make_beta
 from core.schedules import warmup_cosine
 from core.speech import CharTokenizer
+from core.speech.spm_tokenizer import SentencePieceTokenizer
+from core.speech.word_tokenizer import WordTokenizer
 from core.sparse import DynamicSparsity
 from core.sparse.build import build_sparsity
 from core.training import (capture_state, cleanup, init_distributed, is_main_process, latest_checkpoint,
                            load_checkpoint, progress, restore_state, save_checkpoint, seed_everything)
 from core.training.distributed import barrier, broadcast_object
 
-from .data import AVDataset, build_av_corpus, collate_av, load_babble_bank
+from .controller import MSRSController
+from .data import AVDataset, babble_from_wavs, build_av_corpus, build_grid_corpus, collate_av, load_babble_bank
+from .data.grid_words import VOCABULARY
 from .models import MODES, AVSRModel
-from .msrs import MSRSController
 from .plots import plot_curve, plot_grad_norms, plot_mask_history
 
 __all__ = ["Recipe", "METHODS", "group_of"]
 
 METHODS = ("dense", "curriculum", "msrs_d", "msrs_s", "static", "set", "rigl")
+CORPORA = ("grid", "open")
+UNITS = ("auto", "char", "word", "spm")
 _MODALITY = {"vsr": "video", "asr": "audio", "avsr": "audiovisual"}
 
 
@@ -56,6 +61,12 @@ def group_of(param_name: str) -> str:
     if n.startswith("asr.decoder."):
         return "decoder"
     return "heads"
+
+
+def _glob_hits(glob: str, name: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, glob) or fnmatch.fnmatchcase(name + ".weight", glob)
 
 
 def _snr_value(s):
@@ -88,34 +99,113 @@ class Recipe:
             return root
         root = None
         if is_main_process():
-            root = str(build_av_corpus(d.root, d.size, int(self.cfg.seed), max_words=int(d.max_words),
-                                       num_speakers=int(d.num_speakers), progress=lambda it, **kw: progress(it, **kw)))
+            bar = lambda it, **kw: progress(it, **kw)  # noqa: E731
+            if d.corpus == "grid":
+                root = build_grid_corpus(d.root, d.size, int(self.cfg.seed), num_speakers=int(d.num_speakers),
+                                         heldout_speakers=int(d.heldout_speakers), frame_size=int(d.frame_size),
+                                         progress=bar)
+            else:
+                root = build_av_corpus(d.root, d.size, int(self.cfg.seed), max_words=int(d.max_words),
+                                       num_speakers=int(d.num_speakers), progress=bar)
+            root = str(root)
         barrier()
         return Path(broadcast_object(root))
 
+    def _units(self) -> str:
+        d = self.cfg.data
+        return ("word" if d.corpus == "grid" and not d.dataset_dir else "char") if d.units == "auto" else d.units
+
+    def _label_format(self) -> str:
+        d = self.cfg.data
+        if d.label_format != "auto":
+            return d.label_format
+        return "text" if d.corpus == "grid" and not d.dataset_dir else "ids"
+
+    def build_tokenizer(self):
+        """The output units: characters, words (GRID's 51, or ``data.word_list``) or auto_avsr's SentencePiece."""
+        d = self.cfg.data
+        units = self._units()
+        if units == "char":
+            return CharTokenizer(unk=d.unk)
+        if units == "word":
+            if d.word_list:
+                path = Path(d.word_list)
+                if not path.is_file():
+                    raise FileNotFoundError(f"data.word_list={path} does not exist (one word per line)")
+                return WordTokenizer(path.read_text().split(), unk=d.unk)
+            if d.corpus != "grid" or d.dataset_dir:
+                raise ValueError("data.units=word needs the grid corpus or data.word_list=<file of words>")
+            return WordTokenizer(VOCABULARY, unk=d.unk)
+        if not d.spm_model:
+            raise ValueError("data.units=spm needs data.spm_model=<auto_avsr's unigram5000.model> (and "
+                             "data.spm_units=<unigram5000_units.txt>)")
+        return SentencePieceTokenizer(d.spm_model, d.spm_units, lowercase=bool(d.lowercase))
+
     def _dataset(self, labels: str, noise: str, snr, seed: int) -> AVDataset:
         d = self.cfg.data
-        return AVDataset(self.root, labels, _MODALITY[self.mode], tokenizer=self.tok, label_format=d.label_format,
+        return AVDataset(self.root, labels, _MODALITY[self.mode], tokenizer=self.tok, label_format=self._label_format(),
                          noise=noise if snr is not None else "none", snr_db=snr, babble_bank=self.babble,
                          tolerance_frames=int(d.tolerance_frames), on_error=d.on_error, seed=seed,
-                         max_frames=d.max_frames)
+                         max_frames=d.max_frames, frame_size=int(d.frame_size), lowercase=bool(d.lowercase),
+                         cache=bool(d.cache))
+
+    def _test_sets(self) -> dict[str, str]:
+        """Name -> label list: ``test`` and, for the GRID corpus, ``test_unseen`` (held-out speakers)."""
+        d = self.cfg.data
+        sets = {"test": d.test_labels}
+        if d.corpus == "grid" and not d.dataset_dir:
+            sets["test_unseen"] = "labels/test_unseen.csv"
+        return sets
+
+    def _babble(self, train_set: AVDataset):
+        """The babble bank: wavs in ``data.babble_dir``; if there are none, the training set's own audio
+        (``data.babble_fallback=train``) or a how-to error (``error``)."""
+        d = self.cfg.data
+        bdir = Path(d.babble_dir)
+        bdir = bdir if bdir.is_absolute() else self.root / bdir
+        if d.babble_dir != "train" and bdir.is_dir() and any(bdir.glob("*.wav")):
+            self.babble_source = str(bdir)
+            return load_babble_bank(bdir)
+        if d.babble_dir == "train" or d.babble_fallback == "train":
+            self.babble_source = "train"
+            if is_main_process() and d.babble_dir != "train":
+                print(f"[msrs] no babble wavs in {bdir}: babble is built from the training set's audio "
+                      f"(data.babble_fallback=train)", flush=True)
+            return babble_from_wavs(train_set.audio_paths(), seed=int(self.cfg.seed))
+        return load_babble_bank(bdir)          # raises the how-to error
 
     def build_data(self) -> None:
         cfg = self.cfg
+        d = cfg.data
+        if d.corpus not in CORPORA:
+            raise ValueError(f"data.corpus={d.corpus!r}; valid choices: {CORPORA}")
+        if d.units not in UNITS:
+            raise ValueError(f"data.units={d.units!r}; valid choices: {UNITS}")
+        if d.babble_fallback not in ("train", "error"):
+            raise ValueError(f"data.babble_fallback={d.babble_fallback!r}; valid choices: train, error")
         self.root = self._dataset_root()
-        self.tok = CharTokenizer()
-        bdir = Path(cfg.data.babble_dir)
-        bdir = bdir if bdir.is_absolute() else self.root / bdir
-        needs_babble = cfg.noise == "babble" and (cfg.snr is not None or any(_snr_value(s) is not None
-                                                                              for s in cfg.test_snrs))
-        self.babble = load_babble_bank(bdir) if needs_babble and self.mode != "vsr" else None
+        self.tok = self.build_tokenizer()
+        needs_babble = cfg.noise == "babble" and self.mode != "vsr" and (
+            cfg.snr is not None or any(_snr_value(s) is not None for s in cfg.test_snrs))
         snr = cfg.snr
         if snr is not None and not isinstance(snr, (int, float)):
             snr = [float(s) for s in snr]
         noise = cfg.noise if self.mode != "vsr" else "none"
-        self.train_set = self._dataset(cfg.data.train_labels, noise, snr if self.mode != "vsr" else None, int(cfg.seed))
-        self.val_set = self._dataset(cfg.data.val_labels, "none", None, int(cfg.seed) + 1)
-        self.skipped = {"train": self.train_set.skipped, "val": self.val_set.skipped}
+        self.babble, self.babble_source = None, None
+        train_noise = noise if snr is not None and self.mode != "vsr" else "none"
+        if needs_babble:
+            probe = self._dataset(d.train_labels, "none", None, int(cfg.seed))
+            self.babble = self._babble(probe)
+        self.train_set = self._dataset(d.train_labels, train_noise, snr if self.mode != "vsr" else None, int(cfg.seed))
+        self.val_set = self._dataset(d.val_labels, "none", None, int(cfg.seed) + 1)
+        # every test list is read and checked now, before any training
+        self.test_sets = {k: self._dataset(v, "none", None, int(cfg.seed) + 2) for k, v in self._test_sets().items()}
+        self.skipped = {"train": self.train_set.skipped, "val": self.val_set.skipped,
+                        **{k: v.skipped for k, v in self.test_sets.items()}}
+        self.viseme_ceiling = None
+        man = self.root / "manifest.json"
+        if man.is_file():
+            self.viseme_ceiling = json.loads(man.read_text()).get("viseme_ceiling_wer")
 
     def _epoch_batches(self, epoch: int, step: int) -> list[list[int]]:
         """This rank's batches of epoch ``epoch`` (deterministic in seed and epoch; the curriculum phase is
@@ -142,7 +232,8 @@ class Recipe:
                          d_model=int(m.d_model), heads=int(m.heads), layers=int(m.layers), ffn=int(m.ffn),
                          decoder_layers=int(m.decoder_layers), kernel_size=int(m.kernel_size),
                          dropout=float(m.dropout), ctc_weight=float(m.ctc_weight),
-                         label_smoothing=float(m.label_smoothing)).to(self.device)
+                         label_smoothing=float(m.label_smoothing), sos_eos=int(self.tok.sos),
+                         blank=int(self.tok.blank), stem_kernel=tuple(m.stem_kernel)).to(self.device)
 
     def _optimizer(self, groups) -> torch.optim.Optimizer:
         o = self.cfg.optim
@@ -155,7 +246,7 @@ class Recipe:
 
     def build_method(self, ckpt: dict | None) -> None:
         cfg = self.cfg
-        targets = list(cfg.encoder_targets)
+        targets = self.targets()
         self.msrs = self.sparsity = self.mask_opt = None
         extra = ckpt["extra"] if ckpt else {}
         switched = extra.get("msrs_switched", False)
@@ -168,7 +259,10 @@ class Recipe:
             self.msrs = MSRSController(
                 self.model, targets, variant=self.method[-1], lam=float(c.lam), beta=beta,
                 init_logit=float(c.init_logit), threshold=float(c.threshold), check_every=int(c.check_every),
-                window=int(c.window), tol=float(c.tol), min_steps=int(c.min_fraction * self.max_steps),
+                window=int(c.window), tol=float(c.tol),
+                density_tol=None if c.density_tol is None else float(c.density_tol),
+                max_density=None if c.max_density is None else float(c.max_density),
+                min_steps=int(c.min_fraction * self.max_steps),
                 force_at=max(1, int(c.force_fraction * self.max_steps)) if c.force_fraction is not None else None)
             logits = {id(p) for p in self.msrs.mask_parameters()}
             main = [p for p in self.model.parameters() if id(p) not in logits]
@@ -203,6 +297,17 @@ class Recipe:
                     update_every=int(s.update_every), targets=targets, seed=int(cfg.seed),
                     end_step_fraction=float(s.end_step_fraction) if grow != "none" else None,
                     drop_fraction=drop if grow != "none" else 0.0).attach(self.optimizer)
+
+    def targets(self) -> list[str]:
+        """Parameter / module globs MSRS (and the static/SET/RigL baselines) act on: ``targets`` plus the
+        decoder when ``mask_decoder``; only the parts the mode has (no audio front-end in VSR)."""
+        names = {n for n, _ in self.model.named_modules()}
+        globs = [g for g in self.cfg.targets if any(_glob_hits(g, n) for n in names)]
+        if self.cfg.mask_decoder:
+            globs.append("asr.decoder.*")
+        if not globs:
+            raise ValueError(f"targets={list(self.cfg.targets)} match no module of the {self.mode} model")
+        return globs
 
     def _wrap(self) -> None:
         self.ddp = self.model
@@ -374,17 +479,21 @@ class Recipe:
             res["switch_step"] = self.msrs.switch_step
             res["switch_forced"] = self.msrs.forced
             res["mask_density_at_switch"] = self.msrs.final_density
+        res["viseme_ceiling_wer"] = self.viseme_ceiling
+        res["babble_source"] = self.babble_source
+        res["units"] = self._units()
         if is_main_process():
-            test_wer, test_cer = {}, {}
-            for s in cfg.test_snrs:
-                snr = _snr_value(s)
-                if snr is not None and self.mode == "vsr":
-                    continue        # video-only: acoustic noise does not change the input
-                noise = cfg.noise if snr is not None else "none"
-                ds = self._dataset(cfg.data.test_labels, noise, snr, int(cfg.seed) + 2)
-                key = "clean" if snr is None else f"{snr:g}"
-                test_wer[key], test_cer[key] = self.evaluate(ds, None, cfg.train.decode)
-            res["test_wer"], res["test_cer"] = test_wer, test_cer
+            for name, labels in self._test_sets().items():
+                test_wer, test_cer = {}, {}
+                for s in cfg.test_snrs:
+                    snr = _snr_value(s)
+                    if snr is not None and self.mode == "vsr":
+                        continue        # video-only: acoustic noise does not change the input
+                    ds = self.test_sets[name] if snr is None else self._dataset(labels, cfg.noise, snr,
+                                                                                 int(cfg.seed) + 2)
+                    key = "clean" if snr is None else f"{snr:g}"
+                    test_wer[key], test_cer[key] = self.evaluate(ds, None, cfg.train.decode)
+                res[f"{name}_wer"], res[f"{name}_cer"] = test_wer, test_cer
             (self.out_dir / "results.json").write_text(json.dumps(res, indent=1))
             plot_curve({self.method: res["val"]}, self.out_dir / "curve.png", title=f"{self.mode}: val WER")
             if res["grad_norms"]:
@@ -393,6 +502,7 @@ class Recipe:
                 plot_mask_history(self.msrs.history, res.get("stable_step"), res.get("switch_step"),
                                   self.out_dir / "mask_distance.png")
             print(json.dumps({k: res[k] for k in ("mode", "method", "steps", "train_time_s", "final_val_wer",
-                                                    "final_val_cer", "test_wer", "test_cer") if k in res}))
+                                                    "final_val_cer", "test_wer", "test_cer", "test_unseen_wer",
+                                                    "switch_step", "switch_forced") if k in res}))
         barrier()
         return res

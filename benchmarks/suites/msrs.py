@@ -65,7 +65,7 @@ def _switch_smoke(ctx) -> None:
     """MSRS-S on a tiny MLP: stabilization, switch and exact zeros after further steps."""
     from torch import nn
 
-    from apps.msrs.msrs import MSRSController
+    from apps.msrs.controller import MSRSController
 
     torch.manual_seed(ctx.seed)
     model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))

@@ -5,17 +5,19 @@ Label list: one line per utterance, no header, ``dataset_name,rel_path,input_len
 media are ``<root>/<dataset_name>/<rel_path>`` (``.mp4``; the audio is the ``.wav`` next to it),
 ``input_length`` is the number of video frames and ``labels`` is either space-separated token ids
 (auto_avsr's own format; ours come from ``core.speech.CharTokenizer``) or, in the plain text variant,
-the transcript itself (``label_format="text"``, encoded with the tokenizer). Real LRS3 lists from
-auto_avsr hold SentencePiece ids: use them with ``label_format="text"`` after converting the ids to
-text, or a tokenizer with the same vocabulary.
+the transcript itself (``label_format="text"``, encoded with the tokenizer; ``lowercase=True``
+lower-cases it first, e.g. for LRS3's upper-case transcripts). Real LRS3 lists from auto_avsr hold
+SentencePiece ids: read them as they are with ``core.speech.SentencePieceTokenizer`` (the same model and
+units file). Ids outside the tokenizer's vocabulary are bad input.
 
 Each item: ``video`` (T, 88, 88) float normalised ``(x/255 - 0.421) / 0.165``, ``audio`` (T*640,) float
 at 16 kHz (cut or padded to the video, as auto_avsr does), ``target`` LongTensor of ids, ``text``.
 
-Bad input (missing or unreadable media, empty transcript, frame size other than ``frame_size``,
-audio and video lengths differing by more than ``tolerance_frames``) raises a ValueError /
-FileNotFoundError naming the file; with ``on_error="skip"`` the item is dropped at scan time and
-counted in ``.skipped`` (a list of (path, reason)) -- never silently.
+Bad input (a label line with too few fields, token ids outside the vocabulary, missing or unreadable
+media, empty transcript, frame size other than ``frame_size``, audio and video lengths differing by more
+than ``tolerance_frames``) raises a ValueError / FileNotFoundError naming the label file and line and the
+media file, at construction (before training); with ``on_error="skip"`` the item is dropped at scan time
+and counted in ``.skipped`` (a list of (where, reason)) -- never silently.
 """
 from __future__ import annotations
 
@@ -47,38 +49,63 @@ class AVItem:
     frames: int
     target: list[int]
     text: str
+    where: str = ""          # "<label file>:<line>"
 
     def media(self, root: Path) -> Path:
         return root / self.dataset / self.rel_path
 
 
-def _parse_labels(path: Path, label_format: str, tokenizer) -> list[AVItem]:
+def _parse_labels(path: Path, label_format: str, tokenizer, *, lowercase: bool = False,
+                  on_error: str = "raise", skipped: list | None = None) -> list[AVItem]:
     if not path.is_file():
         raise FileNotFoundError(f"label list not found: {path}")
+    vocab = getattr(tokenizer, "vocab_size", None)
     items = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
-        parts = line.split(",", 3)
-        if len(parts) != 4:
-            raise ValueError(f"{path}:{n}: expected 'dataset,rel_path,input_length,labels', got {line!r}")
-        ds, rel, length, lab = parts
+        where = f"{path}:{n}"
         try:
-            frames = int(length)
-        except ValueError:
-            raise ValueError(f"{path}:{n}: input_length {length!r} is not an integer") from None
-        lab = lab.strip()
-        if label_format == "ids":
+            parts = line.split(",", 3)
+            if len(parts) != 4:
+                raise ValueError(f"{where}: expected 'dataset,rel_path,input_length,labels' (4 fields), got "
+                                 f"{len(parts)}: {line!r}")
+            ds, rel, length, lab = parts
             try:
-                target = [int(t) for t in lab.split()]
+                frames = int(length)
             except ValueError:
-                raise ValueError(f"{path}:{n}: labels {lab!r} are not integer ids; use label_format='text' for "
-                                 f"the plain text variant") from None
-            text = tokenizer.decode(target) if tokenizer is not None else ""
-        else:
-            text = lab
-            target = tokenizer.encode(text, where=f"{path}:{n}") if tokenizer is not None and text else []
-        items.append(AVItem(ds, rel, frames, target, text))
+                raise ValueError(f"{where}: input_length {length!r} is not an integer") from None
+            if frames < 1:
+                raise ValueError(f"{where}: input_length {frames} must be >= 1 frame")
+            lab = lab.strip()
+            if label_format == "ids":
+                try:
+                    target = [int(t) for t in lab.split()]
+                except ValueError:
+                    raise ValueError(f"{where}: labels {lab[:60]!r} are not integer ids; use label_format='text' "
+                                     f"for the plain text variant") from None
+                if vocab is not None:
+                    bad = [t for t in target if not 0 <= t < vocab]
+                    if bad:
+                        raise ValueError(f"{where}: token ids {bad[:5]} outside the vocabulary [0, {vocab}) of "
+                                         f"{type(tokenizer).__name__}; auto_avsr's SentencePiece id lists need "
+                                         f"units=spm with its model (data.spm_model, data.spm_units)")
+                text = tokenizer.decode(target) if tokenizer is not None else ""
+            else:
+                text = " ".join(lab.lower().split()) if lowercase else lab
+                try:
+                    target = tokenizer.encode(text, where=where) if tokenizer is not None and text else []
+                except ValueError as e:
+                    if not lowercase and text != text.lower():
+                        raise ValueError(f"{e} -- the text is upper case: lowercase=True (data.lowercase=true) "
+                                         f"normalises it") from None
+                    raise
+        except ValueError as e:
+            if on_error == "raise" or skipped is None:
+                raise
+            skipped.append((where, str(e)))
+            continue
+        items.append(AVItem(ds, rel, frames, target, text, where))
     return items
 
 
@@ -90,7 +117,7 @@ class AVDataset(Dataset):
                  tokenizer=None, label_format: str = "ids", noise: str = "none", snr_db=None,
                  babble_bank: list[np.ndarray] | None = None, frame_size: int = 88, sample_rate: int = 16000,
                  fps: int = 25, tolerance_frames: int = 2, on_error: str = "raise", seed: int = 0,
-                 max_frames: int | None = None) -> None:
+                 max_frames: int | None = None, lowercase: bool = False, cache: bool = False) -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality={modality!r}; valid choices: {MODALITIES}")
         if label_format not in ("ids", "text"):
@@ -114,8 +141,12 @@ class AVDataset(Dataset):
         self.rate_ratio = sample_rate // fps
         self.tolerance = tolerance_frames
         self.seed, self.epoch = seed, 0
+        self.cache = bool(cache)           # keep decoded frames / clean audio in memory after the first read
+        self._video_cache: dict[int, np.ndarray] = {}
+        self._audio_cache: dict[int, np.ndarray] = {}
         self.skipped: list[tuple[str, str]] = []
-        items = _parse_labels(self.labels_path, label_format, tokenizer)
+        items = _parse_labels(self.labels_path, label_format, tokenizer, lowercase=lowercase, on_error=on_error,
+                              skipped=self.skipped)
         for n, it in enumerate(items, 1):  # every media path must stay inside the data root
             resolve_inside(self.root, Path(it.dataset) / it.rel_path, what=f"{self.labels_path}: entry {n}")
         kept = []
@@ -123,11 +154,11 @@ class AVDataset(Dataset):
             try:
                 self._check(it)
                 if max_frames is not None and it.frames > max_frames:
-                    raise ValueError(f"{it.media(self.root)}: {it.frames} frames > max_frames={max_frames}")
+                    raise ValueError(f"{it.where}: {it.media(self.root)}: {it.frames} frames > max_frames={max_frames}")
             except (ValueError, FileNotFoundError) as e:
                 if on_error == "raise":
                     raise
-                self.skipped.append((str(it.media(self.root)), str(e)))
+                self.skipped.append((it.where, str(e)))
                 continue
             kept.append(it)
         if not kept:
@@ -137,6 +168,14 @@ class AVDataset(Dataset):
 
     # ---------------------------------------------------------------- checks
     def _check(self, it: AVItem) -> None:
+        try:
+            self._check_media(it)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{it.where}: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"{it.where}: {e}") from None
+
+    def _check_media(self, it: AVItem) -> None:
         path = it.media(self.root)
         if not it.target:
             raise ValueError(f"{path}: empty transcript")
@@ -173,17 +212,25 @@ class AVDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def audio_paths(self) -> list[Path]:
+        """The ``.wav`` of every kept item (e.g. to build babble from the training talkers)."""
+        return [it.media(self.root).with_suffix(".wav") for it in self.items]
+
     def lengths(self) -> list[int]:
         """Video frames per item (for curricula and length bucketing)."""
         return [it.frames for it in self.items]
 
     def _audio(self, it: AVItem, idx: int, T: int) -> Tensor:
         wav_path = it.media(self.root).with_suffix(".wav")
-        try:
-            wav, sr = sf.read(str(wav_path), dtype="float32", always_2d=True)
-        except Exception as e:  # re-raise with the file name
-            raise ValueError(f"cannot read audio file {wav_path}: {e}") from e
-        wav = wav.mean(axis=1)
+        wav = self._audio_cache.get(idx)
+        if wav is None:
+            try:
+                wav, sr = sf.read(str(wav_path), dtype="float32", always_2d=True)
+            except Exception as e:  # re-raise with the file name
+                raise ValueError(f"cannot read audio file {wav_path}: {e}") from e
+            wav = wav.mean(axis=1)
+            if self.cache:
+                self._audio_cache[idx] = wav
         n = T * self.rate_ratio
         if abs(len(wav) - n) > self.tolerance * self.rate_ratio:
             raise ValueError(f"{wav_path}: {len(wav)} samples, video needs {n} (tolerance {self.tolerance} frames)")
@@ -203,7 +250,11 @@ class AVDataset(Dataset):
         T = it.frames
         if self.modality != "audio":
             path = it.media(self.root)
-            v = read_video(path)
+            v = self._video_cache.get(idx)
+            if v is None:
+                v = read_video(path)
+                if self.cache:
+                    self._video_cache[idx] = v
             if v.shape[1:] != (self.frame_size, self.frame_size):
                 raise ValueError(f"{path}: frame size {v.shape[1]}x{v.shape[2]}, expected {self.frame_size}")
             if abs(len(v) - it.frames) > self.tolerance:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-__all__ = ["NOISE_TYPES", "load_babble_bank", "make_noise", "mix_at_snr"]
+__all__ = ["NOISE_TYPES", "load_babble_bank", "babble_from_wavs", "make_noise", "mix_at_snr"]
 
 NOISE_TYPES = ("none", "babble", "white")
 
@@ -16,10 +16,28 @@ def load_babble_bank(folder: str | os.PathLike, sample_rate: int = 16000) -> lis
     """All ``*.wav`` under ``folder`` as float32 arrays (the talkers babble is made from)."""
     files = sorted(Path(folder).glob("*.wav"))
     if not files:
-        raise FileNotFoundError(f"no babble wav files in {folder}")
+        raise FileNotFoundError(
+            f"no babble wav files in {folder}: put 16 kHz mono wavs of other talkers there (e.g. a few hundred "
+            f"LRS3 pretrain utterances), point data.babble_dir at such a folder, or set data.babble_dir=train to "
+            f"build babble from the training set's own audio")
+    return _read_bank(files, sample_rate)
+
+
+def babble_from_wavs(paths, sample_rate: int = 16000, *, max_talkers: int = 64, seed: int = 0) -> list[np.ndarray]:
+    """A babble bank from ``max_talkers`` wavs drawn (seeded) from ``paths`` (e.g. the training set's audio)."""
+    paths = sorted(str(p) for p in paths)
+    if not paths:
+        raise ValueError("babble_from_wavs needs at least one wav path")
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(paths), size=min(max_talkers, len(paths)), replace=False)
+    return _read_bank([Path(paths[i]) for i in sorted(pick)], sample_rate)
+
+
+def _read_bank(files, sample_rate: int) -> list[np.ndarray]:
     bank = []
     for f in files:
-        wav, sr = sf.read(str(f), dtype="float32")
+        wav, sr = sf.read(str(f), dtype="float32", always_2d=True)
+        wav = wav.mean(axis=1)
         if sr != sample_rate:
             raise ValueError(f"{f}: sample rate {sr} Hz, expected {sample_rate} Hz")
         bank.append(wav)

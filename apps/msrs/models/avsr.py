@@ -13,7 +13,7 @@ from .frontends import AudioFrontend, FusionMLP, VideoFrontend
 __all__ = ["AVSRModel", "MODES", "ENCODER_PREFIX"]
 
 MODES = ("vsr", "asr", "avsr")
-ENCODER_PREFIX = "asr.encoder.conformer"      # the weights MSRS puts soft masks on
+ENCODER_PREFIX = "asr.encoder.conformer"      # the Conformer blocks (gradient-norm groups)
 
 
 class AVSRModel(nn.Module):
@@ -26,12 +26,13 @@ class AVSRModel(nn.Module):
     def __init__(self, mode: str, vocab: int, *, frontend_width: int = 64, frontend_blocks: Sequence[int] = (2, 2, 2, 2),
                  fusion_hidden: int = 4096, d_model: int = 256, heads: int = 4, layers: int = 12, ffn: int = 1024,
                  decoder_layers: int = 6, kernel_size: int = 31, dropout: float = 0.1, ctc_weight: float = 0.1,
-                 label_smoothing: float = 0.1) -> None:
+                 label_smoothing: float = 0.1, sos_eos: int = 1, blank: int = 0,
+                 stem_kernel: Sequence[int] = (5, 7, 7)) -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode={mode!r}; valid choices: {MODES}")
         self.mode = mode
-        self.video = VideoFrontend(frontend_width, frontend_blocks) if mode in ("vsr", "avsr") else None
+        self.video = VideoFrontend(frontend_width, frontend_blocks, stem_kernel) if mode in ("vsr", "avsr") else None
         self.audio = AudioFrontend(frontend_width, frontend_blocks) if mode in ("asr", "avsr") else None
         if mode == "avsr":
             self.fusion = FusionMLP(self.video.out_dim, self.audio.out_dim, fusion_hidden, d_model)
@@ -42,7 +43,7 @@ class AVSRModel(nn.Module):
         self.asr = CTCAttentionModel(input_dim=feat_dim, vocab=vocab, d_model=d_model, heads=heads, layers=layers,
                                      ffn=ffn, decoder_layers=decoder_layers, ctc_weight=ctc_weight,
                                      kernel_size=kernel_size, dropout=dropout, subsampling=1,
-                                     label_smoothing=label_smoothing)
+                                     label_smoothing=label_smoothing, sos_eos=sos_eos, blank=blank)
 
     def features(self, batch: dict) -> Tensor:
         """batch (``video`` (B, T, H, W) and/or ``audio`` (B, T*640)) -> (B, T, D)."""

@@ -15,14 +15,21 @@ __all__ = ["VideoFrontend", "AudioFrontend", "FusionMLP"]
 class VideoFrontend(nn.Module):
     """(B, T, H, W) normalised gray frames -> (B, T, 8 * width).
 
-    Stem: Conv3d(1, width, (5, 7, 7), stride (1, 2, 2)) + BN + PReLU + MaxPool3d((1, 3, 3), (1, 2, 2));
+    Stem: Conv3d(1, width, stem_kernel (auto_avsr: 5x7x7), stride (1, 2, 2)) + BN + PReLU +
+    MaxPool3d((1, 3, 3), (1, 2, 2));
     then a 2D ResNet trunk on every frame and global average pooling.
     """
 
-    def __init__(self, width: int = 64, blocks: Sequence[int] = (2, 2, 2, 2)) -> None:
+    def __init__(self, width: int = 64, blocks: Sequence[int] = (2, 2, 2, 2),
+                 stem_kernel: Sequence[int] = (5, 7, 7)) -> None:
         super().__init__()
+        k = tuple(int(x) for x in stem_kernel)
+        if len(k) != 3 or any(x < 1 or x % 2 == 0 for x in k):
+            raise ValueError(f"stem_kernel={tuple(stem_kernel)} must be 3 odd sizes (time, height, width); "
+                             f"auto_avsr: (5, 7, 7)")
         self.stem = nn.Sequential(
-            nn.Conv3d(1, width, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False), nn.BatchNorm3d(width), nn.PReLU(width),
+            nn.Conv3d(1, width, k, (1, 2, 2), tuple(x // 2 for x in k), bias=False), nn.BatchNorm3d(width),
+            nn.PReLU(width),
             nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
         self.trunk = ResNetTrunk(width, blocks, dim=2, act="prelu")
         self.out_dim = self.trunk.out_channels

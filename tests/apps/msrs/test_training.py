@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import apps.msrs
-from apps.msrs.msrs import MSRSController
+from apps.msrs.controller import MSRSController
 from apps.msrs.recipe import Recipe
 
 CONFIGS = str(Path(apps.msrs.__file__).parent / "configs")
@@ -23,8 +23,8 @@ def _cfg(corpus, out, *overrides):
 
 @pytest.mark.parametrize("mode", [pytest.param("vsr", marks=pytest.mark.slow),
                                   pytest.param("asr", marks=pytest.mark.slow), "avsr"])
-def test_one_training_step_per_mode(tiny_corpus, tmp_path, mode):
-    cfg = _cfg(tiny_corpus, tmp_path, f"mode={mode}", "method=dense", "train.max_steps=1", "test_snrs=[clean]",
+def test_one_training_step_per_mode(grid_corpus, tmp_path, mode):
+    cfg = _cfg(grid_corpus, tmp_path, f"mode={mode}", "method=dense", "train.max_steps=1", "test_snrs=[clean]",
                "train.max_val=2")
     res = Recipe(cfg).run()
     assert res["steps"] == 1 and torch.isfinite(torch.tensor(res["train"][0]["loss"]))
@@ -32,6 +32,16 @@ def test_one_training_step_per_mode(tiny_corpus, tmp_path, mode):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["test_wer"] == res["test_wer"] and (tmp_path / "curve.png").is_file()
     assert saved["grad_norms"] and "enc.block0" in saved["grad_norms"][0]
+    assert set(saved["test_unseen_wer"]) == {"clean"} and saved["units"] == "word"
+    assert 0.0 < saved["viseme_ceiling_wer"]["test"] < 1.0 or saved["viseme_ceiling_wer"]["test"] == 0.0
+
+
+@pytest.mark.slow
+def test_open_vocabulary_corpus_trains_with_characters(tiny_corpus, tmp_path):
+    cfg = _cfg(tiny_corpus, tmp_path, "data.corpus=open", "data.frame_size=88", "data.max_words=5",
+               "data.num_speakers=2", "method=dense", "train.max_steps=1", "test_snrs=[clean]", "train.max_val=2")
+    res = Recipe(cfg).run()
+    assert res["units"] == "char" and "test_unseen_wer" not in res and res["viseme_ceiling_wer"] is None
 
 
 def _tiny():
@@ -57,7 +67,7 @@ def _train(model, opt, ctrl, steps, start=0):
 def _controller(model, variant):
     # strongly negative logits on half of layer "2": the hard mask there is ~half empty from the start
     ctrl = MSRSController(model, ["0", "2"], variant=variant, lam=1.0, init_logit=2.0, check_every=1, window=2,
-                          tol=1.0, force_at=None)
+                          tol=1.0, density_tol=None, max_density=None, force_at=None)
     with torch.no_grad():
         model[2].parametrizations.weight[0].logits[:, :6] = -4.0
     logits = ctrl.mask_parameters()
@@ -96,6 +106,40 @@ def test_msrs_d_switch_leaves_dense_model():
     assert int((model[2].weight == 0).sum()) == 0
 
 
+def test_lam_zero_is_never_declared_stable_early():
+    """Without L1 pressure the mask stays full: no settled topology, so the switch only comes forced."""
+    torch.manual_seed(0)
+    model = _tiny()
+    ctrl = MSRSController(model, ["0", "2", "4"], variant="d", lam=0.0, init_logit=3.0, check_every=1, window=3,
+                          tol=0.01, force_at=40)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(1)
+    for s in range(1, 41):
+        loss = model(torch.randn(8, 6, generator=g)).pow(2).mean() + ctrl.penalty()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        switch = ctrl.after_step(s)
+        assert switch == (s == 40)
+    assert ctrl.stable_step is None and ctrl.forced
+    assert min(h["density"] for h in ctrl.history) > 0.95
+    # the same setting with L1 pressure forms a topology and settles before the forced step
+    model = _tiny()
+    ctrl = MSRSController(model, ["0", "2", "4"], variant="d", lam=1.0, init_logit=0.5, check_every=1, window=3,
+                          tol=0.01, force_at=200)
+    logits = ctrl.mask_parameters()
+    main = [p for p in model.parameters() if all(p is not q for q in logits)]
+    opt = torch.optim.AdamW([{"params": main}, {"params": logits, "lr": 0.2, "weight_decay": 0.0}], lr=1e-2)
+    for s in range(1, 201):
+        loss = model(torch.randn(8, 6, generator=g)).pow(2).mean() + ctrl.penalty()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if ctrl.after_step(s):
+            break
+    assert ctrl.stable_step is not None and not ctrl.forced and ctrl.history[-1]["density"] <= 0.95
+
+
 def test_msrs_forced_switch_is_recorded():
     model = _tiny()
     ctrl = MSRSController(model, ["0"], variant="d", check_every=2, window=5, tol=0.0, force_at=4)
@@ -106,16 +150,16 @@ def test_msrs_forced_switch_is_recorded():
         MSRSController(_tiny(), ["0"], variant="x")
 
 
-def test_recipe_msrs_s_switches_and_resumes_exactly(tiny_corpus, tmp_path):
+def test_recipe_msrs_s_switches_and_resumes_exactly(grid_corpus, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     over = ["mode=asr", "method=msrs_s", "train.max_steps=6", "train.checkpoint_every=3", "test_snrs=[clean]",
             "msrs.init_logit=0.2", "msrs.mask_optimizer=adam", "msrs.mask_lr=0.5", "msrs.lam=50"]
-    res = Recipe(_cfg(tiny_corpus, a, *over)).run()
+    res = Recipe(_cfg(grid_corpus, a, *over)).run()
     assert res["switch_step"] is not None and res["switch_step"] <= 3
     assert res["density"] < 1.0
     (b / "ckpt").mkdir(parents=True)
     shutil.copy(a / "ckpt" / "step-0000003.pt", b / "ckpt" / "step-0000003.pt")
-    res_b = Recipe(_cfg(tiny_corpus, b, *over)).run()
+    res_b = Recipe(_cfg(grid_corpus, b, *over)).run()
     sa = torch.load(a / "ckpt" / "step-0000006.pt", weights_only=False)["states"]
     sb = torch.load(b / "ckpt" / "step-0000006.pt", weights_only=False)["states"]
     for k, v in sa["model"].items():
