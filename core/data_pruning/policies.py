@@ -129,6 +129,41 @@ def eps_greedy_mask(priority: Tensor, k: int, epsilon: float, generator: torch.G
     return greedy | explore
 
 
+def _random_subset(ids: np.ndarray, count: int, generator: torch.Generator) -> np.ndarray:
+    """``count`` entries of ``ids`` chosen uniformly at random (``(T,) -> (count,)``)."""
+    if count >= ids.size:
+        return ids
+    pick = torch.randperm(ids.size, generator=generator)[:count].numpy()
+    return ids[pick]
+
+
+def rank_window(values: np.ndarray, start: int, stop: int, generator: torch.Generator) -> np.ndarray:
+    """``(M,) -> (M,) bool``: the items whose rank is in ``[start, stop)`` when sorted ascending, ties in
+    uniformly random order.
+
+    O(M): one ``numpy.partition`` (introselect) for the two boundary values, then comparisons; only the
+    items tied with a boundary value are drawn at random (exactly as many as the window needs).
+    """
+    m = values.size
+    if start <= 0 and stop >= m:
+        return np.ones(m, dtype=bool)
+    if stop <= start:
+        return np.zeros(m, dtype=bool)
+    part = np.partition(values, sorted({start, stop - 1}))
+    lo, hi = part[start], part[stop - 1]
+    out = (values > lo) & (values < hi)
+    tied_lo = np.flatnonzero(values == lo)
+    below_lo = int(np.count_nonzero(values < lo))
+    if lo == hi:  # the whole window lies inside one tie group
+        out[_random_subset(tied_lo, stop - start, generator)] = True
+        return out
+    out[_random_subset(tied_lo, below_lo + tied_lo.size - start, generator)] = True
+    tied_hi = np.flatnonzero(values == hi)
+    below_hi = int(np.count_nonzero(values < hi))
+    out[_random_subset(tied_hi, stop - below_hi, generator)] = True
+    return out
+
+
 def easy_to_hard_mask(scores: Tensor, observed: Tensor, k: int, progress: float,
                       generator: torch.Generator) -> Tensor:
     """``(N,), (N,) -> (N,) bool``: curriculum window sliding from easiest to hardest.
@@ -136,22 +171,24 @@ def easy_to_hard_mask(scores: Tensor, observed: Tensor, k: int, progress: float,
     Unobserved items are kept first (they have no score yet). The remaining budget ``k'`` is a
     window over the observed items sorted by score ascending (ties in random order), starting at
     rank ``round((n_observed - k') * progress)``: ``progress=0`` keeps the ``k'`` easiest,
-    ``progress=1`` the ``k'`` hardest.
+    ``progress=1`` the ``k'`` hardest. O(N): the window is found by selection (``rank_window``), not a sort.
     """
     n = scores.numel()
     unobs = ~observed
     n_unobs = int(torch.count_nonzero(unobs))
     if n_unobs >= k:
         return random_mask_among(unobs, k, generator)
-    mask = unobs.clone()
     k_rest = k - n_unobs
-    obs_idx = nonzero_ids(observed)
-    perm = torch.randperm(obs_idx.numel(), generator=generator)  # random tie order
-    obs_idx = obs_idx[perm]
-    order = torch.sort(scores[obs_idx], stable=True).indices
-    ranked = obs_idx[order]
-    start = int(math.floor((ranked.numel() - k_rest) * min(max(progress, 0.0), 1.0) + 0.5))
-    mask[ranked[start:start + k_rest]] = True
+    arr = scores.detach().cpu().contiguous().numpy()
+    obs_idx = None if n_unobs == 0 else np.flatnonzero(observed.cpu().numpy())
+    vals = arr if obs_idx is None else arr[obs_idx]
+    start = int(math.floor((vals.size - k_rest) * min(max(progress, 0.0), 1.0) + 0.5))
+    win = rank_window(vals, start, start + k_rest, generator)
+    if obs_idx is None:
+        mask = torch.from_numpy(win)
+    else:
+        mask = unobs.clone()
+        mask[torch.from_numpy(obs_idx[win])] = True
     assert int(torch.count_nonzero(mask)) == k <= n
     return mask
 

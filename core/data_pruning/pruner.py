@@ -4,8 +4,10 @@ Phases (per epoch ``e``)
 -----------------------
 * policy ``"full"``: every item, weight 1.
 * warm-up: score-based policies (see ``SCORE_POLICIES``) use full data while ``e < warmup_epochs``.
-* annealing (all policies): full data, weights 1, for ``e >= (1 - anneal) * num_epochs``
-  (InfoBatch's rule; ``anneal_start`` gives that first full epoch).
+* annealing (all policies): full data, weights 1, from epoch ``anneal_start = floor((1 - anneal) * num_epochs)``
+  on (0-based). This is the official InfoBatch sampler's boundary: with ``delta = 1 - anneal`` it prunes
+  while ``e + 1 <= delta * num_epochs`` (its epoch counter starts at 1), e.g. ``num_epochs=100, anneal=0.125``:
+  full data from epoch 87.
 * otherwise the policy picks exactly ``keep_count(keep, N) = round-half-up(keep * N)`` (>= 1) items,
   except InfoBatch, whose kept count follows the scores (``keep`` is not used by it).
 
@@ -13,7 +15,9 @@ Scores
 ------
 ``observe(ids, losses)`` updates an exponential moving average per item,
 ``s <- ema * s + (1 - ema) * loss`` (the first observation sets ``s = loss``), and for UCB an EMA
-variance ``v <- ema * (v + (1 - ema) * (loss - s_old)^2)``. Repeated ids inside one call are
+variance ``v <- ema * (v + (1 - ema) * (loss - s_old)^2)``. ``ema=None`` (the default) takes the
+policy's default (``DEFAULT_EMA``): 0 for InfoBatch, whose official code sets each item's score to its
+latest loss, and 0.9 for the other score-based policies; any policy accepts an explicit ``ema`` (smoothing). Repeated ids inside one call are
 averaged first. Under ``torch.distributed`` the ids and losses of every rank are all-gathered
 before the update, so every rank holds the same scores and so makes the same selection; ``observe``
 is then a collective: call it on every rank the same number of times (a rank with no items passes
@@ -24,7 +28,9 @@ Determinism
 All randomness comes from generators seeded by ``(seed, epoch, purpose)`` (see ``rng.py``), so a
 selection depends only on the seed, the epoch and the scores at the time of the first
 ``select(epoch)`` call; it is then cached, so later ``observe`` calls do not change the running
-epoch's subset. The ``cache_epochs`` most recent selections are kept (and saved in ``state_dict``).
+epoch's subset. The ``cache_epochs`` most recent selections are kept (and saved in ``state_dict``);
+the most recently *selected* epoch (``select(e)``, which the sampler calls) is never evicted, and
+``loss_weights(ids)`` without an epoch uses it (``keep_fraction`` and ``loss_weights(ids, e)`` do not change it).
 """
 from __future__ import annotations
 
@@ -55,9 +61,16 @@ from .policies import (
 )
 from .rng import SALT_EXPLORE, SALT_INFOBATCH, SALT_SUBSET, SALT_TIES, make_generator
 
-__all__ = ["DataPruner"]
+__all__ = ["DataPruner", "DEFAULT_EMA", "default_ema"]
 
 _STATE_VERSION = 1
+
+DEFAULT_EMA = {"infobatch": 0.0}  # score smoothing when ema=None; 0.9 for every other policy
+
+
+def default_ema(policy: str) -> float:
+    """Score smoothing a policy uses when ``ema=None``: 0 (latest loss) for InfoBatch, 0.9 otherwise."""
+    return DEFAULT_EMA.get(policy, 0.9)
 
 
 @dataclass
@@ -72,7 +85,7 @@ class DataPruner:
 
     def __init__(self, num_items: int, keep: float = 0.7, policy: str = "dynamic_random", *,
                  num_epochs: int | None = None, anneal: float = 0.0, seed: int = 0,
-                 epsilon: float = 0.1, ucb_c: float = 1.0, ema: float = 0.9,
+                 epsilon: float = 0.1, ucb_c: float = 1.0, ema: float | None = None,
                  infobatch_ratio: float = 0.5, warmup_epochs: int = 0, cache_epochs: int = 2) -> None:
         self.num_items = check_positive_int("num_items", num_items)
         self.keep = check_fraction("keep", keep)
@@ -88,7 +101,7 @@ class DataPruner:
         self.seed = int(seed)
         self.epsilon = check_range("epsilon", epsilon, 0.0, 1.0)
         self.ucb_c = check_range("ucb_c", ucb_c, 0.0, math.inf)
-        self.ema = check_range("ema", ema, 0.0, 1.0, high_open=True)
+        self.ema = check_range("ema", default_ema(self.policy) if ema is None else ema, 0.0, 1.0, high_open=True)
         self.infobatch_ratio = check_range("infobatch_ratio", infobatch_ratio, 0.0, 1.0, high_open=True)
         self.warmup_epochs = check_nonneg_int("warmup_epochs", warmup_epochs)
         self.cache_epochs = check_positive_int("cache_epochs", cache_epochs)
@@ -97,6 +110,7 @@ class DataPruner:
         self._counts = torch.zeros(n, dtype=torch.int32)
         self._var = torch.zeros(n, dtype=torch.float32) if self.policy == "ucb" else None
         self._cache: OrderedDict[int, _Selection] = OrderedDict()
+        self._current: int | None = None  # most recently selected epoch (select())
         self.history: list[dict] = []  # one entry per selected epoch: epoch, kept, fraction, phase
 
     # ------------------------------------------------------------------ properties
@@ -120,7 +134,7 @@ class DataPruner:
         """First epoch of the full-data annealing phase, or None without annealing."""
         if self.anneal <= 0 or self.num_epochs is None:
             return None
-        return int(math.ceil((1.0 - self.anneal) * self.num_epochs - 1e-9))
+        return int(math.floor((1.0 - self.anneal) * self.num_epochs + 1e-9))
 
     @property
     def num_keep(self) -> int:
@@ -193,17 +207,30 @@ class DataPruner:
 
     # ------------------------------------------------------------------ selection
     def select(self, epoch: int) -> Tensor:
-        """(K,) int64 kept item ids for ``epoch``, sorted; cached per epoch (do not modify in place)."""
-        return self._selection(epoch).ids
+        """(K,) int64 kept item ids for ``epoch``, sorted; cached per epoch (do not modify in place).
+
+        Makes ``epoch`` the current one: ``loss_weights(ids)`` without an epoch follows it."""
+        sel = self._selection(epoch)
+        self._current = int(epoch)
+        return sel.ids
+
+    @property
+    def current_epoch(self) -> int | None:
+        """The most recently selected epoch (``select``), or None before the first selection."""
+        return self._current
 
     def keep_fraction(self, epoch: int) -> float:
-        """Fraction of items kept in ``epoch`` (selects it if needed)."""
-        return self.select(epoch).numel() / self.num_items
+        """Fraction of items kept in ``epoch`` (computes its selection if needed; the current epoch stays)."""
+        return self.kept_count(epoch) / self.num_items
+
+    def kept_count(self, epoch: int) -> int:
+        """Number of items kept in ``epoch`` (computes its selection if needed; the current epoch stays)."""
+        return int(self._selection(epoch).ids.numel())
 
     def loss_weights(self, item_ids, epoch: int | None = None) -> Tensor:
         """(B,) ids -> (B,) float32 loss weights on the ids' device: InfoBatch's rescale for kept low-score items, else 1.
 
-        ``epoch`` defaults to the most recently selected epoch (1 everywhere if none was selected).
+        ``epoch`` defaults to the most recently selected epoch (``select``; 1 everywhere if none was selected).
         """
         ids_in = torch.as_tensor(item_ids)
         ids = ids_in.long().cpu()
@@ -211,9 +238,9 @@ class DataPruner:
             bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
             raise ValueError(f"item id {bad} out of range [0, {self.num_items})")
         if epoch is None:
-            if not self._cache:
+            if self._current is None:
                 return torch.ones(ids.shape, dtype=torch.float32, device=ids_in.device)
-            epoch = next(reversed(self._cache))
+            epoch = self._current
         sel = self._selection(epoch)
         w = torch.ones(ids.shape, dtype=torch.float32)
         if sel.low_kept is not None:
@@ -228,8 +255,11 @@ class DataPruner:
         phase = self.phase(epoch)
         sel = self._compute(epoch, phase)
         self._cache[epoch] = sel
-        while len(self._cache) > self.cache_epochs:
-            self._cache.popitem(last=False)
+        while len(self._cache) > self.cache_epochs:  # least recently used first; the current epoch stays
+            victims = [e for e in self._cache if e not in (self._current, epoch)]
+            if not victims:
+                break
+            del self._cache[victims[0]]
         self.history.append(dict(epoch=epoch, kept=int(sel.ids.numel()),
                                  fraction=sel.ids.numel() / self.num_items, phase=phase))
         return sel
@@ -286,7 +316,7 @@ class DataPruner:
         return dict(version=_STATE_VERSION, num_items=self.num_items, policy=self.policy, seed=self.seed,
                     scores=self._scores.clone(), counts=self._counts.clone(),
                     var=None if self._var is None else self._var.clone(),
-                    cache=cache, history=[dict(h) for h in self.history])
+                    cache=cache, history=[dict(h) for h in self.history], current=self._current)
 
     def load_state_dict(self, state: dict) -> None:
         missing = [k for k in ("num_items", "policy", "seed", "scores", "counts", "cache") if k not in state]
@@ -308,6 +338,8 @@ class DataPruner:
                                              None if c["low_kept"] is None else c["low_kept"].clone(),
                                              float(c["low_weight"]))
         self.history = [dict(h) for h in state.get("history", [])]
+        cur = state.get("current", next(reversed(self._cache), None))  # older states: the most recent cache entry
+        self._current = None if cur is None else int(cur)
 
     def __repr__(self) -> str:
         return (f"DataPruner(num_items={self.num_items}, keep={self.keep}, policy={self.policy!r}, "

@@ -5,6 +5,9 @@ generator seeded by ``(seed, epoch)``, pads it by repeating from the start (or t
 ``drop_last``) to a multiple of ``world_size`` and takes every ``world_size``-th id from position
 ``rank``: the ranks' shares are disjoint (up to the padding repeats), together complete, and
 of equal length, so every rank runs the same number of batches.
+
+Iteration yields the ids from the epoch's index tensor in chunks of ``CHUNK`` (converted to Python ints
+one chunk at a time), so no Python list of the whole epoch is ever built.
 """
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ from core.validation import check_nonneg_int, check_positive_int
 from .pruner import DataPruner
 from .rng import SALT_SAMPLER, make_generator
 
-__all__ = ["PrunedSampler"]
+__all__ = ["PrunedSampler", "CHUNK"]
+
+CHUNK = 8192  # ids converted to Python ints at a time while iterating
 
 
 class PrunedSampler(Sampler[int]):
@@ -52,7 +57,7 @@ class PrunedSampler(Sampler[int]):
     def indices(self, epoch: int | None = None) -> Tensor:
         """(L,) int64 ids this rank visits in ``epoch`` (default: the current epoch), in order."""
         epoch = self.epoch if epoch is None else check_nonneg_int("epoch", epoch)
-        kept = self.pruner.select(epoch)
+        kept = self.pruner.select(epoch)  # also makes `epoch` the pruner's current one (loss_weights)
         n, w = kept.numel(), self.world_size
         total = self._per_rank(n) * w
         if w == 1 and total == n:
@@ -71,7 +76,9 @@ class PrunedSampler(Sampler[int]):
         return kept if order is None else torch.index_select(kept, 0, order)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.indices().tolist())
+        order = self.indices()
+        for i in range(0, order.numel(), CHUNK):
+            yield from order[i : i + CHUNK].tolist()
 
     def __len__(self) -> int:
-        return self._per_rank(self.pruner.select(self.epoch).numel())
+        return self._per_rank(self.pruner.kept_count(self.epoch))
