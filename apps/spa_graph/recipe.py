@@ -8,6 +8,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from apps.spa_graph.data import lfr_graph, load_dataset, sbm_graph
+from apps.spa_graph.data.datasets import FEATURES, row_normalized
 from apps.spa_graph.experiment import expand_methods, format_table, run_grid, summarize
 from apps.spa_graph.plots import draw_selection, plot_vs_budget
 from apps.spa_graph.protocol import EVAL_ON, TrainConfig, check_epochs
@@ -50,6 +51,8 @@ class Recipe:
         if not raw:
             raise ValueError("budgets is empty")
         self.budgets = [check_budget_value(b) for b in raw]
+        if str(c.get("features", "raw")) not in FEATURES:
+            raise ValueError(f"features={c.features!r}; choose one of {list(FEATURES)}")
         if c.eval_on not in EVAL_ON:
             raise ValueError(f"eval_on={c.eval_on!r}; choose one of {list(EVAL_ON)}")
         if c.model not in MODELS:
@@ -79,7 +82,10 @@ class Recipe:
                              seed=int(c.seed))
         if c.dataset == "lfr":
             return lfr_graph(int(c.synthetic.num_nodes), float(c.synthetic.lfr_mu), seed=int(c.seed))
-        return load_dataset(c.dataset, c.data_root)
+        data = load_dataset(c.dataset, c.data_root)
+        if str(c.get("features", "raw")) == "row_normalized":
+            data = row_normalized(data)
+        return data
 
     def run(self) -> list[dict]:
         c = self.cfg

@@ -21,7 +21,7 @@ import torch
 
 from apps.spa_graph.graph import clean_adjacency
 
-__all__ = ["DATASETS", "GraphData", "cache_root", "expected_files", "load_dataset", "PACKAGED"]
+__all__ = ["FEATURES", "row_normalized", "DATASETS", "GraphData", "cache_root", "expected_files", "load_dataset", "PACKAGED"]
 
 PACKAGED = Path(__file__).resolve().parent / "graphs"
 _PLANETOID = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -56,6 +56,17 @@ class GraphData:
     @property
     def num_edges(self) -> int:
         return int(self.adj.nnz // 2)
+
+
+FEATURES = ("raw", "row_normalized")
+
+
+def row_normalized(data: GraphData) -> GraphData:
+    """Features divided by their row sum (PyG's ``NormalizeFeatures``; rows summing to 0 stay 0). The SPA and
+    GraphPart notebooks load Planetoid with ``T.ToSparseTensor()`` only, i.e. raw features (``raw``)."""
+    x = data.x / data.x.sum(1, keepdim=True).clamp(min=1)
+    return GraphData(data.name, x, data.y, data.edge_index, data.adj, data.num_classes, list(data.notes) +
+                     ["features row-normalized"])
 
 
 def cache_root() -> Path:

@@ -54,3 +54,25 @@ def test_budget_larger_than_graph(tmp_path):
     cfg = _cfg("preset=quick", "budgets=[5000]", f"out_dir={tmp_path}")
     with pytest.raises(ValueError, match="exceeds"):
         Recipe(cfg).run()
+
+
+def test_report_marks_best_only_beyond_the_spread_and_states_spa_verdict(tmp_path):
+    from apps.spa_graph import report
+    from core.training.results import ResultsWriter
+
+    w = ResultsWriter(tmp_path / "r.jsonl")
+    vals = {"spa_official": [0.60, 0.62, 0.61], "random": [0.50, 0.52, 0.51], "featprop": [0.59, 0.63, 0.55]}
+    for b, shift in ((20, 0.0), (40, 0.2)):
+        for m, v in vals.items():
+            for s, x in enumerate(v):
+                x = x + (shift if m == "random" else 0.0)
+                w.write("spa_graph", f"gcn/citeseer/{m}/b{b}", "macro_f1", x, seed=s, model="gcn", dataset="citeseer",
+                        method=m, budget=b)
+    cells = report.collect([tmp_path / "r.jsonl"])[("gcn", "citeseer")]
+    table = report.quality_table("gcn", "citeseer", cells)
+    row20 = next(line for line in table.splitlines() if line.startswith("| 20 |"))
+    assert "**" not in row20.split("|")[3]            # spa 61.0 ± 1.0 vs featprop 59.0 ± 4.0 overlap: no mark
+    assert "within the spread" in row20
+    row40 = next(line for line in table.splitlines() if line.startswith("| 40 |"))
+    assert "loses beyond the spread" in row40 and "**71.0 ± 1.0**" in row40
+    assert "20 (paper)" in table and "46.3 ± 0.5" in table      # the paper's CiteSeer GCN cell beside ours
