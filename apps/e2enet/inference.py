@@ -1,4 +1,4 @@
-"""Sliding-window inference (0.5 overlap, Gaussian weights), mirror TTA, Dice (MONAI ``compute_dice``) / HD95 per class."""
+"""Sliding-window inference (0.5 overlap, Gaussian weights), mirror TTA, and evaluation over cases (Dice, HD95 / ASD in mm)."""
 from __future__ import annotations
 
 import itertools
@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import torch
 from monai.inferers import sliding_window_inference
-from monai.metrics import compute_dice, compute_hausdorff_distance
-from monai.networks.utils import one_hot
 
-__all__ = ["predict_volume", "evaluate_cases"]
+from apps.e2enet.seg_metrics import case_scores, summarize_cases
+
+__all__ = ["predict_volume", "evaluate_cases", "voxel_spacing"]
 
 
 @torch.no_grad()
@@ -41,26 +41,35 @@ def predict_volume(model, image: torch.Tensor, patch_size: Sequence[int], *, ove
     return prob / len(flips)
 
 
+def voxel_spacing(image) -> list[float]:
+    """Voxel size in mm along (X, Y, Z) of a MetaTensor (C, X, Y, Z): the column norms of its affine."""
+    aff = getattr(image, "affine", None)
+    if aff is None:
+        raise ValueError("the image carries no affine (a MetaTensor from the preprocessing is needed for distances in mm)")
+    a = torch.as_tensor(aff, dtype=torch.float64)[:3, :3]
+    return a.pow(2).sum(0).sqrt().tolist()
+
+
 @torch.no_grad()
 def evaluate_cases(model, cases: Sequence[dict], patch_size: Sequence[int], num_classes: int, *, hd95: bool = False, **kw) -> dict:
-    """Dice (and HD95 in voxels) per foreground class over ``cases`` (dicts with image (C, *S), label (1, *S)).
+    """Dice, HD95 and average surface distance (mm, from each case's voxel spacing) per foreground class over
+    ``cases`` (dicts with image (C, *S) MetaTensor, label (1, *S), optional ``spacing``); missed and spurious
+    classes score the worst case and are counted (``apps.e2enet.seg_metrics``).
 
-    Returns ``{"dice": [per class 1..K-1], "mean_dice": float, "hd95": [...]|None, "preds": [(1, *S) argmax]}``.
+    Returns ``{"dice": [per class 1..K-1], "mean_dice", "hd95": [mm]|None, "mean_hd95", "asd": [mm]|None,
+    "mean_asd", "missed", "spurious", "missed_per_class", "per_case": [...], "preds": [(1, *S) argmax]}``.
     """
-    # functional compute_dice, not DiceMetric: the latter all-gathers across ranks, and only rank 0 evaluates
-    dices, hds, preds = [], [], []
+    scores, preds = [], []
     for c in cases:
         prob = predict_volume(model, torch.as_tensor(c["image"])[None], patch_size, **kw)
-        pred = prob.argmax(1, keepdim=True).cpu()
-        lab = torch.as_tensor(c["label"])[None].long().cpu()
-        p1, l1 = one_hot(pred, num_classes), one_hot(lab, num_classes)
-        dices.append(compute_dice(p1, l1, include_background=False, ignore_empty=False))
-        if hd95:
-            hds.append(compute_hausdorff_distance(p1, l1, include_background=False, percentile=95.0))
-        preds.append(pred[0])
-    dice = torch.cat(dices).float().mean(0).tolist()
-    out = {"dice": dice, "mean_dice": float(sum(dice) / len(dice)), "hd95": None, "preds": preds}
-    if hd95:
-        h = torch.cat(hds).float()
-        out["hd95"] = torch.nanmean(torch.where(torch.isinf(h), torch.nan, h), 0).tolist()
-    return out
+        pred = prob.argmax(1).cpu()                         # (1, *S)
+        lab = torch.as_tensor(c["label"]).long().cpu()      # (1, *S)
+        spacing = c.get("spacing") or voxel_spacing(c["image"])
+        sc = case_scores(pred, lab, num_classes, spacing, distances=hd95)
+        sc["name"] = c.get("name")
+        scores.append(sc)
+        preds.append(pred)
+    s = summarize_cases(scores)
+    return {"dice": s["dice"], "mean_dice": s["mean_dice"], "hd95": s["hd95_mm"], "mean_hd95": s["mean_hd95_mm"],
+            "asd": s["asd_mm"], "mean_asd": s["mean_asd_mm"], "missed": s["missed"], "spurious": s["spurious"],
+            "missed_per_class": s["missed_per_class"], "per_case": scores, "preds": preds}

@@ -19,11 +19,16 @@ def ds_weights(n: int) -> list[float]:
 
 
 class DeepSupervisionLoss(nn.Module):
-    """outputs: (B, K, *S) | list of (B, K, *S_i) | MONAI DynUNet stack (B, H, K, *S); label (B, 1, *S) -> scalar."""
+    """outputs: (B, K, *S) | list of (B, K, *S_i) | MONAI DynUNet stack (B, H, K, *S); label (B, 1, *S) -> scalar.
 
-    def __init__(self):
+    ``include_background``: Dice over class 0 too (MONAI's default) or over the foreground classes only (nnU-Net);
+    ``batch_dice``: one Dice over the whole batch per class (nnU-Net 3d_fullres) instead of per sample.
+    """
+
+    def __init__(self, include_background: bool = True, batch_dice: bool = False):
         super().__init__()
-        self.dice_ce = DiceCELoss(to_onehot_y=True, softmax=True, smooth_nr=1e-5, smooth_dr=1e-5)
+        self.dice_ce = DiceCELoss(to_onehot_y=True, softmax=True, include_background=include_background, batch=batch_dice,
+                                  smooth_nr=1e-5, smooth_dr=1e-5)
 
     def forward(self, outputs, label: torch.Tensor) -> torch.Tensor:
         if isinstance(outputs, torch.Tensor) and outputs.dim() == label.dim() + 1:

@@ -1,37 +1,35 @@
-"""The one place a config becomes objects: data, model, DSFF sparsity, optimizer, loop, evaluation, checkpoints."""
+"""The one place a config becomes objects: data, model, DSFF sparsity, optimizer; training runs through the shared
+loop (``core.training.loop``), which owns the run folder, checkpoints, exact resume, AMP, DDP and results."""
 from __future__ import annotations
 
-import json
 import logging
-import math
-import time
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from core.metrics import count_flops, count_parameters
-from core.training import (
-    barrier, capture_state, init_distributed, is_main_process, latest_checkpoint, load_checkpoint, progress,
-    restore_state, save_checkpoint, seed_everything,
-)
-from core.training.atomic import atomic_torch_save, atomic_write_json
+from core.training.loop import TrainLoop
+from core.training.run import LoopSettings, prepare_run
 from core.validation import check_choice
 
 from apps.e2enet.data import (
-    MNI_VAL_CASES, PatchSampler, build_mni_dataset, build_synthetic_dataset, default_cache_dir, load_dataset_json,
+    MNI_VAL_CASES, build_cohort_dataset, build_mni_dataset, build_synthetic_dataset, default_cache_dir, load_dataset_json,
     preprocess_transforms, split_cases, validate_cases,
 )
-from apps.e2enet.inference import evaluate_cases, predict_volume
+from apps.e2enet.dsff import build_dsff
+from apps.e2enet.inference import voxel_spacing
 from apps.e2enet.loss import DeepSupervisionLoss
 from apps.e2enet.models import E2ENet, nnunet_dynunet
-from apps.e2enet.sparsity import build_dsff
+from apps.e2enet.task import SegmentationTask
 
-__all__ = ["Recipe", "compose_config", "build_model", "resolve_dataset_root"]
+__all__ = ["Recipe", "compose_config", "build_model", "resolve_dataset_root", "fingerprint_of"]
 
 log = logging.getLogger(__name__)
 ARCHS = ("e2enet", "dynunet")
 CONFIG_DIR = Path(__file__).parent / "configs"
+# keys that do not change what is trained (left out of the run's fingerprint)
+_NOT_FINGERPRINTED = ("run_dir", "trainer.resume", "trainer.progress", "trainer.device", "trainer.log_every",
+                      "trainer.num_workers", "hydra")
 
 
 def compose_config(overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
@@ -42,8 +40,16 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "train
         return compose(config_name=config_name, overrides=list(overrides or []))
 
 
+def fingerprint_of(cfg: DictConfig) -> dict:
+    """The configuration that matters for training, as a plain dict (see ``_NOT_FINGERPRINTED``)."""
+    from core.training.run import flatten_config
+
+    flat = flatten_config(OmegaConf.to_container(cfg, resolve=True))
+    return {k: v for k, v in flat.items() if not any(k == p or k.startswith(p + ".") for p in _NOT_FINGERPRINTED)}
+
+
 def build_model(model_cfg: dict, in_channels: int, num_classes: int) -> torch.nn.Module:
-    """``{"arch": "e2enet"|"dynunet", ...}`` -> network (plain dict, also stored in checkpoints for predict)."""
+    """``{"arch": "e2enet"|"dynunet", ...}`` -> network (plain dict, also stored in model files for predict)."""
     cfg = dict(model_cfg)
     arch = check_choice("model.arch", cfg.pop("arch"), ARCHS)
     cfg.pop("sparsity", None)
@@ -61,7 +67,10 @@ def resolve_dataset_root(data_cfg, seed: int = 0) -> Path:
         return Path(data_cfg.root)
     if data_cfg.name != "embedded":
         raise ValueError(f"data.name={data_cfg.name!r}; valid choices: embedded, decathlon")
-    source = check_choice("data.source", data_cfg.source, ("mni", "synthetic"))
+    source = check_choice("data.source", data_cfg.source, ("cohort", "mni", "synthetic"))
+    if source == "cohort":
+        return build_cohort_dataset(data_cfg.root, num_subjects=int(data_cfg.num_subjects), voxel_mm=int(data_cfg.voxel_mm),
+                                    seed=int(data_cfg.cohort_seed))
     if source == "mni":
         return build_mni_dataset(data_cfg.root, voxel_mm=int(data_cfg.voxel_mm))
     root = Path(data_cfg.root) if data_cfg.root else default_cache_dir() / (
@@ -72,7 +81,9 @@ def resolve_dataset_root(data_cfg, seed: int = 0) -> Path:
 
 
 class Recipe:
-    """``Recipe(cfg).run()`` -> final metrics dict (also written to ``<run_dir>/metrics.json``)."""
+    """``Recipe(cfg).run()`` -> the run's summary (also ``<run_dir>/summary.json``): Dice / HD95 / ASD per class on
+    the test subjects, parameter counts, FLOPs, dead channels, times. A finished run re-run into its folder returns
+    its summary untouched."""
 
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
@@ -86,45 +97,74 @@ class Recipe:
         if cfg.model.arch != "e2enet" and float(cfg.model.sparsity) > 0:
             raise ValueError(f"model.sparsity > 0 (DSFF) needs model=e2enet, got model.arch={cfg.model.arch!r}")
         self.iters = int(cfg.train.iters_per_epoch)
+        if self.iters < 1:
+            raise ValueError(f"train.iters_per_epoch={self.iters} must be >= 1")
         self.total_steps = int(t.max_steps) if t.max_steps else int(t.epochs) * self.iters
         if self.total_steps < 1:
             raise ValueError(f"nothing to train: trainer.epochs={t.epochs}, train.iters_per_epoch={self.iters}")
-        self.run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else self._hydra_dir()
+        self.batch_size, self.seed = int(t.batch_size), int(t.seed)
+        if self.batch_size < 1:
+            raise ValueError(f"trainer.batch_size={t.batch_size} must be >= 1")
+        for key in ("lr", "momentum", "weight_decay", "poly_power"):
+            v = cfg.train[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"train.{key}={v!r} must be a number")
+        self.settings = self._settings()
 
-    @staticmethod
-    def _hydra_dir() -> Path:
-        try:
-            from hydra.core.hydra_config import HydraConfig
-
-            return Path(HydraConfig.get().runtime.output_dir)
-        except ValueError:
-            return Path("outputs/e2enet/run")
+    def _settings(self) -> LoopSettings:
+        t = self.cfg.trainer
+        dev = str(t.device)
+        cuda = dev == "cuda" or (dev == "auto" and torch.cuda.is_available())
+        amp = t.amp
+        amp = ("fp16" if cuda else "off") if amp is True else ("off" if amp in (False, None) else str(amp))
+        epochs = -(-self.total_steps // self.iters)
+        every = self.cfg.eval.get("every_steps")
+        prog = str(t.progress)
+        return LoopSettings(run_dir=self.cfg.get("run_dir"), epochs=epochs, max_steps=self.total_steps, seed=self.seed,
+                            device=dev, amp=amp, grad_clip=t.grad_clip, eval_every=int(every) if every else self.total_steps,
+                            checkpoint_every=int(t.get("checkpoint_every", 0) or 0),
+                            keep_checkpoints=int(t.get("keep_checkpoints", 2)), log_every=int(t.log_every),
+                            resume=str(t.resume), progress=None if prog == "auto" else prog == "on",
+                            fingerprint=fingerprint_of(self.cfg))
 
     # ------------------------------------------------------------------ data
     def prepare_data(self):
-        """Validate every case (errors name the case) before any training; preprocess and cache the volumes."""
+        """Validate every case (errors name the case) before any training; split by subject; preprocess and cache."""
         d = self.cfg.data
-        root = resolve_dataset_root(d, int(self.cfg.trainer.seed))
+        root = resolve_dataset_root(d, self.seed)
         ds = load_dataset_json(root)
         validate_cases(ds)
+        cases = ds.training
+        test_names = list(d.test_cases) if d.get("test_cases") else []
         val_names = list(d.val_cases) if d.get("val_cases") else None
         if val_names and d.name == "embedded" and d.source == "mni":
-            val_names = [v for v in val_names if v in {c.name for c in ds.training}] or MNI_VAL_CASES
-        train, val = split_cases(ds.training, val_fraction=float(d.val_fraction), val_cases=val_names, seed=int(self.cfg.trainer.seed))
+            val_names = [v for v in val_names if v in {c.name for c in cases}] or MNI_VAL_CASES
+        if test_names:
+            unknown = sorted(set(test_names) - {c.name for c in cases})
+            if unknown:
+                raise ValueError(f"data.test_cases {unknown} are not cases of {root}")
+            overlap = sorted(set(test_names) & set(val_names or []))
+            if overlap:
+                raise ValueError(f"cases {overlap} are in both data.val_cases and data.test_cases")
+        test = [c for c in cases if c.name in set(test_names)]
+        rest = [c for c in cases if c.name not in set(test_names)]
+        train, val = split_cases(rest, val_fraction=float(d.val_fraction), val_cases=val_names, seed=self.seed)
         self.pre_kw = dict(pixdim=list(d.pixdim) if d.pixdim is not None else None, normalize=d.normalize,
                            ct_window=list(d.ct_window), crop_foreground=bool(d.crop_foreground))
         pre_train = preprocess_transforms(min_size=self.patch, **self.pre_kw)
-        pre_val = preprocess_transforms(**self.pre_kw)
+        pre_eval = preprocess_transforms(**self.pre_kw)
 
         def load(pre, c):
             item = {"image": [str(p) for p in c.images] if len(c.images) > 1 else str(c.images[0]), "label": str(c.label)}
             out = pre(item)
             out["name"] = c.name
+            out["spacing"] = voxel_spacing(out["image"])
             return out
 
         self.dataset = ds
         self.train_cases = [load(pre_train, c) for c in train]
-        self.val_cases = [load(pre_val, c) for c in val]
+        self.val_cases = [load(pre_eval, c) for c in val]
+        self.test_cases = [load(pre_eval, c) for c in test]
         self.in_channels = int(self.train_cases[0]["image"].shape[0])
         self.num_classes = ds.num_classes
         return self
@@ -132,6 +172,7 @@ class Recipe:
     # ------------------------------------------------------------------ model
     def build(self, device: torch.device):
         cfg = self.cfg
+        self.device = device
         self.model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         self.model = build_model(self.model_cfg, self.in_channels, self.num_classes).to(device)
         if cfg.model.arch == "e2enet":
@@ -142,110 +183,42 @@ class Recipe:
         self.sparsity = None
         if float(cfg.model.sparsity) > 0:
             s = cfg.sparse
-            self.sparsity = build_dsff(self.model, float(cfg.model.sparsity), total_steps=self.total_steps, update_every=int(s.update_every),
-                                       drop_start=float(s.drop_start), drop_end=float(s.drop_end), init=s.init, seed=int(cfg.trainer.seed))
+            floor = s.get("level0_min_density")
+            self.sparsity = build_dsff(self.model, float(cfg.model.sparsity), total_steps=self.total_steps,
+                                       update_every=int(s.update_every), drop_start=float(s.drop_start), drop_end=float(s.drop_end),
+                                       init=s.init, level0_min_density=None if floor is None else float(floor), seed=self.seed)
         t = cfg.train
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=float(t.lr), momentum=float(t.momentum), nesterov=bool(t.nesterov),
                                          weight_decay=float(t.weight_decay))
         if self.sparsity is not None:
             self.sparsity.attach(self.optimizer)
-        self.scheduler = torch.optim.lr_scheduler.PolynomialLR(self.optimizer, total_iters=self.total_steps, power=float(t.poly_power))
-        self.amp = bool(cfg.trainer.amp) and device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.loss_fn = DeepSupervisionLoss()
+        lr0, power, total = float(t.lr), float(t.poly_power), self.total_steps
+        self.lr_schedule = lambda step: lr0 * (1.0 - min(step, total) / total) ** power   # nnU-Net poly
+        lc = cfg.get("loss") or {}
+        self.loss_fn = DeepSupervisionLoss(include_background=bool(lc.get("include_background", True)),
+                                           batch_dice=bool(lc.get("batch_dice", False)))
+        self.amp_on = self.settings.amp != "off"
         return self
 
-    # ------------------------------------------------------------------ loop
+    # ------------------------------------------------------------------ run
     def run(self) -> dict:
-        cfg = self.cfg
-        t = cfg.trainer
-        dev = None if t.device == "auto" else t.device
-        info = init_distributed(device=dev)
-        device = torch.device(info.device) if not isinstance(info.device, torch.device) else info.device
-        seed_everything(int(t.seed))
+        """Prepare the run (folder, identity, resume point) before any data is built, then train through the loop."""
+        run = prepare_run(self.settings, app="e2enet", variant=self.variant_name(), runs_root="outputs")
+        self.run_dir = run.run_dir
+        if run.finished:
+            log.info("%s holds a finished run of this configuration; its results are returned untouched", run.run_dir)
+            self.summary = run.summary
+            return run.summary
         self.prepare_data()
-        self.build(device)
-        net = self.model
-        if info.world_size > 1:
-            net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        sampler = PatchSampler(self.train_cases, self.patch, int(t.batch_size), seed=int(t.seed))
-        ckpt_dir = self.run_dir / "checkpoints"
-        start = 0
-        resume = str(t.resume)
-        path = latest_checkpoint(ckpt_dir) if resume == "auto" else (None if resume == "never" else Path(resume))
-        if path is not None:
-            ck = restore_state(load_checkpoint(path, map_location=device), model=self.model, optimizer=self.optimizer,
-                               scheduler=self.scheduler, sparsity=self.sparsity, scaler=self.scaler)
-            start = int(ck["step"])
-            log.info("resumed from %s at step %d", path, start)
-        history = []
-        t0 = time.perf_counter()
-        net.train()
-        bar = progress(range(start, self.total_steps), total=self.total_steps - start, desc="e2enet train",
-                       enabled=None if t.progress == "auto" else t.progress == "on")
-        for step in bar:
-            img, lab = sampler.batch(step, info.rank)
-            img, lab = img.to(device), lab.to(device)
-            self.optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, enabled=self.amp):
-                out = net(img)
-            loss = self.loss_fn(out, lab)
-            self.scaler.scale(loss).backward()
-            if t.grad_clip:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(t.grad_clip))
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            if self.sparsity is not None:
-                self.sparsity.step()
-            lv = float(loss.detach())
-            if not math.isfinite(lv):
-                raise FloatingPointError(f"loss became {lv} at step {step + 1}; lower train.lr or check the data")
-            history.append((step + 1, lv))
-            if (step + 1) % int(t.log_every) == 0:
-                log.info("step %d/%d loss %.4f lr %.5f", step + 1, self.total_steps, lv, self.scheduler.get_last_lr()[0])
-            epoch_end = (step + 1) % self.iters == 0 or step + 1 == self.total_steps
-            if epoch_end and ((step + 1) // self.iters % int(t.checkpoint_every_epochs) == 0 or step + 1 == self.total_steps):
-                self.save(ckpt_dir / f"step_{step + 1:07d}.pt", step + 1)
-        train_s = time.perf_counter() - t0
-        self.history_steps = [s for s, _ in history]
-        metrics = self.finish(history, train_s, device)
-        barrier()
-        return metrics
+        self.build(run.device)
+        self.task = SegmentationTask(self)
+        self.loop = TrainLoop(run, self.model, self.optimizer, self.task, lr_schedule=self.lr_schedule, sparsity=self.sparsity)
+        self.summary = self.loop.run()
+        return self.summary
 
-    def save(self, path: Path, step: int) -> None:
-        state = capture_state(step=step, epoch=step // self.iters, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-                              sparsity=self.sparsity, scaler=self.scaler)
-        save_checkpoint(path, state)
-
-    def finish(self, history, train_s: float, device) -> dict:
-        """Evaluate on the validation cases (rank 0), count parameters/FLOPs, write metrics.json and model_final.pt."""
-        if not is_main_process():
-            return {}
-        cfg = self.cfg
-        e = cfg.eval
-        masks = {n: self.sparsity.weight_mask(n) for n in self.sparsity.names} if self.sparsity is not None else None
-        params = count_parameters(self.model, masks)
-        metrics = {"steps": self.total_steps, "train_s": train_s, "final_loss": history[-1][1] if history else None,
-                   "params_total": params["total"], "params_nonzero": params["nonzero"],
-                   "density": self.sparsity.density() if self.sparsity is not None else 1.0,
-                   "labels": {str(k): v for k, v in self.dataset.labels.items()}, "loss_history": history}
-        if e.count_flops:
-            x = torch.zeros(1, self.in_channels, *self.patch, device=device)
-            fl = count_flops(self.model, x, densities=self.sparsity.densities() if self.sparsity is not None else None)
-            metrics.update(flops_dense=fl["dense"], flops_sparse=fl["sparse"])
-        if self.val_cases:
-            t0 = time.perf_counter()
-            ev = evaluate_cases(self.model, self.val_cases, self.patch, self.num_classes, hd95=bool(e.hd95), overlap=float(e.overlap),
-                                mode=e.mode, sw_batch_size=int(e.sw_batch_size), tta=bool(e.tta), amp=self.amp)
-            metrics.update(dice=ev["dice"], mean_dice=ev["mean_dice"], hd95=ev["hd95"],
-                           infer_s_per_volume=(time.perf_counter() - t0) / len(self.val_cases), val_cases=[c["name"] for c in self.val_cases])
-            self.last_preds = ev["preds"]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_torch_save(self.run_dir / "model_final.pt", {"model": self.model.state_dict(), "model_cfg": self.model_cfg, "in_channels": self.in_channels,
-                    "num_classes": self.num_classes, "labels": dict(self.dataset.labels), "patch_size": self.patch,
-                    "preprocess": self.pre_kw})
-        atomic_write_json(self.run_dir / "metrics.json", metrics)
-        log.info("metrics: %s", {k: v for k, v in metrics.items() if k != "loss_history"})
-        return metrics
+    def variant_name(self) -> str:
+        m = self.cfg.model
+        if m.arch != "e2enet":
+            return str(m.arch)
+        s = float(m.sparsity)
+        return "e2enet_dense" if s == 0 else f"e2enet_S{s:g}_{self.cfg.sparse.init}"

@@ -76,7 +76,7 @@ def _train(overrides: list[str], run_dir: Path, size: dict, device: str, seed: i
 def _paper_counts(ctx) -> None:
     """Parameter counts of the full paper configuration (16 classes, AMOS) against the paper's table."""
     from apps.e2enet.models import E2ENet, fusion_targets, nnunet_dynunet
-    from apps.e2enet.sparsity import build_dsff
+    from apps.e2enet.dsff import build_dsff
     from core.metrics import count_parameters
 
     torch.manual_seed(0)
@@ -225,7 +225,7 @@ def full_config_flops(patch=(64, 64, 64), num_classes: int = 16) -> dict:
     ``python -c "from benchmarks.suites.e2enet import full_config_flops; print(full_config_flops())"``
     """
     from apps.e2enet.models import E2ENet, nnunet_dynunet
-    from apps.e2enet.sparsity import build_dsff
+    from apps.e2enet.dsff import build_dsff
     from core.metrics import count_flops
 
     torch.manual_seed(0)

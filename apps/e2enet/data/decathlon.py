@@ -39,6 +39,7 @@ class DecathlonDataset:
     num_channels: int
     training: list[Case]
     test: list[Case] = field(default_factory=list)
+    declared_channels: int | None = None   # from ``modality`` / ``channel_names``; None when dataset.json names none
 
     @property
     def num_classes(self) -> int:
@@ -67,9 +68,12 @@ def load_dataset_json(root: str | Path) -> DecathlonDataset:
         raise ValueError(f"{path}: expected an object with a 'labels' entry, got keys {sorted(meta) if isinstance(meta, dict) else type(meta).__name__}")
     labels = _parse_labels(meta["labels"], path)
     name = str(meta.get("name", root.name))
+    declared = None
     if "channel_names" in meta or "modality" in meta:
         chans = meta.get("channel_names", meta.get("modality"))
-        num_channels = len(chans) if isinstance(chans, dict) else 1
+        if not isinstance(chans, dict) or not chans:
+            raise ValueError(f"{path}: 'modality' / 'channel_names' must be a non-empty object such as {{\"0\": \"T1\"}}, got {chans!r}")
+        declared = num_channels = len(chans)
     else:
         num_channels = 1
     if "training" in meta:  # Decathlon / v1: explicit list
@@ -101,7 +105,7 @@ def load_dataset_json(root: str | Path) -> DecathlonDataset:
         test = []
     if not training:
         raise ValueError(f"{path}: no training cases listed or found")
-    return DecathlonDataset(root, name, labels, num_channels, training, test)
+    return DecathlonDataset(root, name, labels, num_channels, training, test, declared_channels=declared)
 
 
 def _case_name(p: Path) -> str:
@@ -150,6 +154,10 @@ def validate_cases(ds: DecathlonDataset, cases: list[Case] | None = None, *, ato
             bad.append(f"case {c.name!r}: cannot read NIfTI ({type(e).__name__}: {e})")
             continue
         ref = imgs[0]
+        chans = len(imgs) if len(imgs) > 1 else (int(ref.shape[3]) if len(ref.shape) == 4 else 1)
+        if ds.declared_channels is not None and chans != ds.declared_channels:
+            bad.append(f"case {c.name!r}: {chans} image channel(s) but dataset.json declares {ds.declared_channels} modality(ies)")
+            continue
         for f, im in zip(c.images, imgs):
             if im.shape[:3] != ref.shape[:3] or not np.allclose(im.affine, ref.affine, atol=atol):
                 bad.append(f"case {c.name!r}: channel file {f} has shape {im.shape[:3]} / affine unlike {c.images[0]}")

@@ -5,15 +5,25 @@ from collections.abc import Sequence
 
 from monai import transforms as T
 
-__all__ = ["preprocess_transforms", "augment_transforms", "NORMALIZATIONS"]
+__all__ = ["preprocess_transforms", "augment_transforms", "NORMALIZATIONS", "nonzero"]
 
 NORMALIZATIONS = ("zscore", "ct", "none")
 
 
+def nonzero(x):
+    """(C, X, Y, Z) -> (1, X, Y, Z) bool: voxels non-zero in any channel (CropForeground's ``select_fn``)."""
+    return (x != 0).any(0, keepdim=True)
+
+
 def preprocess_transforms(*, pixdim: Sequence[float] | None = None, normalize: str = "zscore", ct_window=(-175.0, 250.0),
                           with_label: bool = True, crop_foreground: bool = True, min_size: Sequence[int] | None = None) -> T.Compose:
-    """Load -> channel first -> RAS -> (resample to ``pixdim``) -> intensity normalization -> foreground crop -> pad.
+    """Load -> channel first -> RAS -> (resample to ``pixdim``) -> crop to the non-zero region -> intensity
+    normalization -> pad.
 
+    The crop runs on the raw intensities, before normalization (nnU-Net's order): after z-scoring, "foreground"
+    would mean above-mean intensity and a dark structure at the edge of the volume could be cut off with its
+    labels. The region is the bounding box of voxels that are non-zero in any channel (nnU-Net's
+    ``create_nonzero_mask``), plus one voxel of margin.
     ``normalize``: "zscore" (per channel, MRI), "ct" (clip to ``ct_window`` and scale to [0, 1]), "none".
     Output dict: ``image`` (C, X, Y, Z) float MetaTensor, ``label`` (1, X, Y, Z).
     """
@@ -24,12 +34,13 @@ def preprocess_transforms(*, pixdim: Sequence[float] | None = None, normalize: s
     ts = [T.LoadImaged(keys, image_only=True), T.EnsureChannelFirstd(keys), T.Orientationd(keys, axcodes="RAS")]
     if pixdim is not None:
         ts.append(T.Spacingd(keys, pixdim=tuple(float(p) for p in pixdim), mode=modes))
+    if crop_foreground:
+        ts.append(T.CropForegroundd(keys, source_key="image", select_fn=nonzero, channel_indices=None, allow_smaller=True,
+                                    margin=1))
     if normalize == "zscore":
         ts.append(T.NormalizeIntensityd("image", nonzero=False, channel_wise=True))
     elif normalize == "ct":
         ts.append(T.ScaleIntensityRanged("image", a_min=ct_window[0], a_max=ct_window[1], b_min=0.0, b_max=1.0, clip=True))
-    if crop_foreground:
-        ts.append(T.CropForegroundd(keys, source_key="image", allow_smaller=True, margin=1))
     if min_size is not None:
         ts.append(T.SpatialPadd(keys, spatial_size=tuple(int(s) for s in min_size)))
     ts.append(T.EnsureTyped(keys, track_meta=True))

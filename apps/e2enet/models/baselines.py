@@ -1,11 +1,11 @@
-"""Baselines built from MONAI: DynUNet configured like nnU-Net 3d_fullres, SwinUNETR."""
+"""Baseline built from MONAI: DynUNet configured like nnU-Net 3d_fullres."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from torch import nn
 
-__all__ = ["nnunet_dynunet", "swin_unetr", "NNUNET_CHANNELS"]
+__all__ = ["nnunet_dynunet", "NNUNET_CHANNELS"]
 
 NNUNET_CHANNELS = (32, 64, 128, 256, 320, 320)
 
@@ -31,10 +31,3 @@ def nnunet_dynunet(in_channels: int, num_classes: int, channels: Sequence[int] =
                    filters=list(channels), norm_name=("INSTANCE", {"affine": True}),
                    act_name=("leakyrelu", {"inplace": True, "negative_slope": 0.01}),
                    deep_supervision=deep_supervision > 1, deep_supr_num=max(1, deep_supervision - 1))
-
-
-def swin_unetr(in_channels: int, num_classes: int, feature_size: int = 48) -> nn.Module:
-    """MONAI SwinUNETR (patch sides must be multiples of 32)."""
-    from monai.networks.nets import SwinUNETR
-
-    return SwinUNETR(in_channels=in_channels, out_channels=num_classes, feature_size=feature_size)

@@ -27,11 +27,12 @@ class ShiftConvBlock(nn.Module):
 
 
 class StackedBlocks(nn.Sequential):
-    """``n`` ShiftConvBlocks, the first maps cin -> cout (with ``stride``), the rest cout -> cout."""
+    """``n`` ShiftConvBlocks, the first maps cin -> cout (with ``stride``), the rest cout -> cout.
+    ``shift_first=False``: the first block does not shift its input (used where that input is the image)."""
 
-    def __init__(self, cin: int, cout: int, n: int, *, shift_groups: int = 3, stride=1):
+    def __init__(self, cin: int, cout: int, n: int, *, shift_groups: int = 3, stride=1, shift_first: bool = True):
         if n < 1:
             raise ValueError(f"a node needs >= 1 conv, got {n}")
-        blocks = [ShiftConvBlock(cin, cout, shift_groups=shift_groups, stride=stride)]
+        blocks = [ShiftConvBlock(cin, cout, shift_groups=shift_groups if shift_first else 1, stride=stride)]
         blocks += [ShiftConvBlock(cout, cout, shift_groups=shift_groups) for _ in range(n - 1)]
         super().__init__(*blocks)

@@ -29,7 +29,9 @@ class E2ENet(nn.Module):
         channels: features per level (default the paper's 48, 96, 192, 320, 320, 320).
         encoder_convs: convs per encoder level; inner_convs / output_convs: convs per grid node off / on
             the output diagonal (official code: 2 / 1 / 2).
-        shift_groups: 3 (shifts -1, 0, +1) or 5 (-2..+2).
+        shift_groups: 3 (shifts -1, 0, +1) or 5 (-2..+2). The shift moves feature channels only: the first
+            conv sees the input image unshifted (a 1-channel image split into groups would move the whole
+            image one slice; 4 modalities would be split [2, 2] with no +1 group), as the paper's figure shows.
         depth_axis: which spatial axis (2, 3 or 4 of the input) is "depth" (the axis the (1, 3, 3) kernel
             does not convolve and the shift moves along). MONAI's RAS volumes have z at axis 4.
         depth_pool_levels: how many downsamplings also halve depth (default: all).
@@ -59,7 +61,7 @@ class E2ENet(nn.Module):
         self.strides = [None] + [(2 if i <= dp else 1, 2, 2) for i in range(1, L)]
         kw = dict(shift_groups=shift_groups)
         self.encoder = nn.ModuleList(
-            [StackedBlocks(in_channels, channels[0], encoder_convs, **kw)]
+            [StackedBlocks(in_channels, channels[0], encoder_convs, shift_first=False, **kw)]  # the image itself is never shifted
             + [StackedBlocks(channels[i - 1], channels[i], encoder_convs, stride=self.strides[i], **kw) for i in range(1, L)]
         )
         self.nodes, self.ups, self.pools = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()

@@ -37,3 +37,22 @@ def test_shift_keeps_shape_and_h_w_untouched():
 def test_even_groups_rejected(g):
     with pytest.raises(ValueError, match="odd"):
         DepthShift(g)
+
+
+@pytest.mark.parametrize("in_channels", [1, 4])
+def test_input_image_is_never_depth_shifted(in_channels):
+    # the first conv is (1, 3, 3): with an unshifted input, its output at depth d depends on input slice d only
+    from apps.e2enet.models import E2ENet
+
+    torch.manual_seed(0)
+    m = E2ENet(in_channels, 2, [6, 6], deep_supervision=1).eval()
+    first = m.encoder[0][0]
+    x = torch.randn(1, in_channels, 6, 8, 8)
+    x2 = x.clone()
+    x2[:, :, 3] += 5.0                        # change only depth slice 3 (of the D, H, W layout)
+    y, y2 = first.conv(first.shift(x)), first.conv(first.shift(x2))
+    changed = (y - y2).abs().flatten(3).amax(-1)[0].amax(0)   # per depth slice
+    assert changed[3] > 0 and torch.all(changed[[0, 1, 2, 4, 5]] == 0)
+    # the second conv of level 0 sees neighbouring slices through the shift of features
+    second = m.encoder[0][1]
+    assert second.shift.groups == 3
