@@ -1,19 +1,33 @@
-"""sparselab-asr: dynamic data pruning for ASR (Hydra CLI). See apps/asr_ddp/README.md."""
+"""sparselab-asr: dynamic data pruning for ASR (Hydra CLI). See apps/asr_ddp/README.md.
+
+    sparselab-asr [experiment=digits_dyn07] [key=value ...]        train (Hydra overrides)
+    sparselab-asr transcribe --model RUN_DIR FILE...                print the text of audio files
+"""
 from __future__ import annotations
 
+import sys
+
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 
 @hydra.main(config_path="configs", config_name="train", version_base=None)
-def main(cfg: DictConfig) -> dict:
+def _train(cfg: DictConfig) -> dict:
     from apps.asr_ddp.recipe import Recipe
+    from core.training.distributed import cleanup
 
-    if cfg.get("run_dir") is None:
-        OmegaConf.set_struct(cfg, False)
-        cfg.run_dir = HydraConfig.get().runtime.output_dir
-    return Recipe(cfg).run()
+    try:
+        return Recipe(cfg).run()
+    finally:
+        cleanup()
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "transcribe":
+        from apps.asr_ddp.transcribe import main as transcribe_main
+
+        sys.exit(transcribe_main(sys.argv[2:]))
+    _train()
 
 
 if __name__ == "__main__":

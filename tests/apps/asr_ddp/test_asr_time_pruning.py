@@ -42,3 +42,35 @@ def test_time_pruning_deterministic_and_validated():
         time_keep_index(100, 0.5, "frame")
     with pytest.raises(ValueError, match="time_keep"):
         time_keep_index(100, 0.0, "point")
+
+
+def test_covered_words_are_those_with_every_frame_dropped():
+    from apps.asr_ddp.data.time_pruning import covered_words
+
+    keep = torch.cat([torch.arange(0, 10), torch.arange(30, 40)])          # frames 10-29 and 40-49 dropped
+    words = [(0, 0, 12), (1, 12, 28), (2, 25, 35), (3, 40, 50), (4, 60, 70)]
+    assert covered_words(keep, 50, words) == [1, 3]                        # 4 lies past the end: never reported
+
+
+def test_aligned_chunks_drop_the_words_they_cover():
+    from types import SimpleNamespace
+
+    from apps.asr_ddp.task import ASRTask, TaskSettings
+    from core.speech.word_tokenizer import WordTokenizer
+
+    tok = WordTokenizer(["one", "two", "three"])
+    n = 100
+    train = SimpleNamespace(lengths=[n], tokens=[tok.encode("one two three")], texts=["one two three"],
+                            words=[[(0, 0, 10), (1, 10, 20), (2, 20, 100)]], frame_s=0.01, feats=[torch.zeros(n, 4)])
+    task = object.__new__(ASRTask)
+    task.s = TaskSettings(time_keep=0.5, time_unit="chunk_aligned", chunk_ms=100)
+    task.train, task.tok, task.chunk_frames, task.min_frames = train, tok, 10, [1]
+    task.module = SimpleNamespace(model=SimpleNamespace(encoder=SimpleNamespace(subsampling=1)))
+    seen = set()
+    for epoch in range(20):
+        idx, tokens = task._pruned(0, epoch)
+        kept = set(idx.tolist())
+        expect = [w for w, (_, s, e) in zip(["one", "two", "three"], train.words[0]) if kept & set(range(s, e))]
+        assert tok.decode(tokens) == " ".join(expect)
+        seen.add(len(expect))
+    assert len(seen) > 1                                                   # some epochs really dropped words

@@ -1,103 +1,135 @@
+"""asr_ddp through the shared loop: a tiny LibriSpeech tree, real recipe, real configs."""
 import json
 
 import pytest
 import torch
 
-from apps.asr_ddp.recipe import Recipe
-from apps.asr_ddp.trainer import TrainSettings, warmup_cosine_lr
+from apps.asr_ddp.recipe import Recipe, make_pruner, validate
+from apps.asr_ddp.task import ASRTask, TaskSettings, progress_lr
 from helpers_asr import compose, libri_overrides, write_librispeech
 
 
-def test_librispeech_tree_trains_one_step(tmp_path):
+class Killed(RuntimeError):
+    pass
+
+
+def _plain(cfg):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_librispeech_tree_trains_and_transcribes(tmp_path):
     write_librispeech(tmp_path / "ls")
-    cfg = compose(libri_overrides(tmp_path / "ls", tmp_path / "run", "trainer.max_steps=1", "pruning=dynamic_random",
+    cfg = compose(libri_overrides(tmp_path / "ls", tmp_path / "run", "trainer.max_steps=2", "pruning=dynamic_random",
                                   "pruning.keep=0.7", "pruning.time_keep=0.7", "pruning.time_unit=chunk"))
-    rec = Recipe(cfg)
-    tr = rec.build()
-    before = {k: v.clone() for k, v in tr.module.state_dict().items()}
-    tr.fit()
-    assert tr.step == 1
-    changed = [k for k, v in tr.module.state_dict().items() if not torch.equal(v, before[k])]
-    assert any("ctc_head" in k for k in changed)
-    assert (tmp_path / "run" / "checkpoints").is_dir()
-    summary = tr.finish()
-    assert 0 <= summary["test_wer"] and json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 1
-
-
-def test_quick_run_writes_metrics_and_plot(tmp_path):
-    write_librispeech(tmp_path / "ls")
-    cfg = compose(libri_overrides(tmp_path / "ls", tmp_path / "run", "pruning=dynamic_random", "pruning.keep=0.5",
-                                  "pruning.time_keep=0.5", "pruning.time_unit=point"))
     summary = Recipe(cfg).run()
-    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [x["epoch"] for x in lines] == [0, 1]
-    assert all(x["kept_items"] == 3 for x in lines)                       # 0.5 of 6 utterances
-    assert all(0 < x["audio_fraction"] < 0.5 for x in lines)              # 0.5 utterances x ~0.5 of time
-    assert lines[1]["train_s"] >= lines[0]["train_s"] > 0
-    assert (tmp_path / "run" / "dev_wer_vs_time.png").stat().st_size > 0
-    assert summary["variant"] == "dynamic_random0.5x0.5point"
+    assert summary["steps"] == 2 and 0 <= summary["test_wer"] and summary["test_n"] == 6
+    on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert on_disk["status"] == "finished" and on_disk["steps"] == 2
+    assert (tmp_path / "run" / "model.pt").is_file() and (tmp_path / "run" / "dev_wer_vs_time.png").is_file()
+    # a re-run into the finished folder trains nothing and returns the same results
+    again = Recipe(cfg).run()
+    assert again["finished"] == summary["finished"] and again["test_wer"] == summary["test_wer"]
+    from apps.asr_ddp.transcribe import transcribe_files
+
+    wav = next((tmp_path / "ls").rglob("*.flac"))
+    texts = transcribe_files(tmp_path / "run", [wav])
+    assert len(texts) == 1 and isinstance(texts[0], str)
 
 
-def test_resume_continues_exactly(tmp_path):
+def test_time_pruning_plans_fewer_steps_and_lr_spans_the_run(tmp_path):
+    write_librispeech(tmp_path / "ls", n=6)
+    runs = {}
+    for name, extra in [("full", []), ("half", ["pruning.time_keep=0.5", "pruning.time_unit=point"])]:
+        cfg = compose(libri_overrides(tmp_path / "ls", tmp_path / name, "train.frame_budget=150", "trainer.epochs=2",
+                                      "train.warmup_steps=0", *extra))
+        runs[name] = Recipe(cfg).run()
+    assert runs["half"]["steps"] < runs["full"]["steps"]            # batches planned on pruned lengths
+    assert 0.4 < runs["half"]["audio_fraction"] < 0.6
+    rows = [json.loads(x) for x in (tmp_path / "half" / "metrics.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows if r["kind"] == "train"]
+    assert lrs[0] > lrs[-1] and lrs[-1] < 0.2 * lrs[0]              # the cosine reaches its end on the last step
+    assert abs(progress_lr(0, 1.0, 1.0, 0, 0.05) - 0.05) < 1e-9
+
+
+def test_kill_and_resume_is_exact(tmp_path, monkeypatch):
     write_librispeech(tmp_path / "ls")
     common = ["pruning=loss_easy", "pruning.keep=0.7", "pruning.time_keep=0.8", "trainer.epochs=3",
-              "model.dropout=0.1"]
-    straight = Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "a", *common))).build()
-    straight.fit()
-    # same run, stopped after the first epoch's steps, then resumed by a fresh recipe
-    part = Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "b", *common)))
-    t1 = part.build()
-    t1.s.max_steps = straight.history[0]["step"]
-    t1.fit()
-    assert t1.epoch == 1
-    resumed = Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "b", *common)))
-    t2 = resumed.build()
-    from core.training.checkpoint import latest_checkpoint
-    t2.resume(latest_checkpoint(tmp_path / "b" / "checkpoints"))
-    t2.fit()
-    assert t2.step == straight.step
-    for k, v in straight.module.state_dict().items():
-        torch.testing.assert_close(t2.module.state_dict()[k], v, rtol=0, atol=0, msg=k)
-    torch.testing.assert_close(t2.pruner.scores, straight.pruner.scores)
-    assert [h["kept_items"] for h in t2.history] == [h["kept_items"] for h in straight.history]
+              "model.dropout=0.1", "train.frame_budget=300"]
+    a = Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "a", *common))).run()
+    real = ASRTask.on_step_end
+
+    def killer(self, loop, step):
+        real(self, loop, step)
+        if step == 4:
+            raise Killed("killed")
+
+    monkeypatch.setattr(ASRTask, "on_step_end", killer)
+    with pytest.raises(Killed):
+        Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "b", *common))).run()
+    monkeypatch.setattr(ASRTask, "on_step_end", real)
+    torch.rand(100)
+    b = Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "b", *common))).run()
+    assert a["steps"] == b["steps"] and a["test_wer"] == b["test_wer"] and a["epoch_log"] == b["epoch_log"]
+    wa = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    wb = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    skip = {"train_s", "train_cpu_s"}
+
+    def rows(d):
+        return [{k: v for k, v in json.loads(x).items() if k not in skip}
+                for x in (d / "metrics.jsonl").read_text().splitlines() if json.loads(x)["kind"] != "event"]
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")
 
 
-def test_bad_inputs(tmp_path):
+def test_config_errors_before_any_corpus_is_built(tmp_path):
+    for bad, msg in [("train.lr=abc", "train.lr"), ("pruning.time_unit=frame", "time_unit"),
+                     ("data.snr_db=[20,5]", "snr_db"), ("data.units=phone", "data.units"),
+                     ("model.heads=3", "model.heads"), ("trainer.epochs=0", "epochs")]:
+        cfg = compose([bad, f"data.root={tmp_path / 'never'}", f"run_dir={tmp_path / 'r'}"])
+        with pytest.raises(ValueError, match=msg):
+            Recipe(cfg).run()
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(ValueError, match="data.root"):
+        validate(_plain(compose(["data=librispeech"])))
+
+
+def test_bad_training_item_named_or_skipped_eval_never_filtered(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
     d = write_librispeech(tmp_path / "ls")
     with open(d / "19-198.trans.txt", "a") as f:
         f.write("19-198-0006 BAD É CHARS\n")
-    import numpy as np
-    import soundfile as sf
     sf.write(d / "19-198-0006.flac", np.zeros(16000, np.float32) + 0.1, 16000)
     with pytest.raises(ValueError, match="19-198-0006.flac"):
-        Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "r"))).build()
-    rec = Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "r", "data.on_error=skip")))
-    tr = rec.build()
-    assert len(tr.train) == 6 and len(rec.stores["train"].skipped) == 1
+        Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "r"))).run()
+    from apps.asr_ddp.data.corpora import load_splits, make_tokenizer
+
+    data = _plain(compose(libri_overrides(tmp_path / "ls", tmp_path / "r", "data.on_error=skip")))["data"]
+    (d / "19-198.trans.txt").write_text((d / "19-198.trans.txt").read_text().replace("BAD É CHARS", "A VERY LONG "
+                                        "TRANSCRIPT FOR A SHORT FILE THAT CTC CANNOT FIT AT ALL " * 3))
+    sf.write(d / "19-198-0006.flac", np.zeros(1600, np.float32) + 0.1, 16000)
+    st = load_splits(data, make_tokenizer(data), 4)
+    assert len(st["train"]) == 6 and len(st["train"].skipped) == 1          # too short for CTC: counted skip
+    assert len(st["test"]) == 7                                             # evaluation keeps it (decoding needs no CTC)
+
+
+def test_time_pruning_settings_validated():
     with pytest.raises(ValueError, match="time_unit"):
-        TrainSettings(time_unit="frame")
-    with pytest.raises(ValueError, match="data.root"):
-        Recipe(compose(["data=librispeech"])).build()
-
-
-def test_lr_schedule_by_global_step():
-    lrs = [warmup_cosine_lr(s, 1.0, 10, 100) for s in range(120)]
-    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
-    assert lrs[-1] == pytest.approx(0.05)
+        TaskSettings(time_unit="frame")
+    with pytest.raises(ValueError, match="chunk_ms"):
+        TaskSettings(chunk_ms=0)
 
 
 @pytest.mark.parametrize("policy", ["full", "static_random", "dynamic_random", "loss_hard", "loss_easy",
                                     "easy_to_hard", "eps_greedy", "ucb", "infobatch"])
 def test_every_pruning_group_composes_into_a_pruner(policy):
-    from omegaconf import OmegaConf
-
-    from apps.asr_ddp.recipe import make_pruner
-
-    cfg = compose(["preset=quick", f"pruning={policy}", "pruning.time_keep=0.7", "pruning.time_unit=point"])
-    p = OmegaConf.to_container(cfg.pruning)
+    cfg = _plain(compose(["preset=quick", f"pruning={policy}", "pruning.time_keep=0.7", "pruning.time_unit=point"]))
+    p = cfg["pruning"]
     assert p["time_keep"] == 0.7 and p["time_unit"] == "point" and p["policy"] == policy
-    pr = make_pruner(p, 50, cfg.trainer.epochs)
+    pr = make_pruner(p, 50, cfg["trainer"]["epochs"], seed=1)
     pr.observe(torch.arange(50), torch.linspace(0, 1, 50))
     kept = pr.select(0)
     assert 0 < kept.numel() <= 50 and kept.unique().numel() == kept.numel()

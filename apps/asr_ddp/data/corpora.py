@@ -1,0 +1,105 @@
+"""The corpora asr_ddp trains on, as FeatureStores: digits (shipped real speech), embedded (espeak), LibriSpeech,
+manifests; and the tokenizer each uses (word or character units)."""
+from __future__ import annotations
+
+import logging
+
+from core.speech.corpus import build_corpus
+from core.speech.datasets import load_manifest, scan_librispeech
+from core.speech.digits import DIGIT_WORDS, DigitCorpusSpec, build_digit_corpus
+from core.speech.features import LogMel
+from core.speech.tokenizer import CharTokenizer
+from core.speech.word_tokenizer import WordTokenizer
+
+from apps.asr_ddp.data.store import FeatureStore
+
+__all__ = ["DATA_NAMES", "UNITS", "digit_spec", "make_tokenizer", "load_splits", "tokenizer_state",
+           "tokenizer_from_state"]
+
+log = logging.getLogger(__name__)
+
+DATA_NAMES = ("digits", "embedded", "librispeech", "manifest")
+UNITS = ("char", "word")
+_DIGIT_KEYS = ("n_train", "n_dev", "n_test", "min_digits", "max_digits", "pause_ms", "edge_ms", "speed", "gain_db",
+               "noise", "snr_db", "noise_prob", "dev_recordings", "heldout_speaker", "sample_rate", "seed",
+               "audio_format")
+
+
+def digit_spec(data: dict) -> DigitCorpusSpec:
+    """The digit corpus spec from the ``data`` config group (validated: errors name the ``data.*`` key)."""
+    kw = {k: data[k] for k in _DIGIT_KEYS if k in data}
+    for k in ("pause_ms", "edge_ms", "speed", "gain_db", "snr_db"):
+        if k in kw and kw[k] is not None:
+            kw[k] = tuple(kw[k])
+    try:
+        return DigitCorpusSpec(**kw)
+    except ValueError as e:
+        raise ValueError(f"data.{e}") from e
+
+
+def make_tokenizer(data: dict):
+    """Word units (``data.units=word``: the digit words, or ``data.words``) or characters (``data.units=char``)."""
+    units = data.get("units", "char")
+    if units not in UNITS:
+        raise ValueError(f"data.units={units!r}; valid choices: {', '.join(UNITS)}")
+    unk = "map" if data.get("unk") == "map" else "error"
+    if units == "word":
+        words = data.get("words") or (DIGIT_WORDS if data["name"] == "digits" else None)
+        if not words:
+            raise ValueError(f"data.units=word needs data.words=[...] for data={data['name']} (the closed vocabulary)")
+        return WordTokenizer(list(words), unk=unk)
+    return CharTokenizer(unk=unk)
+
+
+def tokenizer_state(tok) -> dict:
+    return {"kind": "word" if isinstance(tok, WordTokenizer) else "char", **tok.state_dict()}
+
+
+def tokenizer_from_state(sd: dict):
+    if sd.get("kind") == "word":
+        return WordTokenizer.from_state_dict(sd)
+    return CharTokenizer.from_state_dict(sd)
+
+
+def _utterances(data: dict) -> dict[str, list]:
+    name = data["name"]
+    if name == "digits":
+        manifest = build_digit_corpus(data["root"], digit_spec(data), on_error=data.get("recordings_on_error", "raise"))
+        return {k: load_manifest(manifest, split=k) for k in ("train", "dev", "test")}
+    if name == "embedded":
+        manifest = build_corpus(data["root"], data["size"], seed=data.get("seed", 0),
+                                sample_rate=int(data.get("sample_rate", 16000)),
+                                noise_prob=data.get("noise_prob", 0.8), snr_db=tuple(data.get("snr_db", (5.0, 30.0))))
+        return {k: load_manifest(manifest, split=k) for k in ("train", "dev", "test")}
+    if name == "librispeech":
+        if not data.get("root"):
+            raise ValueError("data=librispeech needs data.root=<folder holding train-clean-100/, dev-clean/, ...>")
+        ext = "." + str(data.get("audio_ext", "flac")).lstrip(".")
+        return {k: scan_librispeech(data["root"], data[k], audio_ext=ext) for k in ("train", "dev", "test")}
+    if name == "manifest":
+        for k in ("train", "dev", "test"):
+            if not data.get(k):
+                raise ValueError(f"data=manifest needs data.{k}=<manifest .jsonl/.tsv>")
+        return {k: load_manifest(data[k]) for k in ("train", "dev", "test")}
+    raise ValueError(f"data.name={name!r}; valid choices: {', '.join(DATA_NAMES)}")
+
+
+def load_splits(data: dict, tokenizer, subsampling: int) -> dict[str, FeatureStore]:
+    """train/dev/test FeatureStores. Training utterances too short for CTC raise (or are skipped and counted,
+    ``data.on_error=skip``); dev and test are never filtered for length, and unreadable ones count as errors."""
+    utts = _utterances(data)
+    lim = data.get("max_train")
+    if lim:
+        utts["train"] = utts["train"][: int(lim)]
+    sr = int(data.get("sample_rate", 16000))
+    logmel = LogMel(sr, n_mels=int(data.get("n_mels", 80)), win_ms=float(data.get("win_ms", 25.0)),
+                    hop_ms=float(data.get("hop_ms", 10.0)))
+    on_error = data.get("on_error", "raise")
+    stores = {k: FeatureStore(v, tokenizer, sample_rate=sr, logmel=logmel, subsampling=subsampling,
+                              on_error=on_error, ctc_check=(k == "train"), resample=bool(data.get("resample", True)))
+              for k, v in utts.items()}
+    for k, st in stores.items():
+        if len(st.skipped):
+            log.warning("%s: %d of %d utterances skipped (data.on_error=skip)%s", k, len(st.skipped),
+                        len(st.skipped) + len(st), "; they count as errors in WER" if k != "train" else "")
+    return stores
