@@ -525,4 +525,6 @@ def describe(rec: dict) -> str:
         s += f"  target {rec['target']} -> {verdict.upper()}" + (" (indicative)" if rec.get("indicative") else "")
     if rec.get("kind") == "note":
         s = f"[{rec['app']}] note: {rec.get('text')}"
+    elif rec.get("kind") == "headline":
+        s = f"[{rec['app']}] headline plot: {rec.get('plot')} ({len(rec.get('points') or [])} points)"
     return s

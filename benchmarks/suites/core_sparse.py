@@ -1,16 +1,23 @@
-"""core.sparse: overhead of the dynamic-sparsity engine on a training step, and topology-update scaling.
+"""core.sparse: the dynamic-sparsity engine's cost on a training step, against dense and its peers, and scaling.
 
-Overhead: a dense training step (forward, backward, optimizer.step) against the same step with
-``DynamicSparsity`` attached (post-step mask hook every step) and ``sparsity.step()`` with a topology
-update every 100 steps, amortized over the steps. Two figures, both with target <= 1.02 x the dense step:
-``step_time_amortized`` (end to end, dense / sparse / dense-control steps interleaved one by one and
-compared by paired per-round ratios; ``control_ratio`` shows the noise floor) and ``step_time_engine``
-(dense step + the hook timed inside the real steps + one update / 100: the engine's own cost).
-On CPU the clock is the thread's CPU time (one intra-op thread), which ignores time the OS gives to other
-processes on a shared machine; on CUDA it is synchronized wall time.
+Every timing is a ``ctx.compare_timing`` of single training steps (forward, backward, optimizer.step and
+what the method adds), ``inner = update_every`` steps per sample so each sample holds exactly one
+topology update (amortized cost), A/B/A' rounds interleaved in this process with a noise floor (the
+baseline against itself). CPU: the thread's CPU time with one intra-op thread (time the OS gives to other
+processes is not counted); CUDA: synchronized wall time. Two tasks: a small CNN with SGD + momentum and a
+small transformer with AdamW (attention ``in_proj_weight`` masked too).
+
+* ``step_time`` vs the dense step: target ``<= 1.02`` (the engine adds at most 2 % to a step, update
+  amortized), judged on the ratio interval widened by the noise floor. Not judged in smoke (20-odd
+  samples of steps with 16-128 samples/tokens cannot stand for a training step's overhead).
+* peers, same model, same initial weights, same per-layer densities, same update interval:
+  ``torch.ao.pruning``'s ``WeightNormSparsifier`` (``FakeSparsity`` parametrization: the mask multiplies
+  the weight in every forward; ``sparsifier.step()`` recomputes masks at each update) and a bare mask
+  multiply (``weight.mul_(mask)`` after ``optimizer.step()``, static masks, optimizer state not masked:
+  the least any masking can cost). Ratio ours / peer, no target (side-by-side rows).
 
 Scaling: time of one topology update (SET and RigL) and of one post-step hook against the number of
-masked parameters, for a stack of Linear layers; saved as a log-log plot.
+masked parameters, for a stack of Linear layers; saved as a log-log plot (absolute times: not judged).
 """
 from __future__ import annotations
 
@@ -19,14 +26,19 @@ import time
 import torch
 from torch import nn
 
+from core.plotting import save_figure
 from core.sparse import DynamicSparsity, plot_density
 from core.testing import TinyCNN, TinyTransformer
-from core.plotting import save_figure
 
 NAME = "core_sparse"
-DESCRIPTION = "dynamic sparsity engine: step overhead vs dense (CNN, transformer) and topology-update scaling"
+DESCRIPTION = ("dynamic sparsity engine: step cost vs dense, vs torch.ao.pruning and vs a bare mask multiply "
+               "(CNN, transformer), topology-update scaling")
 
-UPDATE_EVERY = 100  # quick/full; the smoke suite updates every 10 steps to see updates in its few steps
+UPDATE_EVERY = 100  # quick/standard/full; smoke updates every 5 steps
+DENSITY = 0.1
+TARGET = "<= 1.02"
+PEER_AO = "torch.ao.pruning WeightNormSparsifier (FakeSparsity)"
+PEER_MUL = "bare mask multiply (weight.mul_(mask) after the step)"
 
 
 def _cnn_task(size: dict, device, seed: int):
@@ -57,27 +69,92 @@ def _transformer_task(size: dict, device, seed: int):
     return model, loss, lambda p: torch.optim.AdamW(p, lr=1e-3)
 
 
-def _step_fn(model, loss, opt, sparsity):
-    """One training step; returns True when the sparsity engine updated the topology."""
+def _step_fn(model, loss, opt, after=None):
+    """One training step: zero_grad, forward + backward, optimizer.step, then ``after()`` (the method's part)."""
 
-    def step() -> bool:
+    def step():
         opt.zero_grad(set_to_none=True)
         loss(model).backward()
         opt.step()
-        return sparsity.step() if sparsity is not None else False
+        if after is not None:
+            after()
 
     return step
 
 
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+class _Arms:
+    """Dense, ours, bare mask multiply and torch.ao on copies of one model (same init, same per-layer densities)."""
+
+    def __init__(self, task, size: dict, device, seed: int, update_every: int):
+        self.update_every = update_every
+        mk = {k: task(size, device, seed) for k in ("dense", "ours", "mul", "ao")}
+        self.loss = mk["dense"][1]
+        self.models = {k: v[0] for k, v in mk.items()}
+        self.opts = {k: v[2](self.models[k].parameters()) for k, v in mk.items()}
+        self.sparsity = DynamicSparsity(self.models["ours"], density=DENSITY, init="erk", grow="random",
+                                        update_every=update_every, drop_fraction=0.3, seed=seed).attach(self.opts["ours"])
+        pmasks = self.sparsity.parameter_masks()        # {parameter name: bool mask}
+        self.params = sum(p.numel() for p in self.models["ours"].parameters())
+        named = dict(self.models["mul"].named_parameters())
+        self.mul_pairs = [(named[k], m.to(named[k].dtype)) for k, m in pmasks.items()]
+        with torch.no_grad():
+            for p, m in self.mul_pairs:
+                p.mul_(m)
+        # WeightNormSparsifier computes masks of 2-D weights only (it reads shape[-2:]): conv kernels are out of its reach
+        self.ao_ok = all(m.dim() == 2 for m in pmasks.values())
+        self._ao_count = 0
+        if self.ao_ok:
+            from torch.ao.pruning import WeightNormSparsifier
+
+            self.ao = WeightNormSparsifier(sparsity_level=1 - DENSITY, sparse_block_shape=(1, 1), zeros_per_block=1)
+            self.ao.prepare(self.models["ao"], [{"tensor_fqn": k, "sparsity_level": 1.0 - m.float().mean().item()}
+                                                for k, m in pmasks.items()])
+            self.ao.step()
+
+    def _mul(self):
+        with torch.no_grad():
+            for p, m in self.mul_pairs:
+                p.mul_(m)
+
+    def _ao_step(self):
+        self._ao_count += 1
+        if self._ao_count % self.update_every == 0:
+            self.ao.step()
+
+    def step(self, arm: str):
+        m, o = self.models[arm], self.opts[arm]
+        after = {"dense": None, "ours": self.sparsity.step, "mul": self._mul, "ao": self._ao_step}[arm]
+        return _step_fn(m, self.loss, o, after)
+
+
+def _overhead(ctx, variant: str, task, size: dict, update_every: int, rounds: int, peers: bool = True) -> dict:
+    """ours vs dense (target), ours vs torch.ao and vs a bare mask multiply (peer rows); returns the records."""
+    arms = _Arms(task, size, ctx.device, ctx.seed, update_every)
+    small = None if ctx.suite != "smoke" else ("smoke sizes (a few steps of a tiny model) cannot stand for a "
+                                               "training step's overhead")
+    common = dict(update_every=update_every, params=arms.params, density=round(arms.sparsity.density(), 4))
+    out = {"dense": ctx.compare_timing(variant, arms.step("dense"), arms.step("ours"), metric="step_time",
+                                       target=TARGET, rounds=rounds, warmup=1, inner=update_every,
+                                       baseline_name="dense step", not_judged=small, **common)}
+    if peers and not arms.ao_ok:
+        ctx.note(f"{variant}: no torch.ao.pruning row: its WeightNormSparsifier computes masks of 2-D weights only "
+                 f"and this model has conv kernels among its masked weights")
+    if peers and arms.ao_ok:
+        out["ao"] = ctx.compare_timing(f"{variant}_vs_torch_ao", arms.step("ao"), arms.step("ours"), metric="step_time",
+                                       rounds=rounds, warmup=1, inner=update_every, peer=PEER_AO, **common)
+    if peers:
+        out["mul"] = ctx.compare_timing(f"{variant}_vs_mask_multiply", arms.step("mul"), arms.step("ours"),
+                                        metric="step_time", rounds=rounds, warmup=1, inner=update_every,
+                                        peer=PEER_MUL, **common)
+    if ctx.suite != "smoke":  # keep the smoke run inside its budget
+        plot_density(arms.sparsity.report(), ctx.plot_path(NAME, f"density_{variant}"),
+                     title=f"ERK density per layer ({variant}, global {DENSITY})")
+    arms.sparsity.detach()
+    return out
 
 
 class _Clock:
-    """CPU time of this thread on CPU (one intra-op thread: all compute runs here, and time the OS gives to
-    other processes is not counted); synchronized wall time on CUDA."""
+    """CPU time of this thread on CPU (one intra-op thread), synchronized wall time on CUDA (scaling curve only)."""
 
     def __init__(self, device: str):
         self.cpu = str(device) == "cpu"
@@ -88,83 +165,6 @@ class _Clock:
             return time.thread_time()
         torch.cuda.synchronize()
         return time.perf_counter()
-
-
-def _overhead(ctx, variant: str, task, size: dict, steps: int, update_every: int) -> None:
-    """Two figures against the median dense step:
-
-    * ``step_time_amortized`` (end to end): dense, sparse and a second identical dense model ("control")
-      step in rotating order, one step each per round. Amortized sparse step = median dense step x median
-      per-round ratio sparse/dense over the regular steps + the mean extra time of an update step / update_every. The control's median per-round ratio to dense (``control_ratio``) is the noise floor.
-    * ``step_time_engine`` (components): dense step + the post-step hook timed in place (inside the real
-      training steps, caches as they are) + one topology update / UPDATE_EVERY.
-    """
-    t0 = time.perf_counter()
-    clock = _Clock(ctx.device)
-    models = {k: task(size, ctx.device, ctx.seed) for k in ("dense", "control", "sparse")}
-    loss = models["dense"][1]
-    opts = {k: mk(m.parameters()) for k, (m, _, mk) in models.items()}
-    sp = DynamicSparsity(models["sparse"][0], density=0.1, init="erk", grow="random", update_every=update_every,
-                         drop_fraction=0.3, seed=ctx.seed).attach(opts["sparse"])
-    # time the registered post-step hook where it really runs (a direct loop of calls underestimates it ~4x:
-    # in a loop its code and data stay hot in the caches)
-    hooks = opts["sparse"]._optimizer_step_post_hooks
-    key = next(iter(hooks))
-    inner, hook_t = hooks[key], []
-
-    def timed_hook(opt, args, kwargs):
-        h0 = clock()
-        inner(opt, args, kwargs)
-        hook_t.append(clock() - h0)
-
-    hooks[key] = timed_hook
-    fns = {k: _step_fn(models[k][0], loss, opts[k], sp if k == "sparse" else None) for k in models}
-    for _ in range(3):  # warm-up (allocator, optimizer state)
-        for f in fns.values():
-            f()
-    hook_t.clear()
-    rounds = []  # per round: {dense, control, sparse} seconds and whether the sparse step updated
-    keys = list(fns)
-    for i in ctx.progress(range(steps), desc=f"{variant} overhead"):
-        r = {}
-        for k in keys[i % 3:] + keys[: i % 3]:
-            c0 = clock()
-            updated = fns[k]()
-            r[k] = clock() - c0
-            if k == "sparse":
-                r["updated"] = updated
-        rounds.append(r)
-    # paired ratios within a round share the background load, so they are far less noisy than raw times
-    dense = _median([r["dense"] for r in rounds])
-    regular_ratio = _median([r["sparse"] / r["dense"] for r in rounds if not r["updated"]])
-    control_ratio = _median([r["control"] / r["dense"] for r in rounds])
-    update_extra = [r["sparse"] - regular_ratio * r["dense"] for r in rounds if r["updated"]]
-    # one update per update_every steps (not per measured round: the rounds need not be a multiple of it)
-    sparse = dense * regular_ratio + (sum(update_extra) / len(update_extra) / update_every if update_extra else 0.0)
-    wall_e2e = time.perf_counter() - t0
-
-    upd_t = []
-    for _ in range(ctx.sizes(smoke=2, quick=5, full=10)):
-        c0 = clock()
-        sp.update_topology()
-        upd_t.append(clock() - c0)
-    hook_s, update_s = _median(hook_t), _median(upd_t)
-    if ctx.suite != "smoke":  # keep the smoke run inside its budget: only the scaling plot there
-        plot_density(sp.report(), ctx.plot_path(NAME, f"density_{variant}"),
-                     title=f"ERK density per layer ({variant}, global 0.1)")
-    common = dict(clock=clock.name, steps=steps, params=sum(p.numel() for p in models["sparse"][0].parameters()),
-                  density=round(sp.density(), 4), dense_step_s=dense, hook_s=hook_s, update_s=update_s)
-    # smoke: 20 steps of models with 16-128 samples/tokens per step, an update every 10 steps: they exercise
-    # the code, but are too small to stand for the overhead on a training step -> no targets in smoke
-    target = None if ctx.suite == "smoke" else "<= 1.02"
-    ctx.record(NAME, variant, "step_time_amortized", sparse, "s", baseline=dense,
-               target=target, higher_is_better=False, wall_s=wall_e2e,
-               update_every=update_every, updates=len(update_extra), regular_sparse_step_s=dense * regular_ratio,
-               control_ratio=control_ratio, **common)
-    # amortized at the production interval (UPDATE_EVERY) in every suite
-    ctx.record(NAME, variant, "step_time_engine", dense + hook_s + update_s / UPDATE_EVERY, "s", baseline=dense,
-               target=target, higher_is_better=False, wall_s=time.perf_counter() - t0 - wall_e2e,
-               update_every=UPDATE_EVERY, **common)
 
 
 def _hook_and_update_time(n_layers: int, width: int, device, seed: int, repeats: int, clock: _Clock) -> dict:
@@ -228,17 +228,25 @@ def _scaling(ctx, widths: list[int], repeats: int) -> None:
 def run(ctx) -> None:
     threads = torch.get_num_threads()
     if str(ctx.device) == "cpu":
-        torch.set_num_threads(1)  # stable timings on a shared CPU
+        torch.set_num_threads(1)  # stable timings on a shared CPU; all compute on this thread
     try:
         cnn = ctx.sizes(smoke=dict(width=8, hw=16, batch=8), quick=dict(width=16, hw=16, batch=16),
-                        full=dict(width=64, hw=32, batch=128))
+                        standard=dict(width=32, hw=32, batch=32), full=dict(width=64, hw=32, batch=128))
         tr = ctx.sizes(smoke=dict(d_model=32, seq=8, batch=2), quick=dict(d_model=64, seq=32, batch=8),
-                       full=dict(d_model=256, seq=128, batch=32))
-        steps = ctx.sizes(smoke=20, quick=200, full=1000)
-        every = ctx.sizes(smoke=10, quick=UPDATE_EVERY, full=UPDATE_EVERY)
-        _overhead(ctx, "cnn_sgd", _cnn_task, cnn, steps, every)
-        _overhead(ctx, "transformer_adamw", _transformer_task, tr, steps, every)
-        widths = ctx.sizes(smoke=[32, 64, 128], quick=[64, 128, 256, 512, 1024], full=[256, 512, 1024, 2048, 4096])
-        _scaling(ctx, widths, repeats=ctx.sizes(smoke=2, quick=3, full=5))
+                       standard=dict(d_model=128, seq=64, batch=16), full=dict(d_model=256, seq=128, batch=32))
+        every = ctx.sizes(smoke=5, quick=UPDATE_EVERY, standard=UPDATE_EVERY, full=UPDATE_EVERY)
+        rounds = ctx.sizes(smoke=2, quick=9, standard=15, full=21)
+        res = {"cnn_sgd": _overhead(ctx, "cnn_sgd", _cnn_task, cnn, every, rounds),
+               "transformer_adamw": _overhead(ctx, "transformer_adamw", _transformer_task, tr, every, rounds)}
+        points = []
+        label = {"dense": "ours / dense", "ao": "ours / torch.ao", "mul": "ours / mask multiply"}
+        for task, r in res.items():
+            points += [dict(method=f"{task}: {label[k]}", x=rec["ratio"], x_err=rec["interval"]) for k, rec in r.items()]
+        ctx.headline_plot(points, x_label=f"step time ratio, update every {every} steps amortized (median, interval "
+                                          f"widened by the noise floor)",
+                          title=f"core_sparse: cost of a masked training step (density {DENSITY})", target=1.02)
+        widths = ctx.sizes(smoke=[32, 64, 128], quick=[64, 128, 256, 512, 1024], standard=[64, 128, 256, 512, 1024, 2048],
+                           full=[256, 512, 1024, 2048, 4096])
+        _scaling(ctx, widths, repeats=ctx.sizes(smoke=2, quick=3, standard=5, full=5))
     finally:
         torch.set_num_threads(threads)

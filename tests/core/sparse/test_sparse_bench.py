@@ -16,11 +16,11 @@ def ctx(tmp_path):
 
 def test_overhead_records_dense_and_peer_rows(ctx, tmp_path):
     out = core_sparse._overhead(ctx, "tr_tiny", core_sparse._transformer_task, dict(d_model=8, seq=4, batch=2),
-                                update_every=3, rounds=2)
+                                update_every=2, rounds=2)
     assert set(out) == {"dense", "ao", "mul"}
     d = out["dense"]
     assert d["target"] == core_sparse.TARGET and d["verdict"] == "not judged"  # smoke: shown, not judged
-    assert d["baseline"] > 0 and d["value"] > 0 and d["inner"] == 3 and d["rounds"] == 2
+    assert d["baseline"] > 0 and d["value"] > 0 and d["inner"] == 2 and d["rounds"] == 2
     assert d["interval"][0] <= d["ratio"] <= d["interval"][1] and d["noise_floor"] > 0
     assert out["ao"]["peer"] == core_sparse.PEER_AO and out["mul"]["peer"] == core_sparse.PEER_MUL
     assert out["ao"]["target"] is None and out["ao"]["verdict"] is None

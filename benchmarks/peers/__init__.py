@@ -1,0 +1,1 @@
+"""Small faithful references of peer implementations that are not installable as a library call (benchmarks only)."""
