@@ -111,7 +111,8 @@ def _err(p: dict, k: str, center: float):
 
 def headline_chart(points: list[dict], path: str | Path, *, x_label: str, y_label: str | None = None,
                    title: str = "", target: float | None = None, log_x: bool = False) -> Path:
-    """One point per method: quality (y) against cost (x) with error bars, or bars of x when no point has y."""
+    """One point per method: quality (y) against cost (x) with error bars, or (no point has y) one row per
+    method with x and its interval, e.g. a time ratio, with the line x = 1 and the target."""
     scatter = all(p.get("y") is not None for p in points)
     fig = _figure(len(points) if not scatter else 8)
     ax = fig.add_subplot(1, 1, 1)
@@ -130,14 +131,16 @@ def headline_chart(points: list[dict], path: str | Path, *, x_label: str, y_labe
         ys = list(range(len(points)))[::-1]
         xs = [p["x"] for p in points]
         errs = [_err(p, "x_err", p["x"]) for p in points]
-        ax.barh(ys, xs, xerr=[[e[0] for e in errs], [e[1] for e in errs]], color="tab:blue", alpha=0.8, capsize=3)
+        ax.errorbar(xs, ys, xerr=[[e[0] for e in errs], [e[1] for e in errs]], fmt="o", color="tab:blue", capsize=3)
         ax.set_yticks(ys)
         ax.set_yticklabels([p["method"] for p in points], fontsize=8)
+        ax.set_ylim(-0.6, len(points) - 0.4)
         for y, x in zip(ys, xs):
-            ax.text(x, y, f" {x:.3g}", va="center", fontsize=7)
+            ax.annotate(f"{x:.3g}", (x, y), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
+        ax.axvline(1.0, color="grey", lw=0.8, label="1 (equal)")
         if target is not None:
             ax.axvline(target, color="black", ls="--", lw=1, label=f"target {target:g}")
-            ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(x_label)
