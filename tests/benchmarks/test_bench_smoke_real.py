@@ -4,8 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from benchmarks.runner import discover
 from core.training.results import read_results
 
@@ -24,5 +22,14 @@ def test_real_smoke_suite(tmp_path):
     assert set(status) == set(names)
     assert proc.returncode == 0, f"failed modules: {[n for n, s in status.items() if s != 'ok']}\n{proc.stderr[-4000:]}"
     md = (out / "REPORT.md").read_text()
+    assert md.splitlines()[0].startswith("# sparselab bench `smoke`: complete · modules: ")
     for name in names:
         assert f"| {name} | ok |" in md
+    # the peers side by side of the core suites are rows of the report, with their ratio
+    peers = {r["peer"] for r in rows if r.get("peer")}
+    if "core_sparse" in names:
+        assert {"torch.ao.pruning WeightNormSparsifier (FakeSparsity)",
+                "bare mask multiply (weight.mul_(mask) after the step)"} <= peers
+    if "core_pruning" in names:
+        assert {"torch.randperm(n) (floor)", "InfoBatch (official logic)"} <= peers
+    assert "## Peers side by side" in md and all(r.get("ratio") for r in rows if r.get("peer"))
