@@ -1,6 +1,5 @@
 """Semantics that follow the references: InfoBatch's latest-loss score and annealing epoch (official infobatch.py),
 easy_to_hard by selection instead of a sort, a sampler that streams the epoch, loss weights of the selected epoch."""
-import inspect
 import math
 
 import numpy as np
@@ -147,11 +146,17 @@ def test_easy_to_hard_keeps_unobserved_first_and_exact_count():
 # ---------------------------------------------------------------- the sampler streams the epoch
 def test_sampler_iterates_without_building_the_epoch_list(monkeypatch):
     monkeypatch.setattr(sampler_mod, "CHUNK", 7)
+    calls = []
+    real = torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda t: calls.append(t.numel()) or real(t))
     p = DataPruner(103, 0.6, "dynamic_random", seed=0)
     for rank in range(2):
         s = PrunedSampler(p, rank=rank, world_size=2, seed=1)
         s.set_epoch(2)
+        calls.clear()
         it = iter(s)
-        assert inspect.isgenerator(it)
-        assert list(it) == s.indices().tolist()
-        assert len(s) == len(s.indices())
+        assert not isinstance(it, type(iter([]))) and calls == []  # nothing converted before the first item
+        first = next(it)
+        assert calls == [7]  # one chunk converted
+        assert [first] + list(it) == real(s.indices())
+        assert max(calls) == 7 and sum(calls) == len(s)  # chunk by chunk, each id converted once
