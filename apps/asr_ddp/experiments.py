@@ -182,7 +182,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", default=None, help="comma-separated (default: the set's)")
     ap.add_argument("--only", default=None, help="comma-separated run names (default: all, in the set's order)")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run")
-    a = ap.parse_args(argv)
+    a = ap.parse_intermixed_args(argv)
     import torch
 
     torch.set_num_threads(1)

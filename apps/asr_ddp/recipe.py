@@ -186,7 +186,9 @@ class Recipe:
         stores = self.stores or load_splits(c["data"], tok, mkw.get("subsampling", 4))
         model = CTCAttentionModel(**mkw)
         cmvn = GlobalCMVN(stores["train"].feats[0].shape[1]).fit(f.float() for f in stores["train"].feats)
-        module = ASRModule(model, cmvn, SpecAugment() if c["train"].get("specaug", True) else None).to(run.device)
+        n_mels = stores["train"].feats[0].shape[1]
+        spec = SpecAugment(freq_width=max(1, round(27 * n_mels / 80))) if c["train"].get("specaug", False) else None
+        module = ASRModule(model, cmvn, spec).to(run.device)
         ts = task_settings(c)
         pruner = make_pruner(c["pruning"], len(stores["train"]), ts.epochs, pruner_seed(c))
         task = ASRTask(module, tok, stores["train"], stores["dev"], pruner, ts, run.dist, test=stores["test"])
