@@ -31,11 +31,18 @@ def target_rows(records: list[dict]) -> list[dict]:
         if t.threshold <= 0:
             continue  # a zero/negative threshold has no meaningful normalisation; shown in the table only
         met, compared = evaluate_target(t, r.get("value"), r.get("baseline"))
+        on = "ratio" if r.get("baseline") is not None and t.op != "within" else "value"
+        if r.get("judged_on"):  # judged on an interval: plot the quantity it was judged on, coloured by the verdict
+            compared = r["ratio"] if r["judged_on"] == "median paired ratio" else r.get("compared", compared)
+            if r["judged_on"] == "median paired ratio" and t.op == "within" and compared is not None:
+                compared = abs(compared - 1.0)
+            compared = abs(compared) if (t.op == "within" and compared is not None) else compared
+            met = {"met": True, "missed": False}.get(r.get("verdict"))
+            on = r["judged_on"]
         if compared is None:
             continue
         rows.append({"label": f"{r['variant']} / {r['metric']}", "target": str(t), "compared": compared,
-                     "score": compared / t.threshold, "met": met, "op": t.op,
-                     "on": "ratio" if r.get("baseline") is not None and t.op != "within" else "value"})
+                     "score": compared / t.threshold, "met": met, "op": t.op, "on": on})
     return rows[:MAX_BARS]
 
 
@@ -65,7 +72,8 @@ def target_chart(app: str, records: list[dict], path: str | Path, *, min_rows: i
         ax.text(r["score"], y, f" {r['compared']:.3g}", va="center", fontsize=7)
     ax.set_xlabel("compared quantity / threshold\n('<=', '<', 'within' met left of 1; '>=', '>' met right of 1)",
                   fontsize=8)
-    ax.set_title(f"{app}: measured against target (green met, red not met)", fontsize=9)
+    ax.set_title(f"{app}: measured against target (green met, red missed, grey within noise / not judged)",
+                 fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)
     return save_figure(fig, path)
 

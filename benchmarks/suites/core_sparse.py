@@ -127,8 +127,10 @@ class _Arms:
         return _step_fn(m, self.loss, o, after)
 
 
-def _overhead(ctx, variant: str, task, size: dict, update_every: int, rounds: int, peers: bool = True) -> dict:
-    """ours vs dense (target), ours vs torch.ao and vs a bare mask multiply (peer rows); returns the records."""
+def _overhead(ctx, variant: str, task, size: dict, update_every: int, rounds: int, peers: bool = True,
+              peer_rounds: int | None = None) -> dict:
+    """ours vs dense (target, ``rounds``), ours vs torch.ao and vs a bare mask multiply (peer rows, ``peer_rounds``)."""
+    peer_rounds = rounds if peer_rounds is None else peer_rounds
     arms = _Arms(task, size, ctx.device, ctx.seed, update_every)
     small = None if ctx.suite != "smoke" else ("smoke sizes (a few steps of a tiny model) cannot stand for a "
                                                "training step's overhead")
@@ -141,10 +143,10 @@ def _overhead(ctx, variant: str, task, size: dict, update_every: int, rounds: in
                  f"and this model has conv kernels among its masked weights")
     if peers and arms.ao_ok:
         out["ao"] = ctx.compare_timing(f"{variant}_vs_torch_ao", arms.step("ao"), arms.step("ours"), metric="step_time",
-                                       rounds=rounds, warmup=1, inner=update_every, peer=PEER_AO, **common)
+                                       rounds=peer_rounds, warmup=1, inner=update_every, peer=PEER_AO, **common)
     if peers:
         out["mul"] = ctx.compare_timing(f"{variant}_vs_mask_multiply", arms.step("mul"), arms.step("ours"),
-                                        metric="step_time", rounds=rounds, warmup=1, inner=update_every,
+                                        metric="step_time", rounds=peer_rounds, warmup=1, inner=update_every,
                                         peer=PEER_MUL, **common)
     if ctx.suite != "smoke":  # keep the smoke run inside its budget
         plot_density(arms.sparsity.report(), ctx.plot_path(NAME, f"density_{variant}"),
@@ -236,8 +238,10 @@ def run(ctx) -> None:
                        standard=dict(d_model=128, seq=64, batch=16), full=dict(d_model=256, seq=128, batch=32))
         every = ctx.sizes(smoke=5, quick=UPDATE_EVERY, standard=UPDATE_EVERY, full=UPDATE_EVERY)
         rounds = ctx.sizes(smoke=2, quick=9, standard=15, full=21)
-        res = {"cnn_sgd": _overhead(ctx, "cnn_sgd", _cnn_task, cnn, every, rounds),
-               "transformer_adamw": _overhead(ctx, "transformer_adamw", _transformer_task, tr, every, rounds)}
+        peer_rounds = ctx.sizes(smoke=2, quick=5, standard=9, full=15)   # side-by-side rows: no target to judge
+        res = {"cnn_sgd": _overhead(ctx, "cnn_sgd", _cnn_task, cnn, every, rounds, peer_rounds=peer_rounds),
+               "transformer_adamw": _overhead(ctx, "transformer_adamw", _transformer_task, tr, every, rounds,
+                                              peer_rounds=peer_rounds)}
         points = []
         label = {"dense": "ours / dense", "ao": "ours / torch.ao", "mul": "ours / mask multiply"}
         for task, r in res.items():

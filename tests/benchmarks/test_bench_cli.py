@@ -79,3 +79,11 @@ def test_forwarding_reaches_a_real_hydra_app(tmp_path, monkeypatch):
     out = tmp_path / "x.txt"
     rc = cli.main(["msrs", "x=42", f"out={out}", f"hydra.run.dir={tmp_path / 'run'}"])
     assert rc == 0 and out.read_text() == "42"
+
+
+def test_standard_suite_only_one_module(capsys, fake_package, tmp_path):
+    rc, out, _ = run(["bench", "--suite", "standard", "--suites-package", fake_package, "--only", "gamma",
+                      "--out", str(tmp_path / "s"), "--quiet"], capsys)
+    md = (tmp_path / "s" / "REPORT.md").read_text()
+    assert rc == 0 and md.startswith("# sparselab bench `standard`: complete")
+    assert "no `standard` sizes: it ran its `quick` sizes" in md   # gamma gives smoke/quick/full only
