@@ -27,9 +27,10 @@ __all__ = ["Recipe", "compose_config", "build_model", "resolve_dataset_root", "f
 log = logging.getLogger(__name__)
 ARCHS = ("e2enet", "dynunet")
 CONFIG_DIR = Path(__file__).parent / "configs"
-# keys that do not change what is trained (left out of the run's fingerprint)
-_NOT_FINGERPRINTED = ("run_dir", "trainer.resume", "trainer.progress", "trainer.device", "trainer.log_every",
-                      "trainer.num_workers", "hydra")
+# what is fingerprinted: the groups that decide what is trained and how it is scored, and the trainer keys that
+# change the result (other trainer keys -- device, resume, progress, logging -- do not)
+_FINGERPRINT_GROUPS = ("data", "model", "widths", "train", "loss", "sparse", "eval")
+_FINGERPRINT_TRAINER = ("seed", "epochs", "max_steps", "batch_size", "grad_clip", "amp")
 
 
 def compose_config(overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
@@ -41,11 +42,13 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "train
 
 
 def fingerprint_of(cfg: DictConfig) -> dict:
-    """The configuration that matters for training, as a plain dict (see ``_NOT_FINGERPRINTED``)."""
+    """The configuration that decides what is trained and how it is scored, as a flat plain dict."""
     from core.training.run import flatten_config
 
-    flat = flatten_config(OmegaConf.to_container(cfg, resolve=True))
-    return {k: v for k, v in flat.items() if not any(k == p or k.startswith(p + ".") for p in _NOT_FINGERPRINTED)}
+    c = OmegaConf.to_container(cfg, resolve=True)
+    keep = {k: c[k] for k in _FINGERPRINT_GROUPS if k in c}
+    keep["trainer"] = {k: c["trainer"].get(k) for k in _FINGERPRINT_TRAINER}
+    return flatten_config(keep)
 
 
 def build_model(model_cfg: dict, in_channels: int, num_classes: int) -> torch.nn.Module:

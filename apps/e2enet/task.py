@@ -52,7 +52,7 @@ class SegmentationTask(Task):
 
     def evaluate(self, model, step: int) -> dict:
         """Validation subjects (rank 0): mean Dice and, per class, Dice / HD95 mm."""
-        if not is_main_process() or not self.r.val_cases:
+        if not is_main_process() or not self.r.val_cases or not bool(self.r.cfg.eval.get("validate", True)):
             return {}
         ev = self._evaluate(model, self.r.val_cases)
         out = {"val_mean_dice": ev["mean_dice"], "val_missed": ev["missed"], "val_spurious": ev["spurious"]}

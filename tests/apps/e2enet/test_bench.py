@@ -3,21 +3,38 @@ import pytest
 from benchmarks.suites import e2enet as suite
 
 
-def test_variants_cover_the_issue():
-    names = [n for n, _ in suite._variants(suite.SIZES["quick"])]
-    assert names == ["E2ENet dense", "E2ENet S=0.7", "E2ENet S=0.8", "E2ENet S=0.9", "DynUNet (nnU-Net)"]
-    assert suite.SIZES["full"]["channels"] == [48, 96, 192, 320, 320, 320]
+def test_plan_is_experiment_configs_that_compose():
+    from apps.e2enet.recipe import compose_config
+
+    assert suite.PLAN["standard"][1][:3] == ["dense", "s08", "dynunet"]        # most informative runs first
+    for exp, variants in suite.PLAN.values():
+        for v in variants:
+            cfg = compose_config([f"experiment={exp}", f"variant={v}"])
+            assert (cfg.model.arch == "dynunet") == (v in ("dynunet", "nnunet"))
+            assert v in suite.LABELS
+    std = compose_config(["experiment=cpu_standard", "variant=s08"])
+    assert std.trainer.max_steps >= 400 and float(std.model.sparsity) == 0.8
+    paper = compose_config(["experiment=paper_cohort"])
+    assert list(paper.model.channels) == [48, 96, 192, 320, 320, 320] and paper.trainer.batch_size == 2
+    assert paper.trainer.epochs * paper.train.iters_per_epoch == 250_000 and paper.sparse.update_every == 1200
 
 
 @pytest.mark.slow
-def test_smoke_suite_records_targets_and_plots(tmp_path):
+def test_smoke_suite_records_seeds_targets_and_reuses_finished_runs(tmp_path):
     from benchmarks.context import BenchContext
     from core.training import ResultsWriter, read_results
 
-    ctx = BenchContext(suite="smoke", device="cpu", seed=0, out_dir=tmp_path, writer=ResultsWriter(tmp_path / "r.jsonl"), verbose=False)
-    suite.run(ctx)
+    def ctx():
+        return BenchContext(suite="smoke", device="cpu", seed=0, out_dir=tmp_path, writer=ResultsWriter(tmp_path / "r.jsonl"),
+                            verbose=False, app="e2enet", module="e2enet")
+
+    suite.run(ctx())
     recs = read_results(tmp_path / "r.jsonl")
-    metrics = {(r["variant"], r["metric"]) for r in recs}
-    assert ("E2ENet S=0.8 vs dense", "params_nonzero_ratio") in metrics
-    assert (tmp_path / "plots" / "e2enet" / "validation_slice.png").is_file()
-    assert (tmp_path / "plots" / "e2enet" / "sw_inference_scaling.png").is_file()
+    keys = {(r["variant"], r["metric"]) for r in recs}
+    assert ("E2ENet S=0.8 vs dense", "params_nonzero_ratio") in keys
+    assert ("E2ENet S=0.8", "mean_hd95") in keys and ("E2ENet S=0.8", "dead_output_channels") in keys
+    assert (tmp_path / "plots" / "e2enet" / "headline.png").is_file()
+    summary = tmp_path / "e2enet_runs" / "cpu_smoke" / "s08" / "seed0" / "summary.json"
+    before = summary.read_bytes()
+    suite.run(ctx())                                  # finished runs are reused, not retrained
+    assert summary.read_bytes() == before
