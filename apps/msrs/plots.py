@@ -23,7 +23,7 @@ def plot_curve(curves: dict[str, list[dict]], path, title: str = "validation WER
     for name, pts in curves.items():
         if pts:
             ax.plot([p["time"] for p in pts], [p[key] for p in pts], marker="o", ms=3, label=name)
-    ax.set_xlabel("training wall-clock (s)")
+    ax.set_xlabel("training time (s)")
     ax.set_ylabel(f"val {key.upper()}")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -1,13 +1,14 @@
 """apps/msrs: MSRS (soft masks + L1 until the mask settles, then dense or sparse) against dense, curriculum,
-static random sparse, SET and RigL, for VSR and AVSR (+ ASR for the noise comparison), on the embedded
+static random sparse, SET and RigL, for VSR and AVSR (+ ASR for the noise comparison), on the GRID-style
 audio-visual corpus; and a scaling curve (VSR training-step time against utterance length).
 
-Figures per mode and method (``apps.msrs.compare.analyze``): steps and wall-clock to reach the dense run's
-final validation WER (and CER), final test WER; targets: MSRS time <= 0.5 x dense, mask stable within the
-first 20 % of training, MSRS-S sparsity >= 0.5 with test WER within 10 % of MSRS-D, AVSR WER < ASR WER at
-<= 0 dB. ``smoke`` runs only the scaling curve and one MSRS switch on a tiny model; ``quick`` trains the
-``quick`` preset (seconds per run: the figures show the plumbing, not the paper's claim); ``full`` the
-``compare`` preset, longer, every method (meant for a GPU).
+Figures over seeds (``ctx.record_seeds``) from a comparison set of ``apps/msrs/configs/sets`` run by
+``core.training.experiments``: test WER, CPU seconds to reach the dense run's final validation WER (paired by
+seed; MSRS target <= 0.5 x dense), the step the mask became stable (<= 20 % of training, a forced switch is
+not judged), MSRS-S sparsity >= 0.5 with test WER within 10 % of MSRS-D, AVSR WER < ASR WER at 0 and -5 dB.
+``smoke``: the scaling curve and one MSRS switch on a tiny MLP; ``quick``: set ``quick`` (tiny corpus, 6 steps:
+plumbing, not a verdict); ``standard``: set ``grid_cpu_vsr`` with 3 seeds (about 21 runs of 3-4 CPU minutes:
+over the 60-minute budget on 2 cores -- see apps/msrs/README.md); ``full``: + ``grid_cpu_avsr``.
 """
 from __future__ import annotations
 
@@ -96,38 +97,62 @@ def _switch_smoke(ctx) -> None:
 
 
 def _train_compare(ctx) -> None:
-    from apps.msrs.compare import analyze, run_one
+    """Runs a comparison set of apps/msrs/configs/sets through core.training.experiments (runs x seeds, MSRS-S's
+    density handed to static/SET/RigL by a declared dependency) and records the issue's targets over seeds."""
+    from apps.msrs.report import load_runs, steps_to_reach
+    from core.training.experiments import load_set, run_set
 
-    suite = ctx.suite
-    if suite == "quick":
-        runs = [("vsr", "dense"), ("vsr", "msrs_s"), ("asr", "dense"), ("avsr", "dense")]
-        over = ["preset=quick", "train.max_steps=6", "train.eval_every=3", "test_snrs=[clean,0]"]
-    else:
-        methods = ["dense", "msrs_s", "msrs_d", "curriculum", "static", "set", "rigl"]
-        runs = [(m, meth) for m in ("vsr", "avsr") for meth in methods] + [("asr", "dense")]
-        over = ["preset=compare", "train.max_steps=3000", "train.eval_every=150", "model.frontend_width=32",
-                "model.frontend_blocks=[2,2,2,2]", "model.d_model=256", "model.layers=8", "model.ffn=1024",
-                "model.decoder_layers=3", "data.size=full"]
+    sets = Path(__file__).resolve().parents[2] / "apps" / "msrs" / "configs" / "sets"
+    names = ctx.sizes(smoke=[], quick=["quick"], standard=["grid_cpu_vsr"], full=["grid_cpu_vsr", "grid_cpu_avsr"])
+    seeds = ctx.sizes(smoke=[0], quick=[0], standard=[0, 1, 2], full=[0, 1, 2])
     device = "cuda" if str(ctx.device).startswith("cuda") else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "runs"
-        over = over + [f"data.root={Path(tmp) / 'data'}", f"trainer.device={device}", f"trainer.seed={ctx.seed}",
-                       "trainer.resume=never"]
-        results = {}
-        for mode, method in ctx.progress(runs, total=len(runs), desc="msrs runs"):
+        data = Path(tmp) / "data"
+        for name in names:
+            out = Path(tmp) / name
             t0 = time.perf_counter()
-            results[(mode, method)] = run_one(out, mode, method, over)
-            ctx.record(NAME, f"{mode}-{method}", "run_wall", time.perf_counter() - t0, "s")
-        for r in analyze(results):
-            if r["value"] is None and r["target"] is None:
-                continue
-            ctx.record(NAME, f"{r['mode']}-{r['method']}", r["metric"], r["value"], r["unit"],
-                       baseline=r["baseline"], target=r["target"])
-        from apps.msrs.plots import plot_curve
-
-        for mode in sorted({m for m, _ in results}):
-            plot_curve({meth: res["val"] for (m, meth), res in results.items() if m == mode},
-                       ctx.plot_path(NAME, f"{mode}_val_wer_vs_time"), title=f"{mode}: val WER vs training time")
+            run_set(load_set(sets / f"{name}.yaml"), out, seeds=seeds, extra=[f"trainer.device={device}"],
+                    env={"SPARSELAB_DATA": str(data), "OMP_NUM_THREADS": "1"}, log=lambda m: None)
+            runs = load_runs(out)
+            ctx.record(NAME, name, "set_wall", time.perf_counter() - t0, "s")
+            dense = runs.get("dense")
+            for run, by in runs.items():
+                sd = sorted(by)
+                tw = {k: by[k]["test_wer"]["clean"] for k in sd}
+                ctx.record_seeds(f"{name}:{run}", "test_wer_clean", tw, target="<= 0.4" if run == "dense" else None)
+                if dense is not None and run.startswith("msrs"):
+                    reach, base, miss = {}, {}, 0
+                    for k in sd:
+                        goal = dense[k]["val"][-1]["wer"]
+                        _, c = steps_to_reach(by[k]["val"], goal)
+                        _, bc = steps_to_reach(dense[k]["val"], goal)
+                        if c is None:
+                            miss += 1
+                        else:
+                            reach[k], base[k] = c, bc
+                    if reach:
+                        ctx.record_seeds(f"{name}:{run}", "cpu_s_to_dense_final_val_wer", reach, baseline=base,
+                                         target="<= 0.5", unit="s",
+                                         not_judged=f"not reached in {miss} seed(s)" if miss else None)
+                if by[sd[0]].get("switch_step") is not None:
+                    frac = {k: (by[k]["stable_step"] or by[k]["steps"]) / by[k]["steps"] for k in sd}
+                    forced = sum(bool(by[k]["switch_forced"]) for k in sd)
+                    ctx.record_seeds(f"{name}:{run}", "stable_step_fraction", frac, target="<= 0.2",
+                                     not_judged=f"switch forced in {forced} seed(s)" if forced else None)
+            if "msrs_d" in runs and "msrs_s" in runs:
+                d, s = runs["msrs_d"], runs["msrs_s"]
+                sd = sorted(set(d) & set(s))
+                ctx.record_seeds(f"{name}:msrs_s", "sparsity", {k: 1 - s[k]["density"] for k in sd}, target=">= 0.5")
+                ctx.record_seeds(f"{name}:msrs_s", "test_wer_vs_msrs_d", {k: s[k]["test_wer"]["clean"] for k in sd},
+                                 baseline={k: d[k]["test_wer"]["clean"] for k in sd}, target="within 10%")
+            if "asr_dense" in runs and "dense" in runs:
+                a, v = runs["asr_dense"], runs["dense"]
+                sd = sorted(set(a) & set(v))
+                for snr in ("0", "-5"):
+                    if snr in v[sd[0]]["test_wer"]:
+                        ctx.record_seeds(f"{name}:dense", f"avsr_test_wer_{snr}dB_vs_asr",
+                                         {k: v[k]["test_wer"][snr] for k in sd},
+                                         baseline={k: a[k]["test_wer"][snr] for k in sd}, target="< 1")
 
 
 def run(ctx) -> None:

@@ -17,7 +17,7 @@ CONFIGS = str(Path(apps.msrs.__file__).parent / "configs")
 
 def _cfg(corpus, out, *overrides):
     with initialize_config_dir(config_dir=CONFIGS, version_base=None):
-        return compose("train", overrides=["preset=quick", f"data.root={corpus.parent}", f"out_dir={out}",
+        return compose("train", overrides=["preset=quick", f"data.root={corpus.parent}", f"run_dir={out}",
                                            *overrides])
 
 
@@ -27,9 +27,10 @@ def test_one_training_step_per_mode(grid_corpus, tmp_path, mode):
     cfg = _cfg(grid_corpus, tmp_path, f"mode={mode}", "method=dense", "train.max_steps=1", "test_snrs=[clean]",
                "train.max_val=2")
     res = Recipe(cfg).run()
-    assert res["steps"] == 1 and torch.isfinite(torch.tensor(res["train"][0]["loss"]))
+    train = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert res["steps"] == 1 and torch.isfinite(torch.tensor([r["loss"] for r in train if r["kind"] == "train"]))
     assert 0.0 <= res["test_wer"]["clean"]
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["test_wer"] == res["test_wer"] and (tmp_path / "curve.png").is_file()
     assert saved["grad_norms"] and "enc.block0" in saved["grad_norms"][0]
     assert set(saved["test_unseen_wer"]) == {"clean"} and saved["units"] == "word"
@@ -151,19 +152,30 @@ def test_msrs_forced_switch_is_recorded():
 
 
 def test_recipe_msrs_s_switches_and_resumes_exactly(grid_corpus, tmp_path):
+    """Killed after step 3 (MSRS-S switch already done) and resumed: bitwise the same weights, masks and
+    metrics as the uninterrupted run, with dropout on."""
     a, b = tmp_path / "a", tmp_path / "b"
     over = ["mode=asr", "method=msrs_s", "train.max_steps=6", "train.checkpoint_every=3", "test_snrs=[clean]",
-            "msrs.init_logit=0.2", "msrs.mask_optimizer=adam", "msrs.mask_lr=0.5", "msrs.lam=50"]
+            "msrs.init_logit=0.2", "msrs.mask_optimizer=adam", "msrs.mask_lr=0.5", "msrs.lam=50", "model.dropout=0.1"]
     res = Recipe(_cfg(grid_corpus, a, *over)).run()
     assert res["switch_step"] is not None and res["switch_step"] <= 3
     assert res["density"] < 1.0
-    (b / "ckpt").mkdir(parents=True)
-    shutil.copy(a / "ckpt" / "step-0000003.pt", b / "ckpt" / "step-0000003.pt")
+    (b / "checkpoints").mkdir(parents=True)
+    shutil.copy(a / "checkpoints" / "step_00000003.pt", b / "checkpoints" / "step_00000003.pt")
     res_b = Recipe(_cfg(grid_corpus, b, *over)).run()
-    sa = torch.load(a / "ckpt" / "step-0000006.pt", weights_only=False)["states"]
-    sb = torch.load(b / "ckpt" / "step-0000006.pt", weights_only=False)["states"]
+    sa = torch.load(a / "checkpoints" / "step_00000006.pt", weights_only=False)["states"]
+    sb = torch.load(b / "checkpoints" / "step_00000006.pt", weights_only=False)["states"]
     for k, v in sa["model"].items():
         assert torch.equal(v, sb["model"][k]), k
     for n, m in sa["sparsity"]["masks"].items():
         assert torch.equal(m, sb["sparsity"]["masks"][n])
-    assert res_b["test_wer"] == res["test_wer"]
+    untimed = lambda rs: [{k: v for k, v in r.items() if not k.startswith("train_")} for r in rs]  # noqa: E731
+    assert res_b["test_wer"] == res["test_wer"] and untimed(res_b["val"]) == untimed(res["val"])
+    rec = lambda d: [r for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())  # noqa: E731
+                     if r["kind"] in ("train", "eval")]
+    assert untimed(rec(a)) == untimed(rec(b)) and len(rec(a)) >= 8
+    # the finished run is not trained again, and a changed config does not resume it
+    again = Recipe(_cfg(grid_corpus, a, *over)).run()
+    assert again["test_wer"] == res["test_wer"] and again["steps"] == 6
+    with pytest.raises(ValueError, match="msrs.lam"):
+        Recipe(_cfg(grid_corpus, a, *over[:-2], "msrs.lam=5", "model.dropout=0.1")).run()

@@ -1,0 +1,66 @@
+"""Experiments are configs: every experiment composes, every set loads with its declared hand-over, and the
+report computes paired figures and verdicts from run summaries."""
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import apps.msrs
+from apps.msrs.report import load_runs, main as report_main, steps_to_reach, summarize
+from core.training.experiments import load_set
+
+CONFIGS = Path(apps.msrs.__file__).parent / "configs"
+
+
+def test_every_experiment_composes_and_sets_declare_their_hand_over():
+    methods = {}
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
+        for f in sorted((CONFIGS / "experiment").glob("*.yaml")):
+            cfg = compose("train", overrides=["preset=grid_cpu", f"experiment={f.stem}"])
+            methods[f.stem] = cfg.method
+    assert methods == {m: m for m in ("curriculum", "dense", "msrs_d", "msrs_s", "rigl", "set", "static")}
+    for f in sorted((CONFIGS / "sets").glob("*.yaml")):
+        cs = load_set(f)
+        assert cs.entry == "apps.msrs.train"
+        for name, spec in cs.runs.items():
+            if any(o in ("experiment=static", "experiment=set", "experiment=rigl") for o in spec.overrides):
+                assert spec.needs == {"msrs_s": {"sparse.density": "density"}}, (f.name, name)
+                assert cs.order().index("msrs_s") < cs.order().index(name)
+    assert len(load_set(CONFIGS / "sets" / "grid_cpu_vsr.yaml").seeds) >= 3
+
+
+def _summary(val, test, cpu, **kw):
+    return {"status": "finished", "steps": 100, "train_cpu_s": cpu, "density": kw.pop("density", 1.0),
+            "val": [{"step": s, "train_cpu_s": c, "wer": w} for s, c, w in val], "test_wer": {"clean": test},
+            "grad_norms": [], **kw}
+
+
+def test_report_pairs_seeds_and_judges(tmp_path):
+    runs = {
+        "dense": {0: _summary([(50, 10, 0.6), (100, 20, 0.3)], 0.31, 20),
+                  1: _summary([(50, 10, 0.5), (100, 20, 0.2)], 0.22, 20)},
+        "msrs_d": {0: _summary([(50, 8, 0.3), (100, 16, 0.2)], 0.2, 16, stable_step=10, switch_step=10,
+                               switch_forced=False, mask_density_at_switch=0.4),
+                   1: _summary([(50, 8, 0.4), (100, 16, 0.2)], 0.21, 16, stable_step=None, switch_step=30,
+                               switch_forced=True, mask_density_at_switch=0.5)},
+    }
+    for name, by in runs.items():
+        for s, summ in by.items():
+            (tmp_path / name / f"seed{s}").mkdir(parents=True)
+            (tmp_path / name / f"seed{s}" / "summary.json").write_text(json.dumps(summ))
+    assert steps_to_reach(runs["dense"][0]["val"], 0.3) == (100, 20)
+    loaded = load_runs(tmp_path)
+    assert sorted(loaded) == ["dense", "msrs_d"] and sorted(loaded["msrs_d"]) == [0, 1]
+    res = summarize(loaded)
+    m = res["runs"]["msrs_d"]
+    # seed 0 reaches dense's 0.3 at 8 CPU s (dense: 20) -> 0.4; seed 1 reaches 0.2 at 16 s -> 0.8
+    assert m["cpu_ratio_to_baseline"]["values"] == pytest.approx([0.4, 0.8])
+    assert m["stable_fraction"]["n"] == 1 and m["forced"] == [False, True]
+    v = {x["target"]: x["verdict"] for x in res["verdicts"]}
+    assert v["dense converges with test WER <= 0.40"] == "met"
+    assert v["msrs_d: CPU s to dense's final val WER <= 0.5x dense (paired)"] == "inside the spread"  # 0.6 +- 0.28
+    assert v["msrs_d: mask stable within the first 20 % without forcing"] == "miss"
+    assert report_main([str(tmp_path)]) == 0 and "msrs_d" in (tmp_path / "report.md").read_text()
+    with pytest.raises(FileNotFoundError, match="no finished runs"):
+        load_runs(tmp_path / "empty")
