@@ -289,9 +289,16 @@ class DynamicSparsity:
         return None
 
     def masked_parameters(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """``[(parameter, parameter-shaped float mask)]`` for every masked parameter, model order."""
-        self._sync_devices()
-        return [(self._param(k), self._fmasks[k]) for k in self._pkeys]
+        """``[(parameter, parameter-shaped float mask)]`` for every masked parameter, model order.
+
+        Cached until the masks change (cheap enough to call every step, e.g. by ``clip_grad_norm_live``)."""
+        cached = getattr(self, "_mp_cache", None)
+        if (cached is None or cached[0] != self._version or cached[1][0][0] is not self._param(self._pkeys[0])
+                or cached[1][0][0].device != cached[1][0][1].device or cached[1][0][0].dtype != cached[1][0][1].dtype):
+            self._sync_devices()
+            cached = (self._version, [(self._param(k), self._fmasks[k]) for k in self._pkeys])
+            self._mp_cache = cached
+        return list(cached[1])
 
     @torch.no_grad()
     def apply_masks(self) -> None:
