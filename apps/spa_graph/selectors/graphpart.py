@@ -3,7 +3,7 @@ project's earlier reading kept as separately named variants.
 
 Official (``graphpart``, ``graphpartfar``):
 1. Partition (dataset.py 86-99, partition.py): Clauset-Newman-Moore greedy modularity on the graph of
-   the edges (networkx ``greedy_modularity_communities``; GraphPart's ``data.g`` is built from the edge
+   the edges with GraphPart's tie order (``cnm.py``; GraphPart's ``data.g`` is built from the edge
    list, so isolated nodes are in no community and keep part id 0, the largest, from
    ``torch.zeros``). If ``min(sizes) * #communities / N < 1/3`` the communities are merged by
    GraphPart's Ward-like linkage on the raw features (``agglomerative_clustering`` 229-274,
@@ -40,6 +40,7 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from apps.spa_graph.selectors.cnm import graphpart_cnm
 from apps.spa_graph.selectors.common import propagated
 from apps.spa_graph.selectors.context import SelectionContext, check_budget
 from apps.spa_graph.selectors.featprop import kmeans_nearest
@@ -56,17 +57,8 @@ def max_part(dataset: str, num_classes: int) -> int:
 
 
 def modularity_communities(adj: sp.csr_matrix) -> list[np.ndarray]:
-    """CNM communities of the non-isolated nodes (networkx), largest first -> list of sorted id arrays."""
-    import networkx as nx
-
-    coo = sp.triu(adj, k=1).tocoo()
-    g = nx.Graph()
-    g.add_edges_from(zip(coo.row.tolist(), coo.col.tolist()))
-    if g.number_of_edges() == 0:
-        return []
-    comms = nx.community.greedy_modularity_communities(g)
-    out = [np.sort(np.fromiter(c, dtype=np.int64)) for c in comms]
-    return sorted(out, key=len, reverse=True)
+    """CNM communities of the non-isolated nodes with GraphPart's tie order (``cnm.py``), largest first."""
+    return graphpart_cnm(adj)
 
 
 def _sqdist_rows(cent: np.ndarray, sq: np.ndarray, rows: np.ndarray, alive: np.ndarray) -> np.ndarray:
