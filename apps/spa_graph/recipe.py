@@ -16,6 +16,8 @@ from apps.spa_graph.models import MODELS
 from apps.spa_graph.scan import check_scan_params, scan
 from apps.spa_graph.selectors import SelectionContext, select
 from core.training.results import ResultsWriter
+from core.training.run import default_run_dir, flatten_config
+from core.training.seeding import seed_everything
 
 APP = "spa_graph"
 
@@ -68,11 +70,13 @@ class Recipe:
                            damping=float(c.spa.damping), order=str(c.spa.order))
 
     def out_dir(self) -> Path:
+        """``out_dir`` if set, else the shared run folder ``outputs/spa_graph/<time>-<config hash>`` (core.training)."""
         if self.cfg.out_dir:
             return Path(self.cfg.out_dir)
-        from hydra.core.hydra_config import HydraConfig
-
-        return Path(HydraConfig.get().runtime.output_dir)
+        plain = OmegaConf.to_container(self.cfg, resolve=True)
+        for k in ("out_dir", "run_name", "plot", "threads", "draw_max_nodes", "hydra"):
+            plain.pop(k, None)
+        return default_run_dir(APP, flatten_config(plain))
 
     def load(self):
         c = self.cfg
@@ -90,6 +94,7 @@ class Recipe:
     def run(self) -> list[dict]:
         c = self.cfg
         torch.set_num_threads(int(c.threads))
+        seed_everything(int(c.seed))             # every selector and model also takes its own seed explicitly
         data = self.load()
         print(f"{data.name}: {data.num_nodes} nodes, {data.num_edges} edges, {data.num_classes} classes")
         for note in data.notes:

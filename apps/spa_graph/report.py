@@ -115,8 +115,25 @@ def query_table(model: str, dataset: str, cells: dict) -> str:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m apps.spa_graph.report")
     p.add_argument("results", nargs="+")
+    p.add_argument("--plots", default=None, help="folder for <model>_<dataset>_vs_budget.png")
     a = p.parse_args(argv)
     data = collect(a.results)
+    if a.plots:
+        from pathlib import Path
+
+        from apps.spa_graph.plots import plot_vs_budget
+
+        for (model, dataset), cells in data.items():
+            summary = []
+            for (b, m), d in cells.items():
+                if "accuracy" not in d or "macro_f1" not in d:
+                    continue
+                row = {"method": m, "budget": b}
+                for metric in ("accuracy", "macro_f1"):
+                    row[f"{metric}_mean"], row[f"{metric}_std"] = _ms(d[metric])
+                summary.append(row)
+            plot_vs_budget(summary, Path(a.plots) / f"{model}_{dataset}_vs_budget.png",
+                           f"{dataset} ({model.upper()}, all nodes, mean ± std over seeds)")
     out = []
     for (model, dataset) in sorted(data):
         cells = data[(model, dataset)]

@@ -76,3 +76,10 @@ def test_report_marks_best_only_beyond_the_spread_and_states_spa_verdict(tmp_pat
     row40 = next(line for line in table.splitlines() if line.startswith("| 40 |"))
     assert "loses beyond the spread" in row40 and "**71.0 ± 1.0**" in row40
     assert "20 (paper)" in table and "46.3 ± 0.5" in table      # the paper's CiteSeer GCN cell beside ours
+
+
+def test_default_run_folder_is_the_shared_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = Recipe(_cfg("preset=quick"))
+    out = r.out_dir()
+    assert out.parts[:2] == ("outputs", "spa_graph") and len(out.name.split("-")) >= 3
