@@ -234,10 +234,10 @@ def run(ctx) -> None:
     try:
         cnn = ctx.sizes(smoke=dict(width=8, hw=16, batch=8), quick=dict(width=16, hw=16, batch=16),
                         standard=dict(width=32, hw=32, batch=32), full=dict(width=64, hw=32, batch=128))
-        tr = ctx.sizes(smoke=dict(d_model=32, seq=8, batch=2), quick=dict(d_model=64, seq=32, batch=8),
+        tr = ctx.sizes(smoke=dict(d_model=32, seq=8, batch=2), quick=dict(d_model=64, seq=16, batch=8),
                        standard=dict(d_model=128, seq=64, batch=16), full=dict(d_model=256, seq=128, batch=32))
         every = ctx.sizes(smoke=5, quick=UPDATE_EVERY, standard=UPDATE_EVERY, full=UPDATE_EVERY)
-        rounds = ctx.sizes(smoke=2, quick=9, standard=15, full=21)
+        rounds = ctx.sizes(smoke=2, quick=7, standard=15, full=21)
         peer_rounds = ctx.sizes(smoke=2, quick=5, standard=9, full=15)   # side-by-side rows: no target to judge
         res = {"cnn_sgd": _overhead(ctx, "cnn_sgd", _cnn_task, cnn, every, rounds, peer_rounds=peer_rounds),
                "transformer_adamw": _overhead(ctx, "transformer_adamw", _transformer_task, tr, every, rounds,
