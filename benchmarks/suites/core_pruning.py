@@ -146,8 +146,8 @@ def run(ctx) -> None:
         peer = _vs_official(ctx, n_peer, ctx.sizes(smoke=3, quick=7, standard=7, full=9))
         points = [dict(method=f"{p} / randperm", x=r["ratio"], x_err=r["interval"]) for p, r in floor.items()]
         points.append(dict(method=f"InfoBatch: ours / official ({n_peer:,})", x=peer["ratio"], x_err=peer["interval"]))
-        ctx.headline_plot(points, x_label=f"epoch set-up time ratio (median, interval widened by the noise floor); "
-                                          f"{n:,} items", title="core_pruning: set-up against its floor and the "
+        ctx.headline_plot(points, x_label=f"epoch set-up time ratio, {n:,} items\n"
+                                          f"(median of paired rounds; interval widened by the noise floor)", title="core_pruning: set-up against its floor and the "
                                                                "official InfoBatch", target=2.0, log_x=True)
         sizes = ctx.sizes(smoke=[1_000, 10_000], quick=[10_000, 100_000, 1_000_000],
                           standard=[10_000, 100_000, 1_000_000, 10_000_000], full=[10_000, 100_000, 1_000_000])

@@ -246,8 +246,8 @@ def run(ctx) -> None:
         label = {"dense": "ours / dense", "ao": "ours / torch.ao", "mul": "ours / mask multiply"}
         for task, r in res.items():
             points += [dict(method=f"{task}: {label[k]}", x=rec["ratio"], x_err=rec["interval"]) for k, rec in r.items()]
-        ctx.headline_plot(points, x_label=f"step time ratio, update every {every} steps amortized (median, interval "
-                                          f"widened by the noise floor)",
+        ctx.headline_plot(points, x_label=f"step time ratio, one update every {every} steps amortized\n"
+                                          f"(median of paired rounds; interval widened by the noise floor)",
                           title=f"core_sparse: cost of a masked training step (density {DENSITY})", target=1.02)
         widths = ctx.sizes(smoke=[32, 64, 128], quick=[64, 128, 256, 512, 1024], standard=[64, 128, 256, 512, 1024, 2048],
                            full=[256, 512, 1024, 2048, 4096])
