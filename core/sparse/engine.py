@@ -414,8 +414,8 @@ class DynamicSparsity:
         """Count one training step (call after ``optimizer.step()``); update the topology when due. True if it did.
 
         When attached, a call after which no attached optimizer stepped (``GradScaler`` skipped the step because
-        of inf/NaN gradients) does not count: it returns False and adds one to ``skipped_steps``. A due RigL
-        update whose gradients are not finite is skipped (``skipped_updates``); the step still counts.
+        of inf/NaN gradients) does not count: it returns False and adds one to ``skipped_steps``. A due update
+        while any target's gradient is not finite is skipped (``skipped_updates``); the step still counts.
         """
         if self._hooks:
             if self._fired == 0:
@@ -425,7 +425,7 @@ class DynamicSparsity:
         self._step += 1
         if not self.is_update_step(self._step):
             return False
-        if self.grow == "gradient" and not self._grads_finite():
+        if not self._grads_finite():  # inf/NaN gradients: this step's weights and scores are not trustworthy
             self.skipped_updates += 1
             return False
         self.update_topology()

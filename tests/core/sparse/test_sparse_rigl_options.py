@@ -126,9 +126,10 @@ def test_step_skipped_by_grad_scaler_does_not_count():
     assert sp.step_count == 3  # 4 calls, one optimizer step skipped
 
 
-def test_update_skipped_when_gradients_not_finite():
+@pytest.mark.parametrize("grow", ["gradient", "random"])
+def test_update_skipped_when_gradients_not_finite(grow):
     model = cnn()
-    sp = DynamicSparsity(model, density=0.3, grow="gradient", update_every=1, end_step=100)
+    sp = DynamicSparsity(model, density=0.3, grow=grow, update_every=1, end_step=100)
     loss_fn(model, 0).backward()
     model.conv2.weight.grad[0, 0, 0, 0] = float("nan")
     before = {n: m.clone() for n, m in sp.masks.items()}
