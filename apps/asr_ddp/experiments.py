@@ -84,6 +84,11 @@ def run_experiments(set_path: str | Path, out: str | Path, *, seeds: list[int] |
         atomic_write_text(out / "summaries.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     atomic_write_json(out / "comparison.json", {"set": str(set_path), "seeds": seeds, "extra": list(extra),
                                                 "table": summarise(results)})
+    from apps.asr_ddp.plots import plot_wer_vs_time
+
+    s0 = min(seeds)
+    plot_wer_vs_time({n: r[s0]["dev_curve"] for n, r in results.items() if s0 in r}, out / "dev_wer_vs_cpu.png",
+                     title=f"dev WER vs training CPU seconds (seed {s0})", x_key="train_cpu_s")
     return results
 
 
