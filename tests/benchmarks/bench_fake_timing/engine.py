@@ -15,9 +15,9 @@ def _step(n):
 
 
 def run(ctx) -> None:
-    n = ctx.sizes(smoke=20_000, quick=20_000, full=20_000)
+    n = ctx.sizes(smoke=10_000, quick=10_000, full=10_000)
     slow = float(os.environ.get("SPARSELAB_FAKE_SLOWDOWN", "0"))
     dense = _step(n)
     engine = _step(int(n * (1 + slow)))
-    ctx.compare_timing("step", dense, engine, target="<= 1.3", rounds=9, warmup=1)
+    ctx.compare_timing("step", dense, engine, target="<= 1.3", rounds=7, warmup=1)
     ctx.record_seeds("model", "accuracy", {s: 0.9 + 0.01 * s for s in ctx.seed_list(3)}, target=">= 0.5")
