@@ -4,6 +4,7 @@
     sparselab bench compare OLD NEW [--threshold 0.05] [--fail-on-regression]   # exit 1: regression / bad NEW run
     sparselab bench list
     sparselab bench report DIR                       # re-render DIR/REPORT.md from its results
+    sparselab run SET.yaml --out DIR [--seeds 0,1,2] [--only a,b]   # a comparison set (core.training.experiments)
     sparselab asr|msrs|e2enet|spa [hydra overrides...]
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = ["main", "APPS", "build_bench_parser"]
 # forwarding subcommands -> the app's Hydra entry point (imported only when used)
 APPS = {"asr": "apps.asr_ddp.train", "msrs": "apps.msrs.train", "e2enet": "apps.e2enet.train",
         "spa": "apps.spa_graph.train"}
-COMMANDS = ("bench", *APPS)
+COMMANDS = ("bench", "run", *APPS)
 
 
 def build_bench_parser() -> argparse.ArgumentParser:
@@ -144,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
              "  sparselab bench [--suite smoke|quick|standard|full] [--device cpu|cuda] [--only a,b] [--out DIR] [--seed N]\n"
              "  sparselab bench compare OLD.jsonl NEW.jsonl [--threshold 0.05] [--fail-on-regression]\n"
              "  sparselab bench list | sparselab bench report DIR\n"
+             "  sparselab run SET.yaml --out DIR [--seeds 0,1,2] [--only a,b] [overrides...]   # a comparison set\n"
              "  sparselab asr|msrs|e2enet|spa [hydra overrides...]")
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)
@@ -151,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     cmd, rest = argv[0], argv[1:]
     if cmd == "bench":
         return _bench(rest)
+    if cmd == "run":
+        from core.training.experiments import main as run_set_main
+
+        try:
+            return run_set_main(rest)
+        except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
+            return _error("sparselab run", str(e))
     if cmd in APPS:
         return _forward(cmd, rest)
     return _error("sparselab", f"unknown command {cmd!r}; valid: {', '.join(COMMANDS)}")
