@@ -96,6 +96,36 @@ def _switch_smoke(ctx) -> None:
     ctx.record(NAME, "mlp_msrs_s", "masked_weights_exactly_zero", float(zeros_kept), "", target=">= 1")
 
 
+def _depth_probe(ctx) -> None:
+    """Do gradients vanish in early layers as the model gets deeper and narrower? Per-group gradient norm of the
+    video stem relative to the last encoder block, at initialisation (mean over a few random batches), for
+    2 / 6 / 12 Conformer blocks at d=32 (a probe, not training: whether dense training stalls needs runs)."""
+    from apps.msrs.models import AVSRModel
+    from apps.msrs.task import group_of
+
+    depths = ctx.sizes(smoke=[2, 6, 12], quick=[2, 6, 12], standard=[2, 6, 12], full=[2, 6, 12, 24])
+    g = torch.Generator().manual_seed(ctx.seed)
+    for L in depths:
+        torch.manual_seed(ctx.seed)
+        model = AVSRModel("vsr", 54, frontend_width=4, frontend_blocks=(2, 2, 2, 2), d_model=32, heads=2, layers=L,
+                          ffn=64, decoder_layers=1, kernel_size=7, stem_kernel=(3, 5, 5), ctc_weight=0.5)
+        ratios = []
+        for _ in range(3):
+            T = 30
+            batch = {"video": torch.randn(2, T, 44, 44, generator=g), "lengths": torch.tensor([T, T]),
+                     "targets": torch.randint(3, 54, (2, 6), generator=g), "target_lengths": torch.tensor([6, 6])}
+            model.zero_grad()
+            model(batch)["loss"].backward()
+            sq: dict[str, float] = {}
+            for n, prm in model.named_parameters():
+                if prm.grad is not None:
+                    k = group_of(n)
+                    sq[k] = sq.get(k, 0.0) + float(prm.grad.pow(2).sum())
+            ratios.append((sq["video.stem"] / sq[f"enc.block{L - 1}"]) ** 0.5)
+        ctx.record(NAME, f"depth{L}_d32", "stem_grad_over_last_block_grad", sum(ratios) / len(ratios), "",
+                   layers=L)
+
+
 def _train_compare(ctx) -> None:
     """Runs a comparison set of apps/msrs/configs/sets through core.training.experiments (runs x seeds, MSRS-S's
     density handed to static/SET/RigL by a declared dependency) and records the issue's targets over seeds."""
@@ -159,5 +189,6 @@ def run(ctx) -> None:
     torch.set_num_threads(1 if ctx.device == "cpu" else torch.get_num_threads())
     _scaling(ctx)
     _switch_smoke(ctx)
+    _depth_probe(ctx)
     if ctx.suite != "smoke":
         _train_compare(ctx)
