@@ -4,20 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TinyMLP", "TinyCNN", "TinyTransformer"]
-
-
-class TinyMLP(nn.Module):
-    """(B, in_dim) -> (B, num_classes)."""
-
-    def __init__(self, in_dim: int = 16, hidden: int = 32, num_classes: int = 4):
-        super().__init__()
-        self.fc1 = nn.Linear(in_dim, hidden)
-        self.fc2 = nn.Linear(hidden, hidden)
-        self.head = nn.Linear(hidden, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+__all__ = ["TinyCNN", "TinyTransformer"]
 
 
 class TinyCNN(nn.Module):
