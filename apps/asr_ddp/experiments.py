@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.training.atomic import atomic_write_json
 
-__all__ = ["CONFIG_DIR", "compose", "run_experiments", "summarise", "reach_cpu_s", "format_table", "main"]
+__all__ = ["CONFIG_DIR", "compose", "run_experiments", "load_results", "summarise", "reach_cpu_s", "format_table", "main"]
 
 CONFIG_DIR = str(Path(__file__).parent / "configs")
 
@@ -90,6 +90,16 @@ def run_experiments(set_path: str | Path, out: str | Path, *, seeds: list[int] |
     plot_wer_vs_time({n: r[s0]["dev_curve"] for n, r in results.items() if s0 in r}, out / "dev_wer_vs_cpu.png",
                      title=f"dev WER vs training CPU seconds (seed {s0})", x_key="train_cpu_s")
     return results
+
+
+def load_results(out: str | Path) -> dict[str, dict[int, dict]]:
+    """Every finished ``<out>/<run>/seed<k>`` as {run: {seed: summary + dev curve}} (nothing is trained)."""
+    res: dict[str, dict[int, dict]] = {}
+    for d in sorted(Path(out).glob("*/seed*")):
+        s = _finished(d)
+        if s is not None and d.name[4:].isdigit():
+            res.setdefault(d.parent.name, {})[int(d.name[4:])] = dict(s, dev_curve=_dev_curve(d))
+    return res
 
 
 def _finished(run_dir: Path) -> dict | None:
@@ -169,7 +179,7 @@ def format_table(table: dict[str, dict]) -> str:
     head = ("| variant | seeds | test WER % (mean ± sd) | rel. WER vs full (paired) | train CPU s | steps | "
             "audio used | CPU to full's final dev WER |\n|---|---|---|---|---|---|---|---|\n")
     lines = []
-    for v, r in table.items():
+    for v, r in sorted(table.items(), key=lambda kv: kv[0] != "full"):     # full data first
         m, sd = r["test_wer"]
         rel = r.get("rel_wer_vs_full")
         rel_s = "" if rel is None or v == "full" else f"{100 * rel[0]:+.1f}% ± {100 * rel[1]:.1f}"

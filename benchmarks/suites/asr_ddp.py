@@ -129,3 +129,61 @@ def _plot(ctx, res: dict, table: dict) -> None:
             "y_err": 100 * r["test_wer"][1], "n_seeds": len(r["seeds"])} for n, r in table.items()]
     ctx.headline_plot(pts, x_label="training CPU seconds (mean over seeds)", y_label="test WER % (mean ± sd)",
                       title=f"asr_ddp ({ctx.suite}): connected digits, quality vs compute", higher_is_better=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# README verdicts from finished runs (nothing is trained):  python -m benchmarks.suites.asr_ddp outputs/asr_ddp/digits_standard
+
+def _interval(vals: list[float]) -> tuple[float, float, float]:
+    from benchmarks.stats import mean_interval
+
+    iv = mean_interval(vals)
+    return iv.center, iv.lo, iv.hi
+
+
+def verdicts(res: dict) -> list[tuple[str, str, str]]:
+    """(target, measured with its 95 % interval over seeds, verdict) for the issue's targets, paired by seed."""
+    from benchmarks.stats import MIN_SEEDS, interval_verdict
+
+    out = []
+    full = res.get("full", {})
+
+    def paired(a: str, b: str, key=lambda r: r["test_wer"]) -> list[float]:
+        seeds = sorted(set(res[a]) & set(res[b]))
+        return [key(res[a][s]) / key(res[b][s]) for s in seeds]
+
+    def judge(name: str, vals: list[float], op: str, thr: float, unit: str = "x") -> None:
+        m, lo, hi = _interval(vals)
+        tag = "" if len(vals) >= MIN_SEEDS else f" (indicative: {len(vals)} seeds)"
+        out.append((f"{name} {op} {thr}", f"{m:.3f}{unit} [{lo:.3f}, {hi:.3f}], n={len(vals)}",
+                    interval_verdict(op, thr, lo, hi) + tag))
+
+    if not full:
+        return out
+    inst = [n for n in res if n.endswith("0.7") and "x" not in n]
+    if inst:
+        best = min(inst, key=lambda n: statistics.fmean(r["test_wer"] for r in res[n].values()))
+        judge(f"best 0.7 instance policy ({best}) test WER / full", paired(best, "full"), "<=", 1.05)
+    if "dynamic_random0.7" in res and "static_random0.7" in res:
+        judge("dynamic / static 0.7 test WER", paired("dynamic_random0.7", "static_random0.7"), "<", 1.0)
+    times = [n for n in res if "x0.7" in n]
+    if times:
+        best = min(times, key=lambda n: statistics.fmean(r["test_wer"] for r in res[n].values()))
+        judge(f"0.7 x 0.7 ({best}) training CPU speed-up vs full",
+              [1 / x for x in paired(best, "full", key=_cpu)], ">=", 1.5)
+        judge(f"0.7 x 0.7 ({best}) test WER / full", paired(best, "full"), "<=", 1.05)
+    if "dynamic_random0.5" in res and "dynamic_random0.7" in res:
+        judge("dynamic 0.5 / dynamic 0.7 test WER", paired("dynamic_random0.5", "dynamic_random0.7"), ">", 1.0)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    from apps.asr_ddp.experiments import format_table, load_results, summarise
+
+    results = load_results(sys.argv[1])
+    print(format_table(summarise(results)))
+    print("| target | measured (mean [95% interval], paired by seed) | verdict |\n|---|---|---|")
+    for t, m, v in verdicts(results):
+        print(f"| {t} | {m} | {v} |")
