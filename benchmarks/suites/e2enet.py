@@ -82,6 +82,7 @@ def run(ctx) -> None:
         torch.set_num_threads(threads)
     _record(ctx, experiment, res, seeds)
     _paper_counts(ctx)
+    _scaling(ctx, experiment, variants, seeds[0], device)
 
 
 def _record(ctx, experiment: str, res: dict, seeds: list[int]) -> None:
@@ -183,3 +184,40 @@ def _paper_counts(ctx) -> None:
     ctx.note("FLOPs of the paper-width networks are counted on the meta device at a 128^3 patch; with isotropic pooling the "
              "ratio to nnU-Net does not depend on the patch (0.595 at S=0.8 at 64^3, 96^3, 128^3 and 160x160x64). The paper "
              "reports 29 % fewer FLOPs than nnU-Net (ratio 0.71) at its AMOS plan, which is not reproduced here.")
+
+
+def _scaling(ctx, experiment: str, variants: list[str], seed: int, device: str) -> None:
+    """Sliding-window inference time against volume size for the trained models of seed ``seed`` (random volumes,
+    the experiment's patch, overlap 0.5): the scaling curve every suite records."""
+    from apps.e2enet.inference import predict_volume
+    from apps.e2enet.recipe import build_model
+    from core.metrics import time_callable
+    from core.plotting import save_figure
+    from core.training.checkpoint import safe_torch_load
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sides = ctx.sizes(smoke=[16, 24], quick=[32, 48], standard=[32, 48, 64], full=[96, 128, 160, 192])
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for v in [v for v in variants if v in ("dense", "dynunet", "nnunet")]:
+        ck = safe_torch_load(run_dir_of(ctx.out_dir, experiment, v, seed) / "model_final.pt", map_location="cpu", what="model file")
+        model = build_model(ck["model_cfg"], ck["in_channels"], ck["num_classes"])
+        model.load_state_dict(ck["model"])
+        model.to(device).eval()
+        patch = ck["patch_size"]
+        ts, vox = [], []
+        for side in sides:
+            x = torch.randn(1, ck["in_channels"], side, side, max(patch[2], side // 2), device=device)
+            t = time_callable(lambda: predict_volume(model, x, patch, sw_batch_size=4), warmup=0, repeats=1)["mean"]
+            ts.append(t)
+            vox.append(int(x[0, 0].numel()))
+            ctx.record(NAME, LABELS[v], f"sw_infer_s_side{side}", t, "s", voxels=vox[-1], patch=str(patch))
+        ax.plot(vox, ts, marker="o", label=LABELS[v])
+    ax.set_xlabel("volume voxels (X*Y*Z)")
+    ax.set_ylabel("sliding-window inference (s)")
+    ax.set_title("sliding window, overlap 0.5")
+    ax.legend(fontsize=7)
+    save_figure(fig, ctx.plot_path(NAME, "sw_inference_scaling"), dpi=110)

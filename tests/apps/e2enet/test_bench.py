@@ -34,6 +34,7 @@ def test_smoke_suite_records_seeds_targets_and_reuses_finished_runs(tmp_path):
     assert ("E2ENet S=0.8 vs dense", "params_nonzero_ratio") in keys
     assert ("E2ENet S=0.8", "mean_hd95") in keys and ("E2ENet S=0.8", "dead_output_channels") in keys
     assert (tmp_path / "plots" / "e2enet" / "headline.png").is_file()
+    assert (tmp_path / "plots" / "e2enet" / "sw_inference_scaling.png").is_file()
     summary = tmp_path / "e2enet_runs" / "cpu_smoke" / "s08" / "seed0" / "summary.json"
     before = summary.read_bytes()
     suite.run(ctx())                                  # finished runs are reused, not retrained
