@@ -133,3 +133,31 @@ def test_every_pruning_group_composes_into_a_pruner(policy):
     pr.observe(torch.arange(50), torch.linspace(0, 1, 50))
     kept = pr.select(0)
     assert 0 < kept.numel() <= 50 and kept.unique().numel() == kept.numel()
+
+
+def test_dropped_items_are_rescored_and_overlap_logged(tmp_path):
+    from apps.asr_ddp.data.corpora import load_splits, make_tokenizer
+    from apps.asr_ddp.recipe import model_kwargs
+    from apps.asr_ddp.task import ASRModule
+    from core.speech.features import GlobalCMVN
+    from core.speech.model import CTCAttentionModel
+    from core.training.distributed import init_distributed
+
+    write_librispeech(tmp_path / "ls", n=8)
+    cfg = _plain(compose(libri_overrides(tmp_path / "ls", tmp_path / "r", "pruning=loss_hard", "pruning.keep=0.5",
+                                         "pruning.rescore_fraction=1.0")))
+    tok = make_tokenizer(cfg["data"])
+    st = load_splits(cfg["data"], tok, 4)
+    mk = model_kwargs(cfg, tok.vocab_size, tok)
+    module = ASRModule(CTCAttentionModel(**mk), GlobalCMVN(80).fit(st["train"].feats), None)
+    pruner = make_pruner(cfg["pruning"], len(st["train"]), 3, seed=0)
+    task = ASRTask(module, tok, st["train"], st["dev"], pruner, TaskSettings(epochs=3, rescore_fraction=1.0),
+                   init_distributed(device="cpu"), test=None)
+    kept0 = {b[0] for batch in task.epoch_batches(0) for b in batch}
+    assert len(kept0) == 8                                         # loss_hard warms up on full data (epoch 0)
+    pruner.observe(torch.arange(8), torch.linspace(1, 2, 8))
+    task.prev_kept = [0, 1, 2, 3]                                  # as if epoch 0 had kept only these
+    before = pruner.counts.clone()
+    task.epoch_batches(1)
+    assert (pruner.counts[4:] > before[4:]).all() and (pruner.counts[:4] == before[:4]).all()
+    assert task.stats["rescored"] == 4 and task.epoch_log[-1]["overlap_prev"] is not None
