@@ -20,7 +20,7 @@ import torch
 from core.plotting import save_figure
 
 NAME = "msrs"
-DESCRIPTION = "MSRS vs dense/curriculum/static/SET/RigL for VSR and AVSR on the rendered AV corpus; step-time scaling"
+DESCRIPTION = "MSRS vs dense/curriculum/static/SET/RigL for VSR and AVSR on the GRID-style AV corpus; depth probe; step-time scaling"
 
 
 def _scaling(ctx) -> None:
