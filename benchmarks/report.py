@@ -82,7 +82,7 @@ def summarize(records: list[dict]) -> dict[str, dict]:
         if r.get("kind") == "module":
             s["status"], s["wall_s"], s["error"] = r.get("status"), r.get("value"), r.get("error", "")
             s["module"] = r.get("module", app)
-            s["budget"], s["in_budget"] = r.get("target"), r.get("met")
+            s["budget"], s["in_budget"], s["cpu_s"] = r.get("target"), r.get("met"), r.get("cpu_s")
             continue
         s["figures"] += 1
         v = verdict_of(r)
@@ -265,13 +265,16 @@ def render_report(out_dir: str | Path, *, make_plots: bool = True) -> str:
     lines += _env_section(meta, suite_rec) if meta or suite_rec else ["(no run.json)"]
 
     lines += ["", "## Summary", "",
-              "| app | module | status | wall time [s] (budget) | figures | met / missed / within noise / not judged |",
+              "| app | module | status | wall time [s] (CPU time of the process) (budget) | figures | "
+              "met / missed / within noise / not judged |",
               "|---|---|---|---:|---:|---:|"]
     for app in apps:
         s = summary.get(app, {"figures": 0, "status": None, "wall_s": None, **{v: 0 for v in VERDICT_MARK}})
         st = s["status"]
         status = {"ok": "ok", None: "—"}.get(st, f"🔴 **{str(st).upper()}**")
         wall = "—" if s["wall_s"] is None else f"{s['wall_s']:.1f}"
+        if s.get("cpu_s") is not None:
+            wall += f" (CPU {s['cpu_s']:.1f})"
         if s.get("budget"):
             if st != "ok":
                 wall += f" ({s['budget']}: not judged, module {st})"

@@ -270,12 +270,13 @@ def run_suite(suite: str = "quick", device: str = "cpu", *, only=None, out_dir: 
           + (f" (staged in {out}, swapped in when the run completes)" if out != final else ""), flush=True)
     budget = BUDGET_S[suite]
 
-    def module_record(info: ModuleInfo, status: str, error: str, wall: float | None, n_records: int) -> None:
+    def module_record(info: ModuleInfo, status: str, error: str, wall: float | None, n_records: int,
+                      cpu: float | None = None) -> None:
         in_budget = (wall <= budget) if (budget and status == "ok" and wall is not None) else None
         writer.write(info.app or info.name, "(module)", "wall_time", wall, "s", suite=suite, device=device,
                      seed=seed, wall_s=wall, target=f"<= {budget:g}" if budget else None, met=in_budget,
                      higher_is_better=False, kind="module", module=info.name, status=status, error=error,
-                     records=n_records)
+                     records=n_records, cpu_s=cpu)
 
     t_run = time.perf_counter()
     done: set[str] = set()
@@ -287,7 +288,7 @@ def run_suite(suite: str = "quick", device: str = "cpu", *, only=None, out_dir: 
                 print(f"\n=== [{k}/{len(selected)}] {info.name} ===", flush=True)
                 ctx.module, ctx.app = info.name, info.name
                 n_before = len(ctx.records)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 status, error = "ok", ""
                 threads = torch.get_num_threads()
                 try:
@@ -307,12 +308,12 @@ def run_suite(suite: str = "quick", device: str = "cpu", *, only=None, out_dir: 
                     status, error = "failed", f"{type(e).__name__}: {e}"
                     print(f"!!! benchmark module {info.name} FAILED:", file=sys.stderr, flush=True)
                     traceback.print_exc()
-                wall = time.perf_counter() - t0
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
                 _isolate(threads, device)
                 outcome.statuses[info.name] = status
-                module_record(info, status, error, wall, len(ctx.records) - n_before)
+                module_record(info, status, error, wall, len(ctx.records) - n_before, cpu)
                 done.add(info.name)
-                print(f"=== [{k}/{len(selected)}] {info.name}: {status.upper()} in {wall:.1f} s"
+                print(f"=== [{k}/{len(selected)}] {info.name}: {status.upper()} in {wall:.1f} s (CPU {cpu:.1f} s)"
                       + (f" ({error})" if error else ""), flush=True)
                 if outcome.interrupted:
                     break
