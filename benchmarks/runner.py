@@ -313,8 +313,11 @@ def run_suite(suite: str = "quick", device: str = "cpu", *, only=None, out_dir: 
                 outcome.statuses[info.name] = status
                 module_record(info, status, error, wall, len(ctx.records) - n_before, cpu)
                 done.add(info.name)
+                so_far = time.perf_counter() - t_run
+                sb = SUITE_BUDGET_S[suite]
                 print(f"=== [{k}/{len(selected)}] {info.name}: {status.upper()} in {wall:.1f} s (CPU {cpu:.1f} s)"
-                      + (f" ({error})" if error else ""), flush=True)
+                      + (f" ({error})" if error else "")
+                      + f"; run so far {so_far:.0f} s" + (f" of the {sb:.0f} s budget" if sb else ""), flush=True)
                 if outcome.interrupted:
                     break
             loop_ended = True
