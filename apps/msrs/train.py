@@ -1,4 +1,4 @@
-"""sparselab-msrs: VSR/ASR/AVSR with MSRS (Hydra). E.g. ``sparselab-msrs preset=quick mode=avsr method=msrs_s``."""
+"""sparselab-msrs: VSR/ASR/AVSR with MSRS (Hydra). E.g. ``sparselab-msrs preset=grid_cpu mode=vsr experiment=msrs_s``."""
 import hydra
 from omegaconf import DictConfig
 

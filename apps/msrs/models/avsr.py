@@ -10,10 +10,9 @@ from core.speech import CTCAttentionModel, decode_batch
 
 from .frontends import AudioFrontend, FusionMLP, VideoFrontend
 
-__all__ = ["AVSRModel", "MODES", "ENCODER_PREFIX"]
+__all__ = ["AVSRModel", "MODES"]
 
 MODES = ("vsr", "asr", "avsr")
-ENCODER_PREFIX = "asr.encoder.conformer"      # the Conformer blocks (gradient-norm groups)
 
 
 class AVSRModel(nn.Module):
