@@ -86,24 +86,27 @@ def run(ctx) -> None:
 
 
 def _record(ctx, experiment: str, res: dict, seeds: list[int]) -> None:
+    """``res``: {variant: {seed: summary}} (a variant may hold fewer seeds than ``seeds``: the runs that finished)."""
+    res = {v: runs for v, runs in res.items() if runs}
     any_run = next(iter(next(iter(res.values())).values()))
     labels = any_run["labels"]
     classes = [labels[str(k)] for k in range(1, len(labels))]
     points = []
     for v, runs in res.items():
         name = LABELS[v]
-        per = {s: runs[s] for s in seeds}
+        per = {s: runs[s] for s in seeds if s in runs}
+        vseeds = sorted(per)
         extra = dict(experiment=experiment, eval_split=any_run.get("eval_split"))
         ctx.record_seeds(name, "mean_dice", {s: 100 * r["mean_dice"] for s, r in per.items()}, unit="%", higher_is_better=True, **extra)
         for k, cname in enumerate(classes):
             ctx.record_seeds(name, f"dice_{cname}", {s: 100 * r["dice"][k] for s, r in per.items()}, unit="%", higher_is_better=True)
-            if per[seeds[0]].get("hd95_mm"):
+            if per[vseeds[0]].get("hd95_mm"):
                 ctx.record_seeds(name, f"hd95_{cname}", {s: r["hd95_mm"][k] for s, r in per.items()}, unit="mm", higher_is_better=False)
-        if per[seeds[0]].get("mean_hd95_mm") is not None:
+        if per[vseeds[0]].get("mean_hd95_mm") is not None:
             ctx.record_seeds(name, "mean_hd95", {s: r["mean_hd95_mm"] for s, r in per.items()}, unit="mm", higher_is_better=False)
             ctx.record_seeds(name, "mean_asd", {s: r["mean_asd_mm"] for s, r in per.items()}, unit="mm", higher_is_better=False)
         ctx.record_seeds(name, "missed_classes", {s: r["missed"] for s, r in per.items()}, unit="class-cases", higher_is_better=False)
-        r0 = per[seeds[0]]
+        r0 = per[vseeds[0]]
         ctx.record(NAME, name, "params_nonzero", r0["params_unmasked"], "params", params_total=r0["params_total"],
                    params_literal_nonzero=r0["params_nonzero"])
         ctx.record(NAME, name, "flops_per_patch", r0.get("flops_sparse"), "FLOP", flops_dense=r0.get("flops_dense"))
@@ -123,12 +126,16 @@ def _record(ctx, experiment: str, res: dict, seeds: list[int]) -> None:
 
 def _targets(ctx, res: dict, seeds: list[int]) -> None:
     dice = {v: {s: 100 * r["mean_dice"] for s, r in runs.items()} for v, runs in res.items()}
+
+    def common(a: str, b: str) -> list[int]:
+        return [s for s in seeds if s in dice[a] and s in dice[b]]
+
     base = "dynunet" if "dynunet" in res else ("nnunet" if "nnunet" in res else None)
     learned = base is not None and statistics.fmean(dice[base].values()) >= LEARNED_DICE
     why = None if learned else f"the baseline has not learned at this size (mean Dice < {LEARNED_DICE:g} %)"
     if base is not None and "dense" in res:
         bm, bsd = _mean_std(dice[base].values())
-        ctx.record_seeds("E2ENet dense vs DynUNet", "mean_dice_gap", {s: dice["dense"][s] - dice[base][s] for s in seeds},
+        ctx.record_seeds("E2ENet dense vs DynUNet", "mean_dice_gap", {s: dice["dense"][s] - dice[base][s] for s in common("dense", base)},
                          unit="points", target=f">= {-max(bsd, 1e-6):.3g}", not_judged=why, dynunet_std=bsd,
                          judged_on_note="paired gap vs -1 std of DynUNet over seeds")
     if "dense" in res:
@@ -136,14 +143,16 @@ def _targets(ctx, res: dict, seeds: list[int]) -> None:
             if v not in res:
                 continue
             tgt = ">= -1" if v == "s08" else None
-            ctx.record_seeds(f"{LABELS[v]} vs dense", "mean_dice_gap", {s: dice[v][s] - dice["dense"][s] for s in seeds},
+            if not common(v, "dense"):
+                continue
+            ctx.record_seeds(f"{LABELS[v]} vs dense", "mean_dice_gap", {s: dice[v][s] - dice["dense"][s] for s in common(v, "dense")},
                              unit="points", target=tgt, not_judged=why if tgt else None)
         if "s08" in res:
-            s8, d = res["s08"][seeds[0]], res["dense"][seeds[0]]
+            s8, d = next(iter(res["s08"].values())), next(iter(res["dense"].values()))
             ctx.record(NAME, "E2ENet S=0.8 vs dense", "params_nonzero_ratio", s8["params_unmasked"], "params",
                        baseline=d["params_unmasked"], target="<= 0.40")
             if base is not None:
-                b = res[base][seeds[0]]
+                b = next(iter(res[base].values()))
                 ctx.record(NAME, "E2ENet S=0.8 vs DynUNet", "params_nonzero_ratio", s8["params_unmasked"], "params",
                            baseline=b["params_unmasked"], target="<= 0.35")
                 if s8.get("flops_sparse") and b.get("flops_dense"):
@@ -203,6 +212,8 @@ def _scaling(ctx, experiment: str, variants: list[str], seed: int, device: str) 
     sides = ctx.sizes(smoke=[16, 24], quick=[32, 48], standard=[32, 48, 64], full=[96, 128, 160, 192])
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for v in [v for v in variants if v in ("dense", "dynunet", "nnunet")]:
+        if not (run_dir_of(ctx.out_dir, experiment, v, seed) / "model_final.pt").is_file():
+            continue
         ck = safe_torch_load(run_dir_of(ctx.out_dir, experiment, v, seed) / "model_final.pt", map_location="cpu", what="model file")
         model = build_model(ck["model_cfg"], ck["in_channels"], ck["num_classes"])
         model.load_state_dict(ck["model"])
@@ -221,3 +232,53 @@ def _scaling(ctx, experiment: str, variants: list[str], seed: int, device: str) 
     ax.set_title("sliding window, overlap 0.5")
     ax.legend(fontsize=7)
     save_figure(fig, ctx.plot_path(NAME, "sw_inference_scaling"), dpi=110)
+
+
+def finished_runs(out_dir: Path, experiment: str, variants: list[str], seeds: list[int]) -> dict:
+    """{variant: {seed: summary}} of the runs already finished under ``out_dir`` (nothing is trained)."""
+    import json
+
+    res: dict = {}
+    for v in variants:
+        for s in seeds:
+            p = run_dir_of(out_dir, experiment, v, s) / "summary.json"
+            if p.is_file():
+                summ = json.loads(p.read_text())
+                if summ.get("status") == "finished":
+                    res.setdefault(v, {})[s] = summ
+    return res
+
+
+def main(argv=None) -> None:
+    """Record the verdicts of the runs already finished in ``OUT`` (``python -m benchmarks.suites.e2enet OUT
+    --suite standard``): the suite's figures without training what is missing; the runs not found are noted as
+    not run. ``OUT`` gets results.jsonl and plots/ (the suite's runs live in ``OUT/e2enet_runs``)."""
+    import argparse
+
+    from benchmarks.context import BenchContext
+    from core.training import ResultsWriter
+
+    ap = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--suite", default="standard", choices=sorted(PLAN))
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    ctx = BenchContext(suite=a.suite, device="cpu", seed=a.seed, out_dir=out, writer=ResultsWriter(out / "results.jsonl"),
+                       app=NAME, module=NAME)
+    experiment, variants = PLAN[a.suite]
+    seeds = ctx.seed_list()
+    res = finished_runs(out, experiment, variants, seeds)
+    if not res:
+        raise SystemExit(f"no finished runs of experiment={experiment} under {out / 'e2enet_runs'}")
+    missing = [f"{v} seed {s}" for v in variants for s in seeds if s not in res.get(v, {})]
+    if missing:
+        ctx.note(f"not run (CPU time): {', '.join(missing)}")
+    torch.set_num_threads(1)
+    _record(ctx, experiment, res, seeds)
+    _paper_counts(ctx)
+    _scaling(ctx, experiment, variants, seeds[0], "cpu")
+
+
+if __name__ == "__main__":
+    main()
