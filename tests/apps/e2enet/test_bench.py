@@ -7,11 +7,13 @@ def test_plan_is_experiment_configs_that_compose():
     from apps.e2enet.recipe import compose_config
 
     assert suite.PLAN["standard"][1][:3] == ["dense", "s08", "dynunet"]        # most informative runs first
+    from apps.e2enet.recipe import CONFIG_DIR
+
     for exp, variants in suite.PLAN.values():
-        for v in variants:
-            cfg = compose_config([f"experiment={exp}", f"variant={v}"])
-            assert (cfg.model.arch == "dynunet") == (v in ("dynunet", "nnunet"))
-            assert v in suite.LABELS
+        assert (CONFIG_DIR / "experiment" / f"{exp}.yaml").is_file()
+        assert all((CONFIG_DIR / "variant" / f"{v}.yaml").is_file() and v in suite.LABELS for v in variants)
+    dyn = compose_config(["experiment=cpu_standard", "variant=dynunet"])
+    assert dyn.model.arch == "dynunet" and list(dyn.model.channels) == [16, 32, 32, 32, 32]
     std = compose_config(["experiment=cpu_standard", "variant=s08"])
     assert std.trainer.max_steps >= 400 and float(std.model.sparsity) == 0.8
     paper = compose_config(["experiment=paper_cohort"])
