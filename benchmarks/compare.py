@@ -166,8 +166,15 @@ def band(rec: dict, q: float, on: str, threshold: float) -> tuple[float, float]:
     return min(lo, q - tol), max(hi, q + tol)
 
 
+MIN_COVERAGE = 0.9   # a timing interval from fewer rounds (< 5) is too short to be a noise band
+
+
 def _gated(rec: dict, on: str) -> bool:
-    """Absolute times without an in-run baseline or a band follow the machine's load: not gated."""
+    """Absolute times without an in-run baseline or a band follow the machine's load, and a timing ratio from
+    too few rounds has no trustworthy band: neither is gated."""
+    cov = _num(rec.get("interval_coverage"))
+    if cov is not None and cov < MIN_COVERAGE:
+        return False
     if on == "ratio" or rec.get("kind") in ("module", "suite"):
         return on == "ratio"
     unit = str(rec.get("unit") or "").strip().lower()
@@ -223,8 +230,11 @@ def _judge(row: CompareRow, threshold: float) -> None:
     apart_down = b < lo_a and a > hi_b      # new below both bands
     if not (apart_up or apart_down):
         row.verdict = "~"
-    elif not _gated(new, row.on):
-        row.verdict, row.note = "changed", "absolute time without an in-run baseline: not gated"
+    elif not (_gated(new, row.on) and _gated(old, row.on)):
+        few = any((_num(r.get("interval_coverage")) or 1.0) < MIN_COVERAGE for r in (old, new))
+        row.verdict = "changed"
+        row.note = ("too few timing rounds for a noise band (smoke): not gated" if few
+                    else "absolute time without an in-run baseline: not gated")
     elif row.higher_is_better is None:
         row.verdict = "changed"
     else:

@@ -62,6 +62,15 @@ def test_regression_only_outside_both_bands():
     assert verdicts(compare_records([timing("core", 1.0, 0.999, 1.001)], tight_new))["core / engine / time"] == "~"
 
 
+def test_timings_from_too_few_rounds_are_not_gated():
+    old = [dict(timing("core", 1.00, 0.98, 1.02), interval_coverage=0.5, rounds=2), END]
+    new = [dict(timing("core", 1.60, 1.55, 1.65), interval_coverage=0.5, rounds=2), END]
+    cmp = compare_records(old, new)
+    assert not cmp.failed and cmp.rows[0].verdict == "changed" and "too few timing rounds" in cmp.rows[0].note
+    enough = compare_records([dict(old[0], interval_coverage=0.98)], [dict(new[0], interval_coverage=0.98)])
+    assert enough.rows[0].verdict == "regression"
+
+
 def test_seed_spread_is_the_band_of_a_mean():
     old = [rec("app", "dense", "dice", 0.80, n_seeds=3, std=0.05, higher_is_better=True)]
     new = [rec("app", "dense", "dice", 0.75, n_seeds=3, std=0.05, higher_is_better=True)]
