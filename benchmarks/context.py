@@ -288,6 +288,9 @@ class BenchContext:
             fields["baseline_name"] = str(baseline_name)
         if reason:
             fields["not_judged_reason"] = reason
+        clash = sorted(set(extra) & set(fields))
+        if clash:
+            raise ValueError(f"extra keys {clash} are set by compare_timing; rename them")
         return self._write(app, variant, metric, cmp.candidate_s, "s", **fields, **extra)
 
     def record_seeds(self, variant: str, metric: str, values, *, app: str | None = None, unit: str = "",
