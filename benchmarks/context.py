@@ -46,6 +46,8 @@ _RESERVED = {"suite", "device", "seed", "commit", "ratio", "met", "compared", "k
 SEEDS_PER_SUITE = {"smoke": 1, "quick": 2, "standard": 3, "full": 5}     # ctx.seed_list() defaults
 ROUNDS_PER_SUITE = {"smoke": 5, "quick": 15, "standard": 25, "full": 31}  # ctx.compare_timing() default rounds
 _UNSET = object()
+_TIMING_FIELDS = {"baseline", "target", "wall_s", "higher_is_better", "ratio_interval", "interval_coverage", "noise_floor",
+                  "noise_interval", "wall_ratio", "wall_noise_floor", "clock", "rounds", "inner", "peer", "baseline_name"}
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,9 @@ class BenchContext:
             raise ValueError(f"target={target!r}: a timing target is on the ratio; use '<= X', '>= X' or 'within X%'")
         if peer is not None and (not isinstance(peer, str) or not peer):
             raise ValueError(f"peer={peer!r} must be the peer's name (a non-empty string)")
+        clash = sorted(set(extra) & _TIMING_FIELDS)
+        if clash:
+            raise ValueError(f"extra keys {clash} are set by compare_timing; rename them")
         rounds = ROUNDS_PER_SUITE[self.suite] if rounds is None else rounds
         t0 = time.perf_counter()
         cmp = interleaved(baseline, candidate, control, rounds=rounds, warmup=warmup, inner=inner, device=str(self.device),
@@ -288,9 +293,6 @@ class BenchContext:
             fields["baseline_name"] = str(baseline_name)
         if reason:
             fields["not_judged_reason"] = reason
-        clash = sorted(set(extra) & set(fields))
-        if clash:
-            raise ValueError(f"extra keys {clash} are set by compare_timing; rename them")
         return self._write(app, variant, metric, cmp.candidate_s, "s", **fields, **extra)
 
     def record_seeds(self, variant: str, metric: str, values, *, app: str | None = None, unit: str = "",
