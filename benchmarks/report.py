@@ -217,14 +217,16 @@ def _peer_rows(figures: list[dict]) -> list[str]:
     if not rows:
         return []
     lines = ["", "## Peers side by side", "",
-             "Measured in this run, interleaved in one process: ratio = ours / peer (below 1: ours is faster).", "",
-             "| app | comparison | ours | peer | ours [s] | peer [s] | ratio [interval] | noise floor | target | verdict |",
-             "|---|---|---|---|---:|---:|---:|---:|---|---|"]
+             "Measured in this run (timings interleaved in one process): ratio = ours / peer; for a time, below 1 "
+             "means ours is faster.", "",
+             "| app | comparison | ours | peer | ours: value | peer: value | unit | ratio [interval] | noise floor | "
+             "target | verdict |",
+             "|---|---|---|---|---:|---:|---|---:|---:|---|---|"]
     for r in rows:
         lines.append(f"| {_cell(r['app'])} | {_cell(r['variant'])} / {_cell(r['metric'])} | "
-                     f"{_cell(r.get('candidate_name') or 'sparselab')} | {_cell(r['peer'])} | {_cell(r.get('value'))} | "
-                     f"{_cell(r.get('baseline'))} | {_ratio(r)} | {_cell(r.get('noise_floor'))} | "
-                     f"{_cell(r.get('target') or '')} | {_met(r)} |")
+                     f"{_cell(r.get('candidate_name') or 'sparselab')} | {_cell(r['peer'])} | {_measured(r)} | "
+                     f"{_cell(r.get('baseline'))} | {_cell(r.get('unit') or '')} | {_ratio(r)} | "
+                     f"{_cell(r.get('noise_floor'))} | {_cell(r.get('target') or '')} | {_met(r)} |")
     return lines
 
 
