@@ -93,3 +93,21 @@ def test_context_column_tells_scaling_points_apart(tmp_path):
     assert "| variant | metric | context | measured |" in md
     assert "| scaling | time | items=100 | 0.1 | s |" in md and "| scaling | time | items=1000 | 0.9 | s |" in md
     assert "| headline | time |  | 0.5 | s |" in md  # a unique row needs no context
+
+
+def test_peer_rows_headline_plot_and_notes_at_the_top(tmp_path):
+    w = ResultsWriter(tmp_path / "results.jsonl")
+    w.write("core", "(module)", "wall_time", 5.0, "s", suite="quick", kind="module", module="core", status="ok")
+    w.write("core", "vs_ao", "step_time", 0.9, "s", suite="quick", baseline=1.0, ratio=0.9, interval=[0.8, 1.0],
+            ratio_interval=[0.85, 0.95], judged_on="median paired ratio", noise_floor=1.01, peer="torch.ao.pruning")
+    w.write("core", "(note)", "note1", None, "", suite="quick", kind="note", text="no conv row: 2-D weights only")
+    w.write("(suite)", "(all modules)", "wall_time", 6.0, "s", suite="quick", kind="suite", status="complete")
+    d = tmp_path / "plots" / "core"
+    d.mkdir(parents=True)
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    fig.savefig(d / "headline.png")
+    md = render_report(tmp_path, make_plots=False)
+    assert md.index("## Headline per app") < md.index("## Peers side by side") < md.index("## Environment")
+    assert "| core | vs_ao / step_time | sparselab | torch.ao.pruning | 0.9 | 1 | s | 0.9 [0.85, 0.95] | 1.01 |" in md
+    assert "> no conv row: 2-D weights only" in md and md.count("plots/core/headline.png") == 1
