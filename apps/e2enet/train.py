@@ -1,4 +1,5 @@
-"""sparselab-e2enet: train E2ENet (Hydra). E.g. ``sparselab-e2enet preset=quick model.sparsity=0.8``."""
+"""sparselab-e2enet: train E2ENet (Hydra). E.g. ``sparselab-e2enet preset=quick model.sparsity=0.8`` or
+``sparselab-e2enet experiment=cpu_standard variant=s08 trainer.seed=1``."""
 import hydra
 from omegaconf import DictConfig
 
