@@ -50,6 +50,7 @@ def _compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on-regression", action="store_true",
                    help="exit with code 1 on a regression or when NEW is empty, crashed or interrupted")
     p.add_argument("--changed-only", action="store_true", help="hide rows within the noise band")
+    p.add_argument("--only", default=None, help="comma-separated apps / modules to compare (default: all)")
     return p
 
 
@@ -77,7 +78,8 @@ def _bench(argv: list[str]) -> int:
 
         a = _compare_parser().parse_args(argv[1:])
         try:
-            cmp = compare_files(a.old, a.new, a.threshold)
+            only = [x.strip() for x in a.only.split(",") if x.strip()] if a.only else None
+            cmp = compare_files(a.old, a.new, a.threshold, only=only)
         except (FileNotFoundError, ValueError) as e:
             return _error("sparselab bench compare", str(e))
         print(render_comparison(cmp, changed_only=a.changed_only), end="")

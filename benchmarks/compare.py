@@ -315,10 +315,25 @@ def _results_path(p) -> Path:
 _REQUIRED = ("app", "variant", "metric")
 
 
-def compare_files(old_path, new_path, threshold: float = 0.05) -> Comparison:
-    """Compare two results files (or run folders holding ``results.jsonl``); a malformed line is a named ValueError."""
-    return compare_records(read_results(_results_path(old_path), required=_REQUIRED),
-                           read_results(_results_path(new_path), required=_REQUIRED), threshold)
+def compare_files(old_path, new_path, threshold: float = 0.05, *, only: list[str] | None = None) -> Comparison:
+    """Compare two results files (or run folders holding ``results.jsonl``); a malformed line is a named ValueError.
+
+    ``only``: module names / apps to compare (the rows of other apps and their module records are left out;
+    the end-of-run record is kept).
+    """
+    old = read_results(_results_path(old_path), required=_REQUIRED)
+    new = read_results(_results_path(new_path), required=_REQUIRED)
+    if only:
+        keep = set(only)
+        known = {r.get("app") for r in old + new} | {r.get("module") for r in old + new if r.get("module")}
+        unknown = sorted(keep - known)
+        if unknown:
+            raise ValueError(f"--only {', '.join(unknown)}: no such app or module in either run; "
+                             f"valid: {', '.join(sorted(str(k) for k in known if k and not str(k).startswith('(')))}")
+        sel = lambda rows: [r for r in rows if r.get("kind") == "suite" or r.get("app") in keep  # noqa: E731
+                            or r.get("module") in keep]
+        old, new = sel(old), sel(new)
+    return compare_records(old, new, threshold)
 
 
 def _change(c: float | None) -> str:

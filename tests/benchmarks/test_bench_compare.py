@@ -190,3 +190,13 @@ def test_run_folders_and_different_suites(tmp_path):
     cmp = compare_files(tmp_path / "a", tmp_path / "b.jsonl")
     assert len(cmp.added) == len(cmp.removed) == 2 and not cmp.regressions
     assert "No row in common: OLD has suite(s) quick, NEW has smoke" in render_comparison(cmp)
+
+
+def test_only_some_apps(tmp_path, capsys):
+    old = write(tmp_path / "old.jsonl", [module("a"), module("b"), timing("a", 1.0, 0.98, 1.02), END])
+    new = write(tmp_path / "new.jsonl", [module("a"), timing("a", 1.0, 0.98, 1.02), END])   # b did not run
+    assert compare_files(old, new).failed                                   # module b missing
+    assert not compare_files(old, new, only=["a"]).failed
+    assert main(["bench", "compare", str(old), str(new), "--only", "a", "--fail-on-regression"]) == 0
+    assert main(["bench", "compare", str(old), str(new), "--only", "zzz"]) == 2
+    assert "no such app or module" in capsys.readouterr().err
