@@ -16,7 +16,7 @@ def run(argv, capsys):
 
 def test_unknown_command_and_subcommand(capsys):
     rc, _, err = run(["train"], capsys)
-    assert rc == 2 and "unknown command 'train'" in err and "bench, asr, msrs, e2enet, spa" in err
+    assert rc == 2 and "unknown command 'train'" in err and "valid: bench, " in err and "asr, msrs, e2enet, spa" in err
     rc, _, err = run(["bench", "compar"], capsys)
     assert rc == 2 and "valid: compare, list, report" in err
     rc, out, _ = run([], capsys)
