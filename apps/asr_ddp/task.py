@@ -31,7 +31,7 @@ from core.speech.datasets import ctc_min_frames
 from core.speech.decoding import decode_batch
 from core.speech.features import GlobalCMVN, SpecAugment
 from core.speech.model import CTCAttentionModel, pad_targets
-from core.training.distributed import DistInfo, all_reduce_sum
+from core.training.distributed import DistInfo
 from core.training.loop import StepOutput, Task
 
 from apps.asr_ddp.data.bucketing import bucket_batches, split_batches
@@ -340,7 +340,3 @@ class ASRTask(Task):
             out.update(test_wer=ev["wer"], test_cer=ev["cer"], test_n=ev["n"], test_missing=ev["missing"],
                        test_example=ev["example"])
         return out
-
-
-def audio_sum_over_ranks(x: float) -> float:
-    return float(all_reduce_sum(torch.tensor([x], dtype=torch.float64))[0])
