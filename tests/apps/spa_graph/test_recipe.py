@@ -21,7 +21,9 @@ def test_quick_preset_runs_writes_results_and_plots(tmp_path):
     recs = read_results(tmp_path / "results.jsonl")
     assert {r["metric"] for r in recs} >= {"accuracy", "macro_f1", "grouped_macro_f1", "query_time", "macro_f1_mean"}
     n = len(recs)
-    Recipe(cfg).run()                                  # a re-run replaces its keyed rows instead of appending
+    again = _cfg("preset=quick", "epochs=10", "seeds=1", f"out_dir={tmp_path}", "synthetic.num_nodes=150", "plot=false",
+                 "methods=[random]")
+    Recipe(again).run()                                # a re-run replaces its keyed rows instead of appending
     assert len(read_results(tmp_path / "results.jsonl")) == n
     assert "dropout: 0.0" in (tmp_path / "config.yaml").read_text()
     assert all(r["app"] == "spa_graph" for r in recs)
