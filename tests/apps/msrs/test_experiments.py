@@ -44,6 +44,8 @@ def test_report_pairs_seeds_and_judges(tmp_path):
                                switch_forced=False, mask_density_at_switch=0.4),
                    1: _summary([(50, 8, 0.4), (100, 16, 0.2)], 0.21, 16, stable_step=None, switch_step=30,
                                switch_forced=True, mask_density_at_switch=0.5)},
+        "msrs_s": {0: _summary([(50, 8, 0.4), (100, 16, 0.25)], 0.21, 16, density=0.4, stable_step=10,
+                               switch_step=10, switch_forced=False)},
     }
     for name, by in runs.items():
         for s, summ in by.items():
@@ -51,7 +53,7 @@ def test_report_pairs_seeds_and_judges(tmp_path):
             (tmp_path / name / f"seed{s}" / "summary.json").write_text(json.dumps(summ))
     assert steps_to_reach(runs["dense"][0]["val"], 0.3) == (100, 20)
     loaded = load_runs(tmp_path)
-    assert sorted(loaded) == ["dense", "msrs_d"] and sorted(loaded["msrs_d"]) == [0, 1]
+    assert sorted(loaded) == ["dense", "msrs_d", "msrs_s"] and sorted(loaded["msrs_d"]) == [0, 1]
     res = summarize(loaded)
     m = res["runs"]["msrs_d"]
     # seed 0 reaches dense's 0.3 at 8 CPU s (dense: 20) -> 0.4; seed 1 reaches 0.2 at 16 s -> 0.8
@@ -61,6 +63,8 @@ def test_report_pairs_seeds_and_judges(tmp_path):
     assert v["dense converges with test WER <= 0.40"] == "met"
     assert v["msrs_d: CPU s to dense's final val WER <= 0.5x dense (paired)"] == "inside the spread"  # 0.6 +- 0.28
     assert v["msrs_d: mask stable within the first 20 % without forcing"] == "miss"
+    # paired on seed 0 only: 0.21 / 0.20 - 1 = +5 % at 60 % sparsity
+    assert v["MSRS-S at >= 50 % sparsity within 10 % relative WER of MSRS-D (paired)"] == "met (one seed: indicative)"
     assert report_main([str(tmp_path)]) == 0 and "msrs_d" in (tmp_path / "report.md").read_text()
     with pytest.raises(FileNotFoundError, match="no finished runs"):
         load_runs(tmp_path / "empty")
