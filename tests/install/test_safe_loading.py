@@ -41,8 +41,12 @@ def test_load_checkpoint_refuses_a_file_that_would_run_code(malicious):
 def test_e2enet_predict_refuses_a_malicious_model_file(malicious, tmp_path):
     from apps.e2enet.predict import predict_files
 
+    import nibabel as nib
+    import numpy as np
+
     path, marker = malicious
     (tmp_path / "in").mkdir()
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.float32), np.eye(4)), str(tmp_path / "in" / "case.nii.gz"))
     with pytest.raises(UnsafeFileError, match="e2enet model file"):
         predict_files(path, tmp_path / "in", tmp_path / "out")
     assert not marker.exists()
