@@ -12,7 +12,8 @@ Peers (``ctx.compare_timing``, no target): our SCAN + PageRank against cdlib 0.4
 is not installed). Scaling: SCAN + PageRank seconds against edges on SBM graphs (1M edges: <= 10 s).
 
 smoke: a 200-node SBM graph, SPA vs Random, 20 epochs, 1 seed. quick: CiteSeer + Cora at b=40, SPA (official,
-ranked) vs Random and FeatProp, 2 seeds, 60 epochs. standard (<= 60 min on 2 CPU cores): CiteSeer + Cora,
+ranked) vs Random and FeatProp, 2 seeds, 60 epochs (103 s wall on the loaded 2-core machine). standard (sized
+for <= 60 min on 2 idle CPU cores from the grid's per-run cost; not timed end to end yet): CiteSeer + Cora,
 GCN, b = 20 and 40, the paper's methods + AGE, 10 seeds, 300 epochs. full: the paper's grid (CiteSeer,
 Cora, Minesweeper, Tolokers; GCN and GraphSAGE; the paper's budgets; 10 seeds) -- many hours on a CPU.
 """
