@@ -134,6 +134,7 @@ def _plot(ctx, res: dict, table: dict) -> None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # README verdicts from finished runs (nothing is trained):  python -m benchmarks.suites.asr_ddp outputs/asr_ddp/digits_standard
+# (also writes <folder>/dev_wer_vs_cpu.png)
 
 def _interval(vals: list[float]) -> tuple[float, float, float]:
     from benchmarks.stats import mean_interval
@@ -190,8 +191,13 @@ if __name__ == "__main__":
 
     from apps.asr_ddp.experiments import format_table, load_results, summarise
 
+    from apps.asr_ddp.plots import plot_wer_vs_time
+
     results = load_results(sys.argv[1])
     print(format_table(summarise(results)))
+    seed0 = {n: r[min(r)]["dev_curve"] for n, r in sorted(results.items(), key=lambda kv: kv[0] != "full")}
+    plot_wer_vs_time(seed0, Path(sys.argv[1]) / "dev_wer_vs_cpu.png", x_key="train_cpu_s",
+                     title="digits: dev WER vs training CPU (lowest seed)")
     print("| target | measured (mean [95% interval], paired by seed) | verdict |\n|---|---|---|")
     for t, m, v in verdicts(results):
         print(f"| {t} | {m} | {v} |")
