@@ -36,7 +36,7 @@ from .visemes import shapes_for
 
 __all__ = ["GRID_SIZES", "GRID_SPLITS", "GRID_NAME", "grid_corpus_params", "build_grid_corpus"]
 
-_VERSION = 1
+_VERSION = 2   # 2: letter "a" spoken "eh" (v1 spoke "ay", which espeak-ng reads as "aye", the sound of "i")
 GRID_NAME = "grid_av"
 GRID_SPLITS = ("train", "val", "test", "test_unseen")
 # (train, val, test, test_unseen, babble) utterance counts

@@ -22,7 +22,7 @@ SLOTS: tuple[tuple[str, ...], ...] = (
 )
 VOCABULARY: tuple[str, ...] = tuple(dict.fromkeys(w for slot in SLOTS for w in slot))
 # letters espeak-ng would read as words (or skip) inside a sentence: spelled as their names
-SPOKEN = {"a": "ay", "e": "ee", "i": "eye", "o": "oh", "u": "you", "y": "why"}
+SPOKEN = {"a": "eh", "e": "ee", "i": "eye", "o": "oh", "u": "you", "y": "why"}   # espeak: "ay" = "aye" = "i"
 
 
 def num_sentences() -> int:

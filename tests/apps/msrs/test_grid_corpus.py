@@ -69,3 +69,17 @@ def test_word_tokenizer_round_trip_and_errors():
         tok.decode([54])
     with pytest.raises(ValueError, match="repeated"):
         WordTokenizer(["a", "a"])
+
+
+def test_every_letter_sounds_different():
+    """The audio must tell every word of a slot apart (v1 spoke "a" as "ay" = "aye", the sound of "i")."""
+    from apps.msrs.data.grid_words import SPOKEN
+    from core.speech.espeak import Synthesizer
+
+    s = Synthesizer()
+    sounds = {}
+    for w in SLOTS[3]:
+        r = s.synth(f"at {SPOKEN.get(w, w)} two", voice="en-us")
+        sounds[w] = tuple(p for p, _, _ in r.phonemes)
+    same = [(a, b) for a in sounds for b in sounds if a < b and sounds[a] == sounds[b]]
+    assert not same, same
