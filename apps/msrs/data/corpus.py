@@ -72,6 +72,26 @@ def _synth_16k(synth: Synthesizer, text: str, spk, rate: int, seed: int):
     return wav, res.phonemes
 
 
+def write_av_pair(out: Path, dataset: str, split: str, speaker: str, uid: str, wav: np.ndarray, phonemes,
+                  mouth, render_seed: int, coarticulation: float, frame_size: int | None = None) -> tuple[str, int]:
+    """One utterance in auto_avsr's layout: ``(n,)`` 16 kHz speech + phoneme events -> ``<dataset>_video/<split>/
+    <speaker>/<uid>.mp4`` (25 fps mouth frames rendered from the visemes) and the ``.wav`` beside it, trimmed or padded
+    to whole video frames and peak-limited. Returns (path relative to ``out/<dataset>``, number of frames)."""
+    T = max(1, int(round(len(wav) / SAMPLES_PER_FRAME)))
+    wav = np.pad(wav, (0, max(0, T * SAMPLES_PER_FRAME - len(wav))))[:T * SAMPLES_PER_FRAME]
+    peak = float(np.abs(wav).max())
+    if peak > 0.99:
+        wav = wav * (0.99 / peak)
+    _, shapes = shapes_for(phonemes, T, FPS, coarticulation)
+    frames = render_mouth(shapes, mouth, seed=render_seed, **({} if frame_size is None else {"size": frame_size}))
+    rel = f"{dataset}_video/{split}/{speaker}/{uid}.mp4"
+    media = out / dataset / rel
+    media.parent.mkdir(parents=True, exist_ok=True)
+    write_video(media, frames, FPS)
+    sf.write(media.with_suffix(".wav"), wav.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+    return rel, T
+
+
 def build_av_corpus(root: str | os.PathLike, size: str = "quick", seed: int = 0, *, name: str | None = None,
                     progress=None, **kw) -> Path:
     """Build (or reuse) the corpus; returns its dataset root (pass it to ``AVDataset``).
@@ -112,19 +132,9 @@ def build_av_corpus(root: str | os.PathLike, size: str = "quick", seed: int = 0,
             (out / "babble").mkdir(parents=True, exist_ok=True)
             sf.write(out / "babble" / f"babble-{i:04d}.wav", wav, SAMPLE_RATE, subtype="PCM_16")
             continue
-        T = max(1, int(round(len(wav) / SAMPLES_PER_FRAME)))
-        wav = np.pad(wav, (0, max(0, T * SAMPLES_PER_FRAME - len(wav))))[:T * SAMPLES_PER_FRAME]
-        peak = float(np.abs(wav).max())
-        if peak > 0.99:
-            wav = wav * (0.99 / peak)
-        _, shapes = shapes_for(phonemes, T, FPS, params["coarticulation"])
-        frames = render_mouth(shapes, make_speaker(1000 * seed + k), seed=int(rng.integers(2 ** 31)))
         uid = f"{split}-{i:05d}"
-        rel = f"{DATASET_NAME}_video/{split}/{spk.name}/{uid}.mp4"
-        media = out / DATASET_NAME / rel
-        media.parent.mkdir(parents=True, exist_ok=True)
-        write_video(media, frames, FPS)
-        sf.write(media.with_suffix(".wav"), wav.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+        rel, T = write_av_pair(out, DATASET_NAME, split, spk.name, uid, wav, phonemes, make_speaker(1000 * seed + k),
+                               int(rng.integers(2 ** 31)), params["coarticulation"])
         txt = out / DATASET_NAME / f"{DATASET_NAME}_text/{split}/{spk.name}/{uid}.txt"
         txt.parent.mkdir(parents=True, exist_ok=True)
         txt.write_text(text + "\n")

@@ -27,12 +27,10 @@ import soundfile as sf
 from core.speech.corpus import SPEAKERS
 from core.speech.espeak import Synthesizer
 
-from .corpus import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, _synth_16k
+from .corpus import SAMPLE_RATE, _synth_16k, write_av_pair
 from .grid_words import SLOTS, VOCABULARY, draw_sentences, spoken_text
-from .render import make_speaker, render_mouth
-from .video_io import write_video
+from .render import make_speaker
 from .viseme_ceiling import ceiling_wer, viseme_classes, word_visemes_for_voice
-from .visemes import shapes_for
 
 __all__ = ["GRID_SIZES", "GRID_SPLITS", "GRID_NAME", "grid_corpus_params", "build_grid_corpus"]
 
@@ -94,20 +92,9 @@ def build_grid_corpus(root: str | os.PathLike, size: str = "quick", seed: int = 
             (out / "babble").mkdir(parents=True, exist_ok=True)
             sf.write(out / "babble" / f"babble-{i:04d}.wav", wav, SAMPLE_RATE, subtype="PCM_16")
             continue
-        T = max(1, int(round(len(wav) / SAMPLES_PER_FRAME)))
-        wav = np.pad(wav, (0, max(0, T * SAMPLES_PER_FRAME - len(wav))))[:T * SAMPLES_PER_FRAME]
-        peak = float(np.abs(wav).max())
-        if peak > 0.99:
-            wav = wav * (0.99 / peak)
-        _, shapes = shapes_for(phonemes, T, FPS, params["coarticulation"])
-        frames = render_mouth(shapes, make_speaker(1000 * seed + k), seed=int(rng.integers(2 ** 31)),
-                              size=params["frame_size"])
         uid = f"{split}-{i:05d}"
-        rel = f"{GRID_NAME}_video/{split}/{spk.name}/{uid}.mp4"
-        media = out / GRID_NAME / rel
-        media.parent.mkdir(parents=True, exist_ok=True)
-        write_video(media, frames, FPS)
-        sf.write(media.with_suffix(".wav"), wav.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+        rel, T = write_av_pair(out, GRID_NAME, split, spk.name, uid, wav, phonemes, make_speaker(1000 * seed + k),
+                               int(rng.integers(2 ** 31)), params["coarticulation"], params["frame_size"])
         labels[split].append(f"{GRID_NAME},{rel},{T},{text}")
         per_split[split][0].append(text)
         per_split[split][1].append(classes[k])
