@@ -86,9 +86,16 @@ def test_forced_failure_gives_an_honest_headline(fake_package, tmp_path):
 def interrupt_package(monkeypatch):
     from pathlib import Path
 
+    import signal
+
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
     monkeypatch.setenv("SPARSELAB_PROGRESS", "0")
-    return "bench_fake_interrupt"
+    # A process started in the background by a non-interactive shell inherits SIGINT as *ignored*, and Python then
+    # installs no KeyboardInterrupt handler (the runner honours that, as a background job should). These tests
+    # are about Ctrl-C reaching a foreground run, so give the test process Python's default handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield "bench_fake_interrupt"
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_sigint_during_a_module_is_recorded_and_reported(interrupt_package, tmp_path, monkeypatch):
@@ -147,7 +154,8 @@ def test_sigint_from_outside_a_cli_run(interrupt_package, tmp_path):
            "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1]), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.cli", "bench", "--suite", "smoke", "--suites-package",
                              interrupt_package, "--out", str(tmp_path / "r"), "--quiet"], env=env,
-                            cwd=here.parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=here.parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a foreground run
     try:
         deadline = time.time() + 120
         while not marker.exists() and time.time() < deadline and proc.poll() is None:
