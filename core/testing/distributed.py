@@ -37,7 +37,8 @@ def _worker(rank: int, world_size: int, init_file: str, fn, args, result_dir: st
 def run_distributed(fn, world_size: int = 2, *args) -> list:
     """Run ``fn(rank, world_size, *args)`` in ``world_size`` spawned processes; return their results by rank.
 
-    ``fn`` must be importable (module level) and its return value picklable by ``torch.save``.
+    ``fn`` must be importable (module level) and return tensors and plain containers (read back with
+    ``weights_only=True``).
     A failure in any rank raises ``RuntimeError`` with that rank's traceback.
     """
     import torch
@@ -51,8 +52,8 @@ def run_distributed(fn, world_size: int = 2, *args) -> list:
             for r in range(world_size):
                 p = os.path.join(tmp, f"{r}.pt")
                 if os.path.exists(p):
-                    res = torch.load(p, weights_only=False)
+                    res = torch.load(p, weights_only=True)
                     if not res["ok"]:
                         errs.append(f"rank {r}:\n{res['error']}")
             raise RuntimeError("distributed run failed:\n" + ("\n".join(errs) or str(e))) from e
-        return [torch.load(os.path.join(tmp, f"{r}.pt"), weights_only=False)["out"] for r in range(world_size)]
+        return [torch.load(os.path.join(tmp, f"{r}.pt"), weights_only=True)["out"] for r in range(world_size)]

@@ -34,6 +34,7 @@ from core.training.atomic import atomic_write_json, clean_stale_temporaries
 from core.training.checkpoint import latest_checkpoint, load_checkpoint
 from core.training.distributed import DistInfo, broadcast_object, init_distributed, is_main_process
 from core.training.seeding import seed_everything
+from core.validation import check_number
 
 __all__ = ["LoopSettings", "Run", "prepare_run", "flatten_config", "fingerprint_hash", "fingerprint_diff",
            "default_run_dir", "RESUME_MODES", "AMP_MODES", "CHECKPOINT_DIR", "checkpoint_path"]
@@ -114,27 +115,8 @@ class LoopSettings:
         self.fingerprint = flatten_config(self.fingerprint)
 
 
-def _num(name: str, value: Any, kind: type):
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"{name}={value!r} must be {'an integer' if kind is int else 'a number'}")
-    try:
-        v = kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} must be {'an integer' if kind is int else 'a number'}") from None
-    if kind is int and isinstance(value, float) and not value.is_integer():
-        raise ValueError(f"{name}={value!r} must be an integer")
-    if kind is int and isinstance(value, str) and str(v) != value.strip():
-        raise ValueError(f"{name}={value!r} must be an integer")
-    if kind is float and not math.isfinite(v):
-        raise ValueError(f"{name}={value!r} must be a finite number")
-    return v
-
-
 def _int(name: str, value: Any, *, low: int | None = None) -> int:
-    v = _num(name, value, int)
-    if low is not None and v < low:
-        raise ValueError(f"{name}={value!r} must be >= {low}")
-    return v
+    return check_number(name, value, integer=True, low=low)
 
 
 def _opt_int(name: str, value: Any, *, low: int | None = None) -> int | None:
@@ -142,10 +124,7 @@ def _opt_int(name: str, value: Any, *, low: int | None = None) -> int | None:
 
 
 def _float(name: str, value: Any, *, low: float | None = None, low_open: bool = False) -> float:
-    v = _num(name, value, float)
-    if low is not None and (v <= low if low_open else v < low):
-        raise ValueError(f"{name}={value!r} must be {'>' if low_open else '>='} {low}")
-    return v
+    return float(check_number(name, value, low=low, low_open=low_open))
 
 
 # ---- fingerprints ------------------------------------------------------------------------------------------
