@@ -138,6 +138,8 @@ def _targets(ctx, res: dict, seeds: list[int]) -> None:
     base = "dynunet" if "dynunet" in res else ("nnunet" if "nnunet" in res else None)
     learned = base is not None and statistics.fmean(dice[base].values()) >= LEARNED_DICE
     why = None if learned else f"the baseline has not learned at this size (mean Dice < {LEARNED_DICE:g} %)"
+    if base is not None:
+        _peer_rows(ctx, res, dice, base, common)
     if base is not None and "dense" in res:
         bm, bsd = _mean_std(dice[base].values())
         ctx.record_seeds("E2ENet dense vs DynUNet", "mean_dice_gap", {s: dice["dense"][s] - dice[base][s] for s in common("dense", base)},
@@ -163,6 +165,27 @@ def _targets(ctx, res: dict, seeds: list[int]) -> None:
                 if s8.get("flops_sparse") and b.get("flops_dense"):
                     ctx.record(NAME, "E2ENet S=0.8 vs DynUNet", "flops_ratio", s8["flops_sparse"], "FLOP",
                                baseline=b["flops_dense"], target="<= 0.75")
+
+
+def _peer_rows(ctx, res: dict, dice: dict, base: str, common) -> None:
+    """E2ENet (dense and S=0.8) against MONAI's DynUNet on the same seeds, as rows of the report's peer table
+    (ratio = ours / peer; no target here: the judged gaps are the targets above)."""
+    peer = f"MONAI DynUNet ({LABELS[base]})"
+    b0 = next(iter(res[base].values()))
+    for v in ("dense", "s08"):
+        if v not in res or not common(v, base):
+            continue
+        ss = common(v, base)
+        ours = LABELS[v]
+        ctx.record_seeds(f"{ours} vs DynUNet", "mean_dice", {s: dice[v][s] for s in ss},
+                         baseline={s: dice[base][s] for s in ss}, unit="%", higher_is_better=True, peer=peer,
+                         candidate_name=ours)
+        ctx.record_seeds(f"{ours} vs DynUNet", "train_time", {s: res[v][s]["train_s"] for s in ss},
+                         baseline={s: res[base][s]["train_s"] for s in ss}, unit="s", higher_is_better=False,
+                         peer=peer, candidate_name=ours)
+        r0 = next(iter(res[v].values()))
+        ctx.record(NAME, f"{ours} vs DynUNet", "params_nonzero", r0["params_unmasked"], "params",
+                   baseline=b0["params_unmasked"], higher_is_better=False, peer=peer, candidate_name=ours)
 
 
 def _paper_counts(ctx) -> None:

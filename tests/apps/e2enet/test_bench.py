@@ -41,3 +41,28 @@ def test_smoke_suite_records_seeds_targets_and_reuses_finished_runs(tmp_path):
     before = summary.read_bytes()
     suite.run(ctx())                                  # finished runs are reused, not retrained
     assert summary.read_bytes() == before
+
+
+def test_dynunet_is_a_peer_row_paired_by_seed(tmp_path):
+    """E2ENet vs MONAI DynUNet appears in the report's peer table with the per-seed means and ratio."""
+    from benchmarks.context import BenchContext
+    from benchmarks.report import render_report
+    from core.training import ResultsWriter, read_results
+
+    ctx = BenchContext(suite="smoke", device="cpu", seed=0, out_dir=tmp_path, writer=ResultsWriter(tmp_path / "results.jsonl"),
+                       verbose=False, app="e2enet", module="e2enet")
+
+    def run(d, t, p):
+        return {"mean_dice": d, "train_s": t, "params_unmasked": p}
+
+    res = {"dense": {0: run(0.80, 10.0, 1000), 1: run(0.70, 12.0, 1000)},
+           "dynunet": {0: run(0.90, 20.0, 4000), 1: run(0.80, 20.0, 4000), 2: run(0.85, 20.0, 4000)}}
+    dice = {v: {s: 100 * r["mean_dice"] for s, r in runs.items()} for v, runs in res.items()}
+    suite._peer_rows(ctx, res, dice, "dynunet", lambda a, b: [s for s in (0, 1, 2) if s in dice[a] and s in dice[b]])
+    recs = {(r["variant"], r["metric"]): r for r in read_results(tmp_path / "results.jsonl")}
+    d = recs[("E2ENet dense vs DynUNet", "mean_dice")]
+    assert d["peer"].startswith("MONAI DynUNet") and d["seeds"] == [0, 1]          # seed 2 has no dense run
+    assert d["value"] == pytest.approx(75.0) and d["baseline"] == pytest.approx(85.0)
+    assert recs[("E2ENet dense vs DynUNet", "params_nonzero")]["ratio"] == pytest.approx(0.25)
+    assert ("E2ENet S=0.8 vs DynUNet", "mean_dice") not in recs                     # no S=0.8 runs
+    assert "MONAI DynUNet" in render_report(tmp_path, make_plots=False).split("## Peers side by side")[1]
