@@ -159,6 +159,9 @@ def band(rec: dict, q: float, on: str, threshold: float) -> tuple[float, float]:
             lo, hi = float(iv[0]), float(iv[1])
         elif how == "paired relative difference":
             lo, hi = 1.0 + float(iv[0]), 1.0 + float(iv[1])
+    elif (on == "value" and isinstance(how, str) and how.startswith("median of") and isinstance(iv, list)
+          and len(iv) == 2 and all(_num(v) is not None for v in iv)):        # ctx.record_samples
+        lo, hi = float(iv[0]), float(iv[1])
     elif on == "value" and (rec.get("n_seeds") or 0) >= 2 and _num(rec.get("std")) is not None:
         h = t_quantile(int(rec["n_seeds"]) - 1) * float(rec["std"]) / math.sqrt(int(rec["n_seeds"]))
         lo, hi = q - h, q + h

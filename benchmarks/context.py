@@ -367,6 +367,39 @@ class BenchContext:
         fields.update(met=met, verdict=verdict, higher_is_better=higher_is_better)
         return self._write(app, variant, metric, mi.center, unit, **fields, **extra)
 
+    def record_samples(self, variant: str, metric: str, samples, *, app: str | None = None, unit: str = "",
+                       target: str | None = None, higher_is_better: bool | None = None,
+                       not_judged: str | None = None, wall_s=None, **extra) -> dict:
+        """One quantity measured as repeated samples in this run (e.g. a per-sample share of a step's time):
+        value = the median, ``interval`` its order-statistics interval (``benchmarks.stats.median_interval``),
+        judged against ``target`` on that interval (met / missed / within noise). Every sample is kept
+        (``samples``); ``n_samples`` and ``interval_coverage`` say what the interval stands on."""
+        from benchmarks.stats import interval_verdict, median_interval
+
+        app = self._app(app)
+        self._check(app, variant, metric, extra, target)
+        reason = self._not_judged(not_judged)
+        vals = [_scalar(v) for v in samples]
+        mi = median_interval(vals)                     # raises on no / non-finite samples
+        verdict, met = None, None
+        if target:
+            t = parse_target(target)
+            if t.op == "within":
+                raise ValueError(f"target {target!r}: record_samples judges '<=', '<', '>=' or '>' on the median")
+            verdict = "not judged" if reason else interval_verdict(t.op, t.threshold, mi.lo, mi.hi)
+            met = {"met": True, "missed": False}.get(verdict)
+        if higher_is_better is None:
+            higher_is_better = direction_of(target)
+        fields = dict(target=target, wall_s=wall_s, met=met, verdict=verdict, higher_is_better=higher_is_better,
+                      interval=[mi.lo, mi.hi], interval_coverage=mi.coverage, n_samples=mi.n,
+                      judged_on=f"median of {mi.n} samples", samples=vals)
+        clash = sorted(set(extra) & set(fields))
+        if clash:
+            raise ValueError(f"extra keys {clash} are set by record_samples; rename them")
+        if reason:
+            fields["not_judged_reason"] = reason
+        return self._write(app, variant, metric, mi.center, unit, **fields, **extra)
+
     def note(self, text: str, *, app: str | None = None) -> dict:
         """A sentence shown under the app's section of the report (e.g. why a target is not judged at this size)."""
         app = self._app(app)

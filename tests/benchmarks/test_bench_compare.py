@@ -80,6 +80,18 @@ def test_seed_spread_is_the_band_of_a_mean():
     assert verdicts(compare_records(old, low))["app / dense / dice"] == "regression"
 
 
+def test_median_of_samples_interval_is_the_band():
+    """A ctx.record_samples figure (no baseline) is gated on its median interval."""
+    def share(v, lo, hi):
+        return rec("app", "engine", "share", v, "x", interval=[lo, hi], judged_on="median of 15 samples",
+                   interval_coverage=0.96, higher_is_better=False, target="<= 1.02")
+
+    old = [share(1.004, 1.003, 1.006)]
+    assert band(old[0], 1.004, "value", 0.0) == (1.003, 1.006)
+    assert verdicts(compare_records(old, [share(1.005, 1.004, 1.007)], threshold=0.0))["app / engine / share"] == "~"
+    assert verdicts(compare_records(old, [share(1.030, 1.028, 1.033)], threshold=0.0))["app / engine / share"] == "regression"
+
+
 def test_point_values_use_the_threshold_and_absolute_times_are_not_gated():
     old = [rec("a", "v", "accuracy", 0.90), rec("a", "scaling", "update_time", 1.0, "s", items=10),
            rec("a", "v", "wer", 0.20)]

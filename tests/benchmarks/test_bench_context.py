@@ -134,6 +134,26 @@ def test_record_seeds_paired_verdicts_indicative_and_errors(tmp_path):
         ctx.record_seeds("x", "acc", [1.0, 2.0], seeds=[0, 0])
 
 
+def test_record_samples_judges_the_median_interval(tmp_path):
+    ctx = make_ctx(tmp_path, suite="standard")
+    ctx.app = "app"
+    tight = [1.004, 1.005, 1.006, 1.003, 1.005, 1.004, 1.007, 1.005, 1.006]
+    r = ctx.record_samples("ours", "share", tight, target="<= 1.02", unit="x")
+    assert r["verdict"] == "met" and r["value"] == pytest.approx(1.005) and r["n_samples"] == 9
+    assert r["interval"][0] <= 1.005 <= r["interval"][1] <= 1.007 and r["samples"] == tight
+    assert r["judged_on"] == "median of 9 samples" and r["interval_coverage"] >= 0.95
+    straddle = ctx.record_samples("s", "share", [0.99, 1.0, 1.01, 1.03, 1.04, 1.05, 1.0, 1.02, 1.03], target="<= 1.02")
+    assert straddle["verdict"] == "within noise"
+    assert ctx.record_samples("m", "share", [1.10, 1.12, 1.11, 1.13, 1.09, 1.1], target="<= 1.02")["verdict"] == "missed"
+    assert ctx.record_samples("nj", "share", [1.0] * 6, target="<= 1.02", not_judged="tiny")["verdict"] == "not judged"
+    with pytest.raises(ValueError, match="finite"):
+        ctx.record_samples("x", "share", [1.0, float("inf")])
+    with pytest.raises(ValueError, match="no values"):
+        ctx.record_samples("x", "share", [])
+    with pytest.raises(ValueError, match="record_samples judges"):
+        ctx.record_samples("x", "share", [1.0, 1.0], target="within 5%")
+
+
 def test_standard_sizes_fall_back_to_quick_and_say_so(tmp_path):
     ctx = make_ctx(tmp_path, suite="standard")
     ctx.module = ctx.app = "legacy"
