@@ -9,10 +9,13 @@ not judged), MSRS-S sparsity >= 0.5 with test WER within 10 % of MSRS-D, AVSR WE
 ``smoke``: the scaling curve and one MSRS switch on a tiny MLP; ``quick``: set ``quick`` (tiny corpus, 6 steps:
 plumbing, not a verdict); ``standard``: set ``grid_cpu_vsr`` with 3 seeds (about 21 runs of 3-4 CPU minutes:
 over the 60-minute budget on 2 cores -- see apps/msrs/README.md); ``full``: + ``grid_cpu_avsr``.
+Runs live in ``<out>/msrs_runs/<set>/<run>/seed<k>``: a finished run found there is reused, so an interrupted
+suite continues, and seeds can be trained beforehand in parallel processes
+(``python -m core.training.experiments apps/msrs/configs/sets/grid_cpu_vsr.yaml --out <out>/msrs_runs/grid_cpu_vsr
+--seeds 1``). The corpus is cached under ``.cache/msrs`` (standard, full).
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -136,53 +139,52 @@ def _train_compare(ctx) -> None:
     names = ctx.sizes(smoke=[], quick=["quick"], standard=["grid_cpu_vsr"], full=["grid_cpu_vsr", "grid_cpu_avsr"])
     seeds = ctx.sizes(smoke=[0], quick=[0], standard=[0, 1, 2], full=[0, 1, 2])
     device = "cuda" if str(ctx.device).startswith("cuda") else "cpu"
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        for name in names:
-            out = Path(tmp) / name
-            t0 = time.perf_counter()
-            run_set(load_set(sets / f"{name}.yaml"), out, seeds=seeds, extra=[f"trainer.device={device}"],
-                    env={"SPARSELAB_DATA": str(data), "OMP_NUM_THREADS": "1"}, log=lambda m: None)
-            runs = load_runs(out)
-            ctx.record(NAME, name, "set_wall", time.perf_counter() - t0, "s")
-            dense = runs.get("dense")
-            for run, by in runs.items():
-                sd = sorted(by)
-                tw = {k: by[k]["test_wer"]["clean"] for k in sd}
-                ctx.record_seeds(f"{name}:{run}", "test_wer_clean", tw, target="<= 0.4" if run == "dense" else None)
-                if dense is not None and run.startswith("msrs"):
-                    reach, base, miss = {}, {}, 0
-                    for k in sd:
-                        goal = dense[k]["val"][-1]["wer"]
-                        _, c = steps_to_reach(by[k]["val"], goal)
-                        _, bc = steps_to_reach(dense[k]["val"], goal)
-                        if c is None:
-                            miss += 1
-                        else:
-                            reach[k], base[k] = c, bc
-                    if reach:
-                        ctx.record_seeds(f"{name}:{run}", "cpu_s_to_dense_final_val_wer", reach, baseline=base,
-                                         target="<= 0.5", unit="s",
-                                         not_judged=f"not reached in {miss} seed(s)" if miss else None)
-                if by[sd[0]].get("switch_step") is not None:
-                    frac = {k: (by[k]["stable_step"] or by[k]["steps"]) / by[k]["steps"] for k in sd}
-                    forced = sum(bool(by[k]["switch_forced"]) for k in sd)
-                    ctx.record_seeds(f"{name}:{run}", "stable_step_fraction", frac, target="<= 0.2",
-                                     not_judged=f"switch forced in {forced} seed(s)" if forced else None)
-            if "msrs_d" in runs and "msrs_s" in runs:
-                d, s = runs["msrs_d"], runs["msrs_s"]
-                sd = sorted(set(d) & set(s))
-                ctx.record_seeds(f"{name}:msrs_s", "sparsity", {k: 1 - s[k]["density"] for k in sd}, target=">= 0.5")
-                ctx.record_seeds(f"{name}:msrs_s", "test_wer_vs_msrs_d", {k: s[k]["test_wer"]["clean"] for k in sd},
-                                 baseline={k: d[k]["test_wer"]["clean"] for k in sd}, target="within 10%")
-            if "asr_dense" in runs and "dense" in runs:
-                a, v = runs["asr_dense"], runs["dense"]
-                sd = sorted(set(a) & set(v))
-                for snr in ("0", "-5"):
-                    if snr in v[sd[0]]["test_wer"]:
-                        ctx.record_seeds(f"{name}:dense", f"avsr_test_wer_{snr}dB_vs_asr",
-                                         {k: v[k]["test_wer"][snr] for k in sd},
-                                         baseline={k: a[k]["test_wer"][snr] for k in sd}, target="< 1")
+    data = Path(ctx.out_dir) / "msrs_data" if ctx.suite in ("smoke", "quick") else Path(".cache") / "msrs"
+    for name in names:
+        out = Path(ctx.out_dir) / "msrs_runs" / name      # finished runs are reused by run_set on a re-run
+        t0 = time.perf_counter()
+        run_set(load_set(sets / f"{name}.yaml"), out, seeds=seeds, extra=[f"trainer.device={device}"],
+                env={"SPARSELAB_DATA": str(data.resolve()), "OMP_NUM_THREADS": "1"}, log=lambda m: None)
+        runs = load_runs(out)
+        ctx.record(NAME, name, "set_wall", time.perf_counter() - t0, "s")
+        dense = runs.get("dense")
+        for run, by in runs.items():
+            sd = sorted(by)
+            tw = {k: by[k]["test_wer"]["clean"] for k in sd}
+            ctx.record_seeds(f"{name}:{run}", "test_wer_clean", tw, target="<= 0.4" if run == "dense" else None)
+            if dense is not None and run.startswith("msrs"):
+                reach, base, miss = {}, {}, 0
+                for k in sd:
+                    goal = dense[k]["val"][-1]["wer"]
+                    _, c = steps_to_reach(by[k]["val"], goal)
+                    _, bc = steps_to_reach(dense[k]["val"], goal)
+                    if c is None:
+                        miss += 1
+                    else:
+                        reach[k], base[k] = c, bc
+                if reach:
+                    ctx.record_seeds(f"{name}:{run}", "cpu_s_to_dense_final_val_wer", reach, baseline=base,
+                                     target="<= 0.5", unit="s",
+                                     not_judged=f"not reached in {miss} seed(s)" if miss else None)
+            if by[sd[0]].get("switch_step") is not None:
+                frac = {k: (by[k]["stable_step"] or by[k]["steps"]) / by[k]["steps"] for k in sd}
+                forced = sum(bool(by[k]["switch_forced"]) for k in sd)
+                ctx.record_seeds(f"{name}:{run}", "stable_step_fraction", frac, target="<= 0.2",
+                                 not_judged=f"switch forced in {forced} seed(s)" if forced else None)
+        if "msrs_d" in runs and "msrs_s" in runs:
+            d, s = runs["msrs_d"], runs["msrs_s"]
+            sd = sorted(set(d) & set(s))
+            ctx.record_seeds(f"{name}:msrs_s", "sparsity", {k: 1 - s[k]["density"] for k in sd}, target=">= 0.5")
+            ctx.record_seeds(f"{name}:msrs_s", "test_wer_vs_msrs_d", {k: s[k]["test_wer"]["clean"] for k in sd},
+                             baseline={k: d[k]["test_wer"]["clean"] for k in sd}, target="within 10%")
+        if "asr_dense" in runs and "dense" in runs:
+            a, v = runs["asr_dense"], runs["dense"]
+            sd = sorted(set(a) & set(v))
+            for snr in ("0", "-5"):
+                if snr in v[sd[0]]["test_wer"]:
+                    ctx.record_seeds(f"{name}:dense", f"avsr_test_wer_{snr}dB_vs_asr",
+                                     {k: v[k]["test_wer"][snr] for k in sd},
+                                     baseline={k: a[k]["test_wer"][snr] for k in sd}, target="< 1")
 
 
 def run(ctx) -> None:
