@@ -17,7 +17,8 @@ import numpy as np
 from apps.spa_graph.paper_numbers import PAPER_MACRO_F1, paper_cell
 from core.training.results import read_results
 
-__all__ = ["collect", "beyond_spread", "spa_verdict", "quality_table", "query_table", "main"]
+__all__ = ["collect", "beyond_spread", "spa_verdict", "quality_table", "query_table", "cell_by_cell", "render",
+           "plot_all", "main"]
 
 ORDER = ("spa_official", "spa_ranked", "spa_random_order", "random", "degree", "pagerank", "uncertainty", "featprop",
          "graphpart", "graphpartfar", "age", "graphpart_merge", "graphpartfar_hops")
@@ -112,6 +113,60 @@ def query_table(model: str, dataset: str, cells: dict) -> str:
     return "\n".join(lines)
 
 
+METRIC_LABELS = (("macro_f1", "macro-F1 (%)"), ("grouped_macro_f1", "distance-grouped macro-F1 (%)"),
+                 ("accuracy", "accuracy (%)"))
+
+
+def cell_by_cell(data: dict) -> str:
+    """One line per (model, dataset, metric, budget): SPA (official rule) against the best baseline of the cell."""
+    lines = []
+    for (model, dataset) in sorted(data):
+        cells = data[(model, dataset)]
+        budgets = sorted({b for b, _ in cells})
+        for metric, label in METRIC_LABELS:
+            for b in budgets:
+                lines.append(f"- {model.upper()} · {dataset} · {label}, b = {b}: {spa_verdict(cells, b, metric)}")
+    return "\n".join(lines)
+
+
+def render(data: dict) -> str:
+    """Every table (three quality metrics and query time per (model, dataset)) and the cell-by-cell verdicts."""
+    out = []
+    for (model, dataset) in sorted(data):
+        cells = data[(model, dataset)]
+        for metric, label in METRIC_LABELS:
+            out.append(f"#### {model.upper()} · {dataset} · {label}, mean ± std over seeds\n")
+            out.append(quality_table(model, dataset, cells, metric) + "\n")
+        out.append(f"#### {model.upper()} · {dataset} · query time (s), mean ± std over seeds\n")
+        out.append(query_table(model, dataset, cells) + "\n")
+    out.append("#### SPA (official rule) cell by cell\n")
+    out.append('"Wins beyond the spread": SPA\'s mean − std above the best baseline\'s mean + std.\n')
+    out.append(cell_by_cell(data) + "\n")
+    return "\n".join(out)
+
+
+def plot_all(data: dict, folder) -> list:
+    """``<folder>/<model>_<dataset>_vs_budget.png`` (accuracy and macro-F1 against the budget) per (model, dataset)."""
+    from pathlib import Path
+
+    from apps.spa_graph.plots import plot_vs_budget
+
+    paths = []
+    for (model, dataset), cells in data.items():
+        summary = []
+        for (b, m), d in cells.items():
+            if "accuracy" not in d or "macro_f1" not in d:
+                continue
+            row = {"method": m, "budget": b}
+            for metric in ("accuracy", "macro_f1"):
+                row[f"{metric}_mean"], row[f"{metric}_std"] = _ms(d[metric])
+            summary.append(row)
+        path = Path(folder) / f"{model}_{dataset}_vs_budget.png"
+        plot_vs_budget(summary, path, f"{dataset} ({model.upper()}, all nodes, mean ± std over seeds)")
+        paths.append(path)
+    return paths
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m apps.spa_graph.report")
     p.add_argument("results", nargs="+")
@@ -119,31 +174,8 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     data = collect(a.results)
     if a.plots:
-        from pathlib import Path
-
-        from apps.spa_graph.plots import plot_vs_budget
-
-        for (model, dataset), cells in data.items():
-            summary = []
-            for (b, m), d in cells.items():
-                if "accuracy" not in d or "macro_f1" not in d:
-                    continue
-                row = {"method": m, "budget": b}
-                for metric in ("accuracy", "macro_f1"):
-                    row[f"{metric}_mean"], row[f"{metric}_std"] = _ms(d[metric])
-                summary.append(row)
-            plot_vs_budget(summary, Path(a.plots) / f"{model}_{dataset}_vs_budget.png",
-                           f"{dataset} ({model.upper()}, all nodes, mean ± std over seeds)")
-    out = []
-    for (model, dataset) in sorted(data):
-        cells = data[(model, dataset)]
-        for metric, label in (("macro_f1", "macro-F1 (%)"), ("grouped_macro_f1", "distance-grouped macro-F1 (%)"),
-                              ("accuracy", "accuracy (%)")):
-            out.append(f"#### {model.upper()} · {dataset} · {label}, mean ± std over seeds\n")
-            out.append(quality_table(model, dataset, cells, metric) + "\n")
-        out.append(f"#### {model.upper()} · {dataset} · query time (s), mean ± std over seeds\n")
-        out.append(query_table(model, dataset, cells) + "\n")
-    sys.stdout.write("\n".join(out))
+        plot_all(data, a.plots)
+    sys.stdout.write(render(data))
 
 
 if __name__ == "__main__":

@@ -195,17 +195,14 @@ def run(ctx) -> None:
     torch.set_num_threads(1)
     plan = _plan(ctx)
     grid_path = Path(ctx.out_dir) / "spa_graph_grid.jsonl"
+    grid_path.unlink(missing_ok=True)                # rewritten from the cells (reused ones included) every run
     points = _quality(ctx, plan, ResultsWriter(grid_path))
     from apps.spa_graph import report
 
     data = report.collect([grid_path])
-    tables = []
-    for (model, dataset) in sorted(data):
-        tables.append(f"#### {model.upper()} · {dataset} · macro-F1 (%)\n\n" + report.quality_table(model, dataset, data[(model, dataset)]))
-        tables.append(f"#### {model.upper()} · {dataset} · distance-grouped macro-F1 (%)\n\n"
-                      + report.quality_table(model, dataset, data[(model, dataset)], "grouped_macro_f1"))
-        tables.append(f"#### {model.upper()} · {dataset} · query time (s)\n\n" + report.query_table(model, dataset, data[(model, dataset)]))
-    (Path(ctx.out_dir) / "spa_graph_TABLES.md").write_text("\n\n".join(tables) + "\n")
+    (Path(ctx.out_dir) / "spa_graph_TABLES.md").write_text(report.render(data), encoding="utf-8")
+    if ctx.suite != "smoke":
+        report.plot_all(data, Path(ctx.out_dir) / "plots" / NAME)
     if points:
         ctx.headline_plot(points, x_label="query time (s, mean over seeds)", y_label="macro-F1 (all nodes)",
                           title="SPA vs baselines at the largest budget", log_x=True, higher_is_better=True)

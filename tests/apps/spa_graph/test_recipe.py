@@ -78,6 +78,14 @@ def test_report_marks_best_only_beyond_the_spread_and_states_spa_verdict(tmp_pat
     row40 = next(line for line in table.splitlines() if line.startswith("| 40 |"))
     assert "loses beyond the spread" in row40 and "**71.0 ± 1.0**" in row40
     assert "20 (paper)" in table and "46.3 ± 0.5" in table      # the paper's CiteSeer GCN cell beside ours
+    lines = report.cell_by_cell({("gcn", "citeseer"): cells}).splitlines()
+    assert "- GCN · citeseer · macro-F1 (%), b = 20: within the spread (+2.0 vs featprop)" in lines
+    assert any(x.startswith("- GCN · citeseer · macro-F1 (%), b = 40: loses beyond the spread") for x in lines)
+    assert "- GCN · citeseer · accuracy (%), b = 20: not run" in lines          # no accuracy rows were written
+    md = report.render({("gcn", "citeseer"): cells})
+    assert md.index("query time (s)") < md.index("cell by cell") and "b = 40: loses" in md
+    (png,) = report.plot_all({("gcn", "citeseer"): cells}, tmp_path / "plots")
+    assert png.name == "gcn_citeseer_vs_budget.png" and png.stat().st_size > 0
 
 
 def test_default_run_folder_is_the_shared_one(tmp_path, monkeypatch):
