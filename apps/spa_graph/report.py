@@ -57,6 +57,8 @@ def spa_verdict(cells: dict, budget: int, metric: str) -> str:
         return "not run"
     best_m, best = max(base, key=lambda t: t[1].mean())
     gap = 100 * (spa.mean() - best.mean())
+    if min(len(spa), len(best)) < 2:
+        return f"not judged: one seed has no spread ({gap:+.1f} vs {best_m})"
     if beyond_spread(spa, best):
         return f"**wins** beyond the spread (+{gap:.1f} vs {best_m})"
     if beyond_spread(best, spa):

@@ -82,6 +82,8 @@ def test_report_marks_best_only_beyond_the_spread_and_states_spa_verdict(tmp_pat
     assert "- GCN · citeseer · macro-F1 (%), b = 20: within the spread (+2.0 vs featprop)" in lines
     assert any(x.startswith("- GCN · citeseer · macro-F1 (%), b = 40: loses beyond the spread") for x in lines)
     assert "- GCN · citeseer · accuracy (%), b = 20: not run" in lines          # no accuracy rows were written
+    one = {k: {m: v[:1] for m, v in d.items()} for k, d in cells.items()}
+    assert report.spa_verdict(one, 40, "macro_f1").startswith("not judged: one seed")
     md = report.render({("gcn", "citeseer"): cells})
     assert md.index("query time (s)") < md.index("cell by cell") and "b = 40: loses" in md
     (png,) = report.plot_all({("gcn", "citeseer"): cells}, tmp_path / "plots")
