@@ -2,6 +2,7 @@
 
     sparselab-asr [experiment=digits_dyn07] [key=value ...]        train (Hydra overrides)
     sparselab-asr transcribe --model RUN_DIR FILE...                print the text of audio files
+    sparselab-asr align --model RUN_DIR --manifest IN --out OUT.jsonl   word timings (CTC forced alignment)
 """
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def main() -> None:
         from apps.asr_ddp.transcribe import main as transcribe_main
 
         sys.exit(transcribe_main(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "align":
+        from apps.asr_ddp.align import main as align_main
+
+        sys.exit(align_main(sys.argv[2:]))
     _train()
 
 
