@@ -125,8 +125,50 @@ def _record(ctx, experiment: str, res: dict, seeds: list[int]) -> None:
         m, sd = _mean_std([100 * r["mean_dice"] for r in per.values()])
         points.append({"method": name, "x": r0["params_unmasked"], "y": m, "y_err": sd, "n_seeds": len(per)})
     _targets(ctx, res, seeds)
+    (Path(ctx.out_dir) / "e2enet_TABLES.md").write_text(tables(res, seeds), encoding="utf-8")
     ctx.headline_plot(points, x_label="non-zero parameters (masked entries excluded)", y_label="test mean Dice % (mean ± sd over seeds)",
                       title=f"E2ENet / DSFF / DynUNet, {experiment}", log_x=True, higher_is_better=True)
+
+
+def _pm(xs, fmt: str = "{:.1f}") -> str:
+    m, sd = _mean_std(xs)
+    return (fmt + " ± " + fmt).format(m, sd) if len(xs) > 1 else fmt.format(m)
+
+
+def tables(res: dict, seeds: list[int]) -> str:
+    """The README's comparison table: one row per variant, mean ± std over its seeds, from the runs' summaries."""
+    any_run = next(iter(next(iter(res.values())).values()))
+    labels = any_run["labels"]
+    classes = [labels[str(k)] for k in range(1, len(labels))]
+    short = {"grey_matter": "GM", "white_matter": "WM"}
+    names = [short.get(c, c) for c in classes]
+    head = (["variant", "seeds"] + [f"Dice {n} %" for n in names] + ["mean Dice %"] + [f"HD95 {n} mm" for n in names]
+            + ["mean ASD mm", "missed classes", "non-zero params", "FLOPs / patch", "dead fusion output channels",
+               "train CPU s", "SW infer s / volume"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v, runs in res.items():
+        per = [runs[s] for s in seeds if s in runs]
+        if not per:
+            continue
+        r0 = per[0]
+        cells = [LABELS[v], ", ".join(str(s) for s in seeds if s in runs)]
+        cells += [_pm([100 * r["dice"][k] for r in per]) for k in range(len(classes))]
+        cells += [_pm([100 * r["mean_dice"] for r in per])]
+        hd = [r.get("hd95_mm") for r in per]
+        cells += [_pm([h[k] for h in hd], "{:.2f}") if all(hd) else "—" for k in range(len(classes))]
+        asd = [r.get("mean_asd_mm") for r in per]
+        cells += [_pm(asd, "{:.2f}") if all(a is not None for a in asd) else "—"]
+        cells += [" / ".join(str(r["missed"]) for r in per)]
+        nz, tot = r0["params_unmasked"], r0["params_total"]
+        cells += [f"{nz:,}" + (f" of {tot:,}" if nz != tot else "")]
+        cells += [f"{r0['flops_sparse'] / 1e9:.3f} G" if r0.get("flops_sparse") else "—"]
+        cells += ["—" if v in ("dynunet", "nnunet") else
+                  " / ".join(str(r["dead_channels"]) for r in per)
+                  + (f" of {r0['fusion_output_channels']}" if r0.get("fusion_output_channels") else "")]
+        cells += [_pm([r.get("train_cpu_s", r["train_s"]) for r in per], "{:.0f}"),
+                  _pm([r["infer_s_per_volume"] for r in per], "{:.2f}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _targets(ctx, res: dict, seeds: list[int]) -> None:

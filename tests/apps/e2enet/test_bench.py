@@ -66,3 +66,16 @@ def test_dynunet_is_a_peer_row_paired_by_seed(tmp_path):
     assert recs[("E2ENet dense vs DynUNet", "params_nonzero")]["ratio"] == pytest.approx(0.25)
     assert ("E2ENet S=0.8 vs DynUNet", "mean_dice") not in recs                     # no S=0.8 runs
     assert "MONAI DynUNet" in render_report(tmp_path, make_plots=False).split("## Peers side by side")[1]
+
+
+def test_tables_row_per_variant_with_seed_spread():
+    def run(d, seed_dead):
+        return {"labels": {"0": "background", "1": "grey_matter", "2": "white_matter"}, "dice": [d, d - 0.1],
+                "mean_dice": d - 0.05, "hd95_mm": [4.0, 5.0], "mean_asd_mm": 1.5, "missed": 0, "params_unmasked": 100,
+                "params_total": 400, "flops_sparse": 2e9, "dead_channels": seed_dead, "fusion_output_channels": 624,
+                "train_cpu_s": 10.0, "train_s": 20.0, "infer_s_per_volume": 1.0}
+
+    md = suite.tables({"s08": {0: run(0.80, 1), 1: run(0.90, 3)}}, [0, 1, 2])
+    row = md.splitlines()[2]
+    assert row.startswith("| E2ENet S=0.8 | 0, 1 | 85.0 ± 7.1 | 75.0 ± 7.1 | 80.0 ± 7.1 |")
+    assert "100 of 400" in row and "1 / 3 of 624" in row and "2.000 G" in row
