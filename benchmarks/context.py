@@ -154,6 +154,9 @@ class BenchContext:
     ``suite`` in SUITES picks the sizes; ``device`` is "cpu" or "cuda[:N]"; figures go through ``writer``
     (JSON lines) and are also kept in ``records``; plots go under ``out_dir/plots/<app>/``. ``app`` is the
     running module's NAME (set by the runner): the default ``app`` of compare_timing / record_seeds / note.
+    ``runs_dir`` (default ``out_dir``) is where a module keeps reusable work (training-run folders, finished grid
+    cells): the final ``--out`` folder even while ``--overwrite`` stages the results elsewhere, so an overwrite
+    re-records from the finished runs instead of training them again.
     """
 
     suite: str
@@ -165,11 +168,13 @@ class BenchContext:
     module: str = ""                      # the module now running (set by the runner; used in progress labels)
     app: str = ""                         # its NAME (set by the runner)
     records: list[dict] = field(default_factory=list)
+    runs_dir: Path | None = None
 
     def __post_init__(self):
         if self.suite not in SUITES:
             raise ValueError(f"suite={self.suite!r} is not valid; choose one of {', '.join(SUITES)}")
         self.out_dir = Path(self.out_dir)
+        self.runs_dir = self.out_dir if self.runs_dir is None else Path(self.runs_dir)
         self._fallback_noted: set[str] = set()
 
     def _app(self, app: str | None) -> str:

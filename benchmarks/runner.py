@@ -6,7 +6,7 @@ printed, the others still run, exit code 1); "skipped" (the module called ``ctx.
 was interrupted before it); "interrupted" (SIGINT / SIGTERM while it ran: the runner records it, writes
 an honest report and exits 130).
 
-``--overwrite`` of a folder holding results runs into a hidden sibling folder and swaps the results in
+``--overwrite`` of a folder holding results runs into a hidden sibling folder and swaps what it wrote in
 only when the run completes: an interrupted or crashed run leaves the old results intact (an interrupted
 run's own results are kept beside them in ``<out>.interrupted``).
 """
@@ -193,15 +193,16 @@ def _prepare_out(out_dir: Path, overwrite: bool) -> Path:
 
 
 def _swap_in(stage: Path, out_dir: Path) -> None:
-    """Move the staged results over the old ones item by item (other files in ``out_dir`` are left alone)."""
+    """Move everything the run staged (results, report, plots, a module's tables) over the old items of the same
+    names; other files in ``out_dir`` (e.g. training-run folders under ``ctx.runs_dir``) are left alone."""
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
     old.mkdir(exist_ok=True)
-    for name in RESULT_ITEMS:
+    names = sorted(p.name for p in stage.iterdir())
+    for name in names:
         if (out_dir / name).exists():
             os.replace(out_dir / name, old / name)
-    for name in RESULT_ITEMS:
-        if (stage / name).exists():
-            os.replace(stage / name, out_dir / name)
+    for name in names:
+        os.replace(stage / name, out_dir / name)
     shutil.rmtree(old)
     shutil.rmtree(stage)
 
@@ -260,7 +261,7 @@ def run_suite(suite: str = "quick", device: str = "cpu", *, only=None, out_dir: 
     out = _prepare_out(final, overwrite)
 
     writer = ResultsWriter(out / "results.jsonl")
-    ctx = BenchContext(suite=suite, device=device, seed=seed, out_dir=out, writer=writer, verbose=verbose)
+    ctx = BenchContext(suite=suite, device=device, seed=seed, out_dir=out, writer=writer, verbose=verbose, runs_dir=final)
     outcome = RunOutcome(final)
     meta = {"suite": suite, "seed": seed, "package": package, "modules": [i.name for i in selected],
             "argv": argv if argv is not None else sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -53,7 +53,7 @@ def run(ctx) -> None:
         torch.set_num_threads(1)
     t0 = time.perf_counter()
     try:
-        res = run_experiments(SET, ctx.out_dir / "asr_ddp_runs", seeds=seeds, only=plan["only"],
+        res = run_experiments(SET, Path(ctx.runs_dir) / "asr_ddp_runs", seeds=seeds, only=plan["only"],
                               extra=[*plan["extra"], "data.root=.cache/asr_ddp",
                                      f"trainer.device={'cpu' if ctx.device == 'cpu' else 'auto'}"], log=lambda m: None)
     finally:

@@ -82,7 +82,7 @@ def run(ctx) -> None:
         res: dict[str, dict[int, dict]] = {}
         for v in variants:
             for s in seeds:
-                res.setdefault(v, {})[s] = train_one(ctx.out_dir, experiment, v, s, device)
+                res.setdefault(v, {})[s] = train_one(ctx.runs_dir, experiment, v, s, device)
     finally:
         torch.set_num_threads(threads)
     _record(ctx, experiment, res, seeds)
@@ -282,9 +282,9 @@ def _scaling(ctx, experiment: str, variants: list[str], seed: int, device: str) 
     sides = ctx.sizes(smoke=[16, 24], quick=[32, 48], standard=[32, 48, 64], full=[96, 128, 160, 192])
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for v in [v for v in variants if v in ("dense", "dynunet", "nnunet")]:
-        if not (run_dir_of(ctx.out_dir, experiment, v, seed) / "model_final.pt").is_file():
+        if not (run_dir_of(ctx.runs_dir, experiment, v, seed) / "model_final.pt").is_file():
             continue
-        ck = safe_torch_load(run_dir_of(ctx.out_dir, experiment, v, seed) / "model_final.pt", map_location="cpu", what="model file")
+        ck = safe_torch_load(run_dir_of(ctx.runs_dir, experiment, v, seed) / "model_final.pt", map_location="cpu", what="model file")
         model = build_model(ck["model_cfg"], ck["in_channels"], ck["num_classes"])
         model.load_state_dict(ck["model"])
         model.to(device).eval()

@@ -139,9 +139,9 @@ def _train_compare(ctx) -> None:
     names = ctx.sizes(smoke=[], quick=["quick"], standard=["grid_cpu_vsr"], full=["grid_cpu_vsr", "grid_cpu_avsr"])
     seeds = ctx.sizes(smoke=[0], quick=[0], standard=[0, 1, 2], full=[0, 1, 2])
     device = "cuda" if str(ctx.device).startswith("cuda") else "cpu"
-    data = Path(ctx.out_dir) / "msrs_data" if ctx.suite in ("smoke", "quick") else Path(".cache") / "msrs"
+    data = Path(ctx.runs_dir) / "msrs_data" if ctx.suite in ("smoke", "quick") else Path(".cache") / "msrs"
     for name in names:
-        out = Path(ctx.out_dir) / "msrs_runs" / name      # finished runs are reused by run_set on a re-run
+        out = Path(ctx.runs_dir) / "msrs_runs" / name      # finished runs are reused by run_set on a re-run
         t0 = time.perf_counter()
         run_set(load_set(sets / f"{name}.yaml"), out, seeds=seeds, extra=[f"trainer.device={device}"],
                 env={"SPARSELAB_DATA": str(data.resolve()), "OMP_NUM_THREADS": "1"}, log=lambda m: None)

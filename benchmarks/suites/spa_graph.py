@@ -87,7 +87,7 @@ def _cells(ctx, plan, workers: int | None = None) -> dict:
 
     from core.training.atomic import atomic_write_json
 
-    cell_dir = Path(ctx.out_dir) / "spa_graph_cells"
+    cell_dir = Path(ctx.runs_dir) / "spa_graph_cells"
     cell_dir.mkdir(parents=True, exist_ok=True)
     jobs, done = {}, {}
     for model, name, budgets in plan["grid"]:

@@ -169,3 +169,41 @@ def test_sigint_from_outside_a_cli_run(interrupt_package, tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "INTERRUPTED" in out
     assert (tmp_path / "r" / "REPORT.md").read_text().startswith("# sparselab bench `smoke`: INTERRUPTED")
+
+
+def test_overwrite_reuses_work_under_runs_dir_and_swaps_every_staged_item(tmp_path, monkeypatch):
+    """--overwrite stages results elsewhere, but training runs live in ctx.runs_dir (the final folder): a re-run
+    re-records from them instead of training again, and a module's own result files are swapped in too."""
+    import textwrap
+
+    pkg = tmp_path / "pkg_reuse"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "trainer.py").write_text(textwrap.dedent('''
+        NAME = "trainer"
+        DESCRIPTION = "trains once into runs_dir, writes a table beside its results"
+
+        def run(ctx):
+            run = ctx.runs_dir / "trainer_runs" / "seed0.txt"
+            if run.is_file():
+                trained = False
+            else:
+                run.parent.mkdir(parents=True, exist_ok=True)
+                run.write_text("weights")
+                trained = True
+            ctx.record("trainer", "m", "trained", int(trained), "")
+            (ctx.out_dir / "trainer_TABLES.md").write_text(f"seed {ctx.seed}")
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SPARSELAB_PROGRESS", "0")
+    out = tmp_path / "out"
+
+    def trained():
+        return next(r["value"] for r in read_results(out / "results.jsonl") if r.get("metric") == "trained")
+
+    assert run_suite("smoke", "cpu", out_dir=out, package="pkg_reuse", verbose=False, seed=1).exit_code == 0
+    assert trained() == 1 and (out / "trainer_TABLES.md").read_text() == "seed 1"
+    again = run_suite("smoke", "cpu", out_dir=out, package="pkg_reuse", verbose=False, seed=2, overwrite=True)
+    assert again.exit_code == 0 and trained() == 0                     # the finished run was found, not retrained
+    assert (out / "trainer_TABLES.md").read_text() == "seed 2"         # the module's table was swapped in
+    assert (out / "trainer_runs" / "seed0.txt").read_text() == "weights" and not list(tmp_path.glob(".out.*"))
