@@ -217,8 +217,8 @@ def _peer_rows(figures: list[dict]) -> list[str]:
     if not rows:
         return []
     lines = ["", "## Peers side by side", "",
-             "Measured in this run (timings interleaved in one process): ratio = ours / peer; for a time, below 1 "
-             "means ours is faster.", "",
+             "Measured in this run (timings interleaved in one process; quality figures are means over the same "
+             "seeds): ratio = ours / peer; for a time, below 1 means ours is faster.", "",
              "| app | comparison | ours | peer | ours: value | peer: value | unit | ratio [interval] | noise floor | "
              "target | verdict |",
              "|---|---|---|---|---:|---:|---|---:|---:|---|---|"]

@@ -212,7 +212,7 @@ def _targets(ctx, res: dict, seeds: list[int]) -> None:
 def _peer_rows(ctx, res: dict, dice: dict, base: str, common) -> None:
     """E2ENet (dense and S=0.8) against MONAI's DynUNet on the same seeds, as rows of the report's peer table
     (ratio = ours / peer; no target here: the judged gaps are the targets above)."""
-    peer = f"MONAI DynUNet ({LABELS[base]})"
+    peer = "MONAI DynUNet, " + ("same widths" if base == "dynunet" else "nnU-Net widths")
     b0 = next(iter(res[base].values()))
     for v in ("dense", "s08"):
         if v not in res or not common(v, base):
