@@ -61,6 +61,7 @@ def run(ctx) -> None:
     table = summarise(res)
     _record(ctx, res, table, seeds)
     _plot(ctx, res, table)
+    (Path(ctx.out_dir) / "asr_ddp_TABLES.md").write_text(tables(res, table), encoding="utf-8")
     ctx.record(NAME, "all", "bench_wall", time.perf_counter() - t0, "s")
 
 
@@ -186,18 +187,23 @@ def verdicts(res: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def tables(res: dict, table: dict) -> str:
+    """The README's comparison table and the targets' verdicts (markdown), from the runs' summaries."""
+    from apps.asr_ddp.experiments import format_table
+
+    lines = [format_table(table), "| target | measured (mean [95% interval], paired by seed) | verdict |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {v} |" for t, m, v in verdicts(res)]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     import sys
 
-    from apps.asr_ddp.experiments import format_table, load_results, summarise
-
+    from apps.asr_ddp.experiments import load_results, summarise
     from apps.asr_ddp.plots import plot_wer_vs_time
 
     results = load_results(sys.argv[1])
-    print(format_table(summarise(results)))
+    print(tables(results, summarise(results)))
     seed0 = {n: r[min(r)]["dev_curve"] for n, r in sorted(results.items(), key=lambda kv: kv[0] != "full")}
     plot_wer_vs_time(seed0, Path(sys.argv[1]) / "dev_wer_vs_cpu.png", x_key="train_cpu_s",
                      title="digits: dev WER vs training CPU (lowest seed)")
-    print("| target | measured (mean [95% interval], paired by seed) | verdict |\n|---|---|---|")
-    for t, m, v in verdicts(results):
-        print(f"| {t} | {m} | {v} |")

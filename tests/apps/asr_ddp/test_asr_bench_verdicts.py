@@ -1,0 +1,37 @@
+"""The asr_ddp benchmark's verdicts and tables from finished runs' summaries (nothing is trained)."""
+import pytest
+
+from benchmarks.suites import asr_ddp as suite
+
+
+def _runs(wers, cpu):
+    return {s: {"test_wer": w, "train_cpu_s": c} for s, (w, c) in enumerate(zip(wers, cpu))}
+
+
+def test_verdicts_paired_by_seed():
+    res = {"full": _runs([0.10, 0.12, 0.11], [100, 100, 100]),
+           "dynamic_random0.7": _runs([0.101, 0.121, 0.111], [70, 70, 70]),      # within 5 % on every seed
+           "static_random0.7": _runs([0.13, 0.15, 0.14], [70, 70, 70]),
+           "dynamic_random0.7x0.7chunk": _runs([0.30, 0.36, 0.33], [45, 46, 47]),
+           "dynamic_random0.5": _runs([0.20, 0.25, 0.22], [50, 50, 50])}
+    out = {t.split(" (")[0].split(" test")[0]: (m, v) for t, m, v in suite.verdicts(res)}
+    assert out["best 0.7 instance policy"][1] == "met"                     # dynamic is the best of the two
+    assert out["dynamic / static 0.7"][1] == "met"
+    speed = next(v for t, m, v in suite.verdicts(res) if "speed-up" in t)
+    assert speed == "met"                                                    # 100 / ~46 >= 1.5 on every seed
+    assert next(v for t, m, v in suite.verdicts(res) if t.startswith("0.7 x 0.7") and "WER" in t) == "missed"
+    assert out["dynamic 0.5 / dynamic 0.7"][1] == "met"
+    two = {k: {s: r for s, r in v.items() if s < 2} for k, v in res.items()}
+    assert all("indicative: 2 seeds" in v for _, _, v in suite.verdicts(two))
+
+
+def test_tables_markdown_has_the_run_table_and_the_verdicts():
+    res = {"full": _runs([0.10, 0.12], [100, 100]), "dynamic_random0.7": _runs([0.11, 0.13], [70, 70])}
+    table = {"full": {"seeds": [0, 1], "test_wer": (0.11, 0.014), "train_cpu_s": (100, 0), "steps": (700, 0),
+                      "audio_fraction": (1.0, 0)},
+             "dynamic_random0.7": {"seeds": [0, 1], "test_wer": (0.12, 0.014), "rel_wer_vs_full": (0.09, 0.01),
+                                   "train_cpu_s": (70, 0), "steps": (500, 0), "audio_fraction": (0.7, 0)}}
+    md = suite.tables(res, table)
+    assert md.splitlines()[2].startswith("| full | 2 | 11.00 ± 1.40 |")
+    assert "| dynamic_random0.7 | 2 | 12.00 ± 1.40 | +9.0% ± 1.0 |" in md
+    assert "| target | measured" in md and "best 0.7 instance policy (dynamic_random0.7)" in md
