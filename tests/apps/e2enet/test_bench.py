@@ -79,3 +79,21 @@ def test_tables_row_per_variant_with_seed_spread():
     row = md.splitlines()[2]
     assert row.startswith("| E2ENet S=0.8 | 0, 1 | 85.0 ± 7.1 | 75.0 ± 7.1 | 80.0 ± 7.1 |")
     assert "100 of 400" in row and "1 / 3 of 624" in row and "2.000 G" in row
+
+
+def test_one_seed_of_dynunet_is_not_judged_against_its_spread(tmp_path):
+    from benchmarks.context import BenchContext
+    from core.training import ResultsWriter
+
+    ctx = BenchContext(suite="quick", device="cpu", seed=0, out_dir=tmp_path, writer=ResultsWriter(tmp_path / "r.jsonl"),
+                       verbose=False, app="e2enet", module="e2enet")
+
+    def run(d):
+        return {"mean_dice": d, "train_s": 1.0, "params_unmasked": 10}
+
+    suite._targets(ctx, {"dense": {0: run(0.70)}, "dynunet": {0: run(0.76)}}, [0])
+    gap = next(r for r in ctx.records if r["metric"] == "mean_dice_gap")
+    assert gap["verdict"] == "not judged" and "no spread" in gap["not_judged_reason"]
+    suite._targets(ctx, {"dense": {0: run(0.70), 1: run(0.72)}, "dynunet": {0: run(0.76), 1: run(0.80)}}, [0, 1])
+    gap2 = [r for r in ctx.records if r["metric"] == "mean_dice_gap"][-1]
+    assert gap2["verdict"] in ("met", "missed", "within noise")
