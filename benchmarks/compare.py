@@ -9,8 +9,11 @@ of a scaling curve) is matched in order of appearance (#1, #2, ...).
   widened by its noise floor; a paired comparison's interval over seeds; the Student-t interval of a
   mean over seeds), never narrower than +-``threshold`` (relative). A change is a regression only when
   it leaves the noise band of both runs the wrong way: the new quantity is outside the old band and the
-  old quantity outside the new band. Absolute times without a baseline in the run (scaling points,
-  module wall times) depend on the machine's load: shown, never gated.
+  old quantity outside the new band. Times measured outside an interleaved comparison -- absolute times
+  (scaling points, module wall times, query times, also over seeds) and ratios of times taken in separate
+  runs (a method's training time over another's) -- follow the machine's load: shown, never gated. Times
+  are gated only as ``compare_timing``'s interleaved ratio (or a ``record_samples`` share measured inside
+  one sample).
 * Modules: ok -> failed / interrupted / skipped, and a module missing from NEW, are regressions;
   failed -> ok is a fix.
 * An empty NEW run, one without its end-of-run record (crashed) or an interrupted one fails the gate.
@@ -178,11 +181,11 @@ def _gated(rec: dict, on: str) -> bool:
     cov = _num(rec.get("interval_coverage"))
     if cov is not None and cov < MIN_COVERAGE:
         return False
-    if on == "ratio" or rec.get("kind") in ("module", "suite"):
+    if rec.get("kind") in ("module", "suite"):
         return on == "ratio"
     unit = str(rec.get("unit") or "").strip().lower()
-    if unit in _TIME_UNITS and not (rec.get("n_seeds") or 0) >= 2:
-        return False
+    if unit in _TIME_UNITS and rec.get("judged_on") != "median paired ratio":
+        return False          # not an interleaved timing: the machine's load between runs decides it
     return True
 
 
@@ -237,7 +240,7 @@ def _judge(row: CompareRow, threshold: float) -> None:
         few = any((_num(r.get("interval_coverage")) or 1.0) < MIN_COVERAGE for r in (old, new))
         row.verdict = "changed"
         row.note = ("too few timing rounds for a noise band (smoke): not gated" if few
-                    else "absolute time without an in-run baseline: not gated")
+                    else "a time not measured interleaved follows the machine's load: not gated")
     elif row.higher_is_better is None:
         row.verdict = "changed"
     else:

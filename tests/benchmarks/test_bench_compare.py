@@ -92,6 +92,21 @@ def test_median_of_samples_interval_is_the_band():
     assert verdicts(compare_records(old, [share(1.030, 1.028, 1.033)], threshold=0.0))["app / engine / share"] == "regression"
 
 
+def test_times_from_separate_runs_are_not_gated_even_over_seeds():
+    """A query time over seeds of a deterministic selector (std 0) and a train-time ratio of two separately run
+    methods both follow the machine's load: shown as changed, never a regression."""
+    q_old = [rec("spa", "ranked", "query_time", 0.08, "s", n_seeds=2, std=0.0, higher_is_better=False)]
+    q_new = [rec("spa", "ranked", "query_time", 0.14, "s", n_seeds=2, std=0.0, higher_is_better=False)]
+    assert verdicts(compare_records(q_old, q_new))["spa / ranked / query_time"] == "changed"
+    t_old = [rec("e2e", "dense vs dyn", "train_time", 60.0, "s", baseline=60.0, ratio=1.0, n_seeds=1,
+                 judged_on=None, higher_is_better=False)]
+    t_new = [rec("e2e", "dense vs dyn", "train_time", 68.0, "s", baseline=60.0, ratio=1.13, n_seeds=1,
+                 judged_on=None, higher_is_better=False)]
+    cmp = compare_records(t_old, t_new)
+    assert verdicts(cmp)["e2e / dense vs dyn / train_time"] == "changed" and not cmp.regressions
+    assert "not gated" in cmp.rows[0].note
+
+
 def test_point_values_use_the_threshold_and_absolute_times_are_not_gated():
     old = [rec("a", "v", "accuracy", 0.90), rec("a", "scaling", "update_time", 1.0, "s", items=10),
            rec("a", "v", "wer", 0.20)]
