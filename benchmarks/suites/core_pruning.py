@@ -9,6 +9,9 @@ work on real scores. CPU, one thread, timed on the thread's CPU time (``ctx.comp
   a new epoch costs at most two permutations of the items, ``<= 2`` x one ``torch.randperm(n)`` timed
   interleaved in the same run (A/B rounds, noise floor = randperm against itself). At the smoke size the
   figure is recorded but not judged (100k items cannot stand for the 10M-item claim).
+* What a DataLoader does each epoch (``epoch_iteration_time``): ``set_epoch`` + iterating every index of the
+  pruned sampler (keep 0.7), against PyTorch's ``RandomSampler`` iterated over all items (the unpruned epoch
+  it replaces), same target ``<= 2``; easy_to_hard's O(n) window is among the set-up policies.
 * Peer: the official InfoBatch sampler logic (``benchmarks/peers/infobatch_reference.py``: ``prune`` +
   ``IBSampler.reset``, numpy and a Python list) against our InfoBatch policy on the same scores: ratio
   ours / official, no target (a side-by-side row).
@@ -27,17 +30,19 @@ from core.data_pruning import DataPruner, PrunedSampler
 from core.plotting import save_figure
 
 NAME = "core_pruning"
-DESCRIPTION = ("data pruner + DDP sampler: epoch set-up vs one torch.randperm (10M items; dynamic random, InfoBatch, "
-               "UCB), vs the official InfoBatch logic, and scaling")
+DESCRIPTION = ("data pruner + DDP sampler: epoch set-up vs one torch.randperm (10M items; dynamic random, easy-to-hard, "
+               "InfoBatch, UCB), a DataLoader epoch vs RandomSampler, vs the official InfoBatch logic, and scaling")
 
-POLICIES = ("dynamic_random", "infobatch", "ucb")
+POLICIES = ("dynamic_random", "easy_to_hard", "infobatch", "ucb")
+EPOCHS = 1_000_000       # easy_to_hard's schedule length (its window moves 1/EPOCHS per epoch: never near the end here)
 KEEP = 0.7
 TARGET = "<= 2"          # set-up of a new epoch <= 2 x one torch.randperm(n)
 CLAIM_N = 10_000_000     # the size the target stands for
 
 
 def _make(policy: str, n: int, seed: int) -> tuple[PrunedSampler, torch.Tensor]:
-    pruner = DataPruner(n, KEEP, policy, seed=seed, infobatch_ratio=0.5, ucb_c=1.0)
+    pruner = DataPruner(n, KEEP, policy, seed=seed, infobatch_ratio=0.5, ucb_c=1.0,
+                        num_epochs=EPOCHS if policy == "easy_to_hard" else None)
     g = torch.Generator().manual_seed(seed)
     ids = torch.arange(n)
     loss = None
@@ -77,6 +82,32 @@ def _vs_floor(ctx, n: int, rounds: int) -> dict[str, float]:
         ratios[policy] = rec
         del sampler
     return ratios
+
+
+def _drain(it) -> int:
+    """Consume an iterator of indices the way a DataLoader's BatchSampler does, at C speed; -> how many."""
+    return sum(1 for _ in it)
+
+
+def _vs_dataloader(ctx, n: int, rounds: int) -> dict:
+    """What a DataLoader really does each epoch: set_epoch + iterate every index of the rank, for the pruned
+    sampler, against PyTorch's own ``RandomSampler`` over all ``n`` items (the unpruned epoch it replaces)."""
+    from torch.utils.data import RandomSampler
+
+    not_judged = None if n >= CLAIM_N else f"{n:,} items cannot stand for the {CLAIM_N:,}-item claim"
+    sampler, _ = _make("dynamic_random", n, ctx.seed)
+    epoch = [0]
+
+    def pruned_epoch():
+        epoch[0] += 1
+        sampler.set_epoch(epoch[0])
+        return _drain(iter(sampler))
+
+    full = RandomSampler(range(n), generator=torch.Generator().manual_seed(ctx.seed))
+    return ctx.compare_timing("dataloader_epoch", lambda: _drain(iter(full)), pruned_epoch,
+                              metric="epoch_iteration_time", target=TARGET, rounds=rounds, warmup=1,
+                              peer="torch RandomSampler (all items)", baseline_name="RandomSampler, full epoch",
+                              not_judged=not_judged, items=n, kept=len(sampler), keep=KEEP, runs_on="cpu")
 
 
 def _vs_official(ctx, n: int, rounds: int) -> dict:
@@ -144,7 +175,9 @@ def run(ctx) -> None:
         floor = _vs_floor(ctx, n, rounds)
         n_peer = ctx.sizes(smoke=100_000, quick=1_000_000, standard=CLAIM_N, full=CLAIM_N)
         peer = _vs_official(ctx, n_peer, ctx.sizes(smoke=3, quick=7, standard=7, full=9))
+        loader = _vs_dataloader(ctx, n, rounds)
         points = [dict(method=f"{p} / randperm", x=r["ratio"], x_err=r["interval"]) for p, r in floor.items()]
+        points.append(dict(method="DataLoader epoch: pruned / RandomSampler", x=loader["ratio"], x_err=loader["interval"]))
         points.append(dict(method=f"InfoBatch: ours / official ({n_peer:,})", x=peer["ratio"], x_err=peer["interval"]))
         ctx.headline_plot(points, x_label=f"epoch set-up time ratio, {n:,} items\n"
                                           f"(median of paired rounds; interval widened by the noise floor)", title="core_pruning: set-up against its floor and the "
