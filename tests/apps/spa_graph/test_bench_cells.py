@@ -11,7 +11,7 @@ class _Ctx:
     seed = 0
 
     def __init__(self, out):
-        self.out_dir = out
+        self.out_dir = self.runs_dir = out
 
     def progress(self, iterable=None, total=None, desc=""):
         from core.training.progress import progress
