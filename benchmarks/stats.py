@@ -108,14 +108,15 @@ def interval_verdict(op: str, threshold: float, lo: float, hi: float) -> str:
     if lo > hi:
         raise ValueError(f"interval [{lo}, {hi}] is empty (lo > hi)")
     t = threshold
+    eps = 1e-9 * max(1.0, abs(t))   # floating-point slack: the mean of three 0.2's is 0.20000000000000004
     if op in ("<=", "<"):
-        ok = (lambda x: x <= t) if op == "<=" else (lambda x: x < t)
+        ok = (lambda x: x <= t + eps) if op == "<=" else (lambda x: x < t)
         return "met" if ok(hi) else ("missed" if not ok(lo) else "within noise")
     if op in (">=", ">"):
-        ok = (lambda x: x >= t) if op == ">=" else (lambda x: x > t)
+        ok = (lambda x: x >= t - eps) if op == ">=" else (lambda x: x > t)
         return "met" if ok(lo) else ("missed" if not ok(hi) else "within noise")
     if op == "within":
-        if -t <= lo and hi <= t:
+        if -t - eps <= lo and hi <= t + eps:
             return "met"
         if lo > t or hi < -t:
             return "missed"

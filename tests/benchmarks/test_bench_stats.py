@@ -35,6 +35,15 @@ def test_interval_verdict(op, thr, lo, hi, verdict):
     assert interval_verdict(op, thr, lo, hi) == verdict
 
 
+def test_a_threshold_hit_exactly_is_not_lost_to_rounding():
+    from benchmarks.stats import interval_verdict, mean_interval
+
+    iv = mean_interval([0.2, 0.2, 0.2])                 # 0.20000000000000004 in floating point
+    assert interval_verdict("<=", 0.2, iv.lo, iv.hi) == "met"
+    assert interval_verdict(">=", 0.2, iv.lo, iv.hi) == "met"
+    assert interval_verdict("<=", 0.2, 0.2, 0.2001) == "within noise"   # a real excess still counts
+
+
 def test_interval_verdict_rejects_nonsense():
     with pytest.raises(ValueError, match="empty"):
         interval_verdict("<=", 1.0, 2.0, 1.0)
