@@ -7,8 +7,8 @@ Figures over seeds (``ctx.record_seeds``) from a comparison set of ``apps/msrs/c
 seed; MSRS target <= 0.5 x dense), the step the mask became stable (<= 20 % of training, a forced switch is
 not judged), MSRS-S sparsity >= 0.5 with test WER within 10 % of MSRS-D, AVSR WER < ASR WER at 0 and -5 dB.
 ``smoke``: the scaling curve and one MSRS switch on a tiny MLP; ``quick``: set ``quick`` (tiny corpus, 6 steps:
-plumbing, not a verdict); ``standard``: set ``grid_cpu_vsr`` with 3 seeds (about 21 runs of 3-4 CPU minutes:
-over the 60-minute budget on 2 cores -- see apps/msrs/README.md); ``full``: + ``grid_cpu_avsr``.
+plumbing, not a verdict); ``standard``: set ``grid_cpu_vsr`` with 3 seeds (21 runs of about 2 CPU minutes of
+training each plus start-up and scoring; ~25 min wall in two processes); ``full``: + ``grid_cpu_avsr``.
 Runs live in ``<out>/msrs_runs/<set>/<run>/seed<k>``: a finished run found there is reused, so an interrupted
 suite continues, and seeds can be trained beforehand in parallel processes
 (``python -m core.training.experiments apps/msrs/configs/sets/grid_cpu_vsr.yaml --out <out>/msrs_runs/grid_cpu_vsr
