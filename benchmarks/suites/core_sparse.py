@@ -32,6 +32,7 @@ import time
 import torch
 from torch import nn
 
+from benchmarks.timing import Clock
 from core.plotting import save_figure
 from core.sparse import DynamicSparsity, plot_density
 from core.testing import TinyCNN, TinyTransformer
@@ -169,8 +170,6 @@ def _attributed(ctx, variant: str, arms: "_Arms", update_every: int, rounds: int
     i.e. 1 + what the engine adds to the step it rides on. Both parts of a sample see the same machine, so
     load moves them together and the spread is small where the A/B ratio spreads by +-10 % on a shared
     CPU; what it cannot see is an indirect cost (caches the mask multiply evicts), which the A/B row bounds."""
-    from benchmarks.timing import Clock
-
     clock = Clock(ctx.device)
     opt, model, sp = arms.opts["ours"], arms.models["ours"], arms.sparsity
     hid = next(h.id for o, _, h in sp._hooks if o is opt)
@@ -206,21 +205,7 @@ def _attributed(ctx, variant: str, arms: "_Arms", update_every: int, rounds: int
                               **common)
 
 
-class _Clock:
-    """CPU time of this thread on CPU (one intra-op thread), synchronized wall time on CUDA (scaling curve only)."""
-
-    def __init__(self, device: str):
-        self.cpu = str(device) == "cpu"
-        self.name = "thread_cpu_time" if self.cpu else "wall_time"
-
-    def __call__(self) -> float:
-        if self.cpu:
-            return time.thread_time()
-        torch.cuda.synchronize()
-        return time.perf_counter()
-
-
-def _hook_and_update_time(n_layers: int, width: int, device, seed: int, repeats: int, clock: _Clock) -> dict:
+def _hook_and_update_time(n_layers: int, width: int, device, seed: int, repeats: int, clock: Clock) -> dict:
     """Fastest of ``repeats`` topology updates (SET, RigL) and post-step hooks (weights + SGD momentum), seconds."""
     out = {"params": n_layers * width * width}
     for grow in ("random", "gradient"):
@@ -234,17 +219,17 @@ def _hook_and_update_time(n_layers: int, width: int, device, seed: int, repeats:
         opt.step()  # creates the momentum buffers the hook masks
         times = []
         for _ in range(repeats):
-            c0 = clock()
+            c0 = clock.now()[0]
             sp.update_topology()
-            times.append(clock() - c0)
+            times.append(clock.now()[0] - c0)
         out[f"update_{grow}_s"] = min(times)
         if grow == "random":
             hook = next(iter(opt._optimizer_step_post_hooks.values()))
             times = []
             for _ in range(repeats):
-                c0 = clock()
+                c0 = clock.now()[0]
                 hook(opt, (), {})
-                times.append(clock() - c0)
+                times.append(clock.now()[0] - c0)
             out["hook_s"] = min(times)
         sp.detach()
     return out
@@ -257,7 +242,7 @@ def _scaling(ctx, widths: list[int], repeats: int) -> None:
     import matplotlib.pyplot as plt
 
     t0 = time.perf_counter()
-    clock = _Clock(ctx.device)
+    clock = Clock(ctx.device)
     rows = []
     for w in ctx.progress(widths, desc="update scaling"):
         r = _hook_and_update_time(4, w, ctx.device, ctx.seed, repeats, clock)

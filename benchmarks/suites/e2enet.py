@@ -216,9 +216,9 @@ def _peer_rows(ctx, res: dict, dice: dict, base: str, common) -> None:
     peer = "MONAI DynUNet, " + ("same widths" if base == "dynunet" else "nnU-Net widths")
     b0 = next(iter(res[base].values()))
     for v in ("dense", "s08"):
-        if v not in res or not common(v, base):
+        ss = common(v, base) if v in res else []
+        if not ss:
             continue
-        ss = common(v, base)
         ours = LABELS[v]
         ctx.record_seeds(f"{ours} vs DynUNet", "mean_dice", {s: dice[v][s] for s in ss},
                          baseline={s: dice[base][s] for s in ss}, unit="%", higher_is_better=True, peer=peer,

@@ -107,9 +107,8 @@ def _cells(ctx, plan, workers: int | None = None) -> dict:
 
     def keep(key, res):
         args, path = jobs[key]
-        res = json.loads(json.dumps({"args": list(args), **res}, default=lambda o: o.item()))   # as it reads back
-        atomic_write_json(path, res, indent=None)
-        done[key] = res
+        atomic_write_json(path, {"args": list(args), **res}, indent=None)
+        done[key] = json.loads(path.read_text(encoding="utf-8"))      # the same whether just run or reused
 
     workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
     bar = ctx.progress(total=len(jobs), desc="grid cells") if jobs else None
@@ -128,9 +127,9 @@ def _cells(ctx, plan, workers: int | None = None) -> dict:
     return done
 
 
-def _quality(ctx, plan, grid_writer, workers: int | None = None) -> list[dict]:
+def _quality(ctx, plan, grid_writer) -> list[dict]:
     points = []
-    cells = _cells(ctx, plan, workers)
+    cells = _cells(ctx, plan)
     for model, name, budgets in plan["grid"]:
         got = [cells[(model, name, int(b))] for b in budgets]
         rows = [r for c in got for r in c["rows"]]
