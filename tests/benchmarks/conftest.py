@@ -13,3 +13,16 @@ def fake_package(monkeypatch):
     monkeypatch.syspath_prepend(str(HERE))
     monkeypatch.setenv("SPARSELAB_PROGRESS", "0")
     return FAKE_PACKAGE
+
+
+@pytest.fixture
+def virtual_clock(monkeypatch):
+    """Replace the timing clocks by a virtual one (see fake_clock.py); returns it."""
+    monkeypatch.syspath_prepend(str(HERE))
+    import benchmarks.timing
+    import fake_clock as clock
+
+    vc = clock.VirtualClock()
+    monkeypatch.setattr(benchmarks.timing, "time", vc.as_time_module())
+    monkeypatch.setattr(clock, "CLOCK", vc)
+    return vc

@@ -1,4 +1,8 @@
-"""compare as a gate end to end: two back-to-back runs of one commit pass; a deliberately slowed engine fails."""
+"""compare as a gate end to end: two back-to-back runs of one commit pass; a deliberately slowed engine fails.
+
+Timed on the virtual clock (fake_clock.py): the runs differ by a seeded jitter, not by the load
+of the machine the tests run on.
+"""
 from pathlib import Path
 
 import pytest
@@ -8,7 +12,7 @@ from benchmarks.runner import run_suite
 
 
 @pytest.fixture
-def timing_package(monkeypatch):
+def timing_package(monkeypatch, virtual_clock):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
     monkeypatch.setenv("SPARSELAB_PROGRESS", "0")
     monkeypatch.delenv("SPARSELAB_FAKE_SLOWDOWN", raising=False)
