@@ -134,7 +134,8 @@ def _plot(ctx, res: dict, table: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# README verdicts from finished runs (nothing is trained):  python -m benchmarks.suites.asr_ddp outputs/asr_ddp/digits_standard
+# README verdicts from finished runs of any set (nothing is trained):
+#   python -m benchmarks.suites.asr_ddp outputs/asr_ddp/digits_standard     (or an espeak.yaml run folder)
 # (also writes <folder>/dev_wer_vs_cpu.png)
 
 def _interval(vals: list[float]) -> tuple[float, float, float]:
@@ -206,4 +207,4 @@ if __name__ == "__main__":
     print(tables(results, summarise(results)))
     seed0 = {n: r[min(r)]["dev_curve"] for n, r in sorted(results.items(), key=lambda kv: kv[0] != "full")}
     plot_wer_vs_time(seed0, Path(sys.argv[1]) / "dev_wer_vs_cpu.png", x_key="train_cpu_s",
-                     title="digits: dev WER vs training CPU (lowest seed)")
+                     title=f"{Path(sys.argv[1]).name}: dev WER vs training CPU (lowest seed)")
