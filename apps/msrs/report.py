@@ -61,6 +61,8 @@ def summarize(runs: dict[str, dict[int, dict]], baseline: str = "dense", learned
             for snr in first.get(f"{tset}_wer", {}):
                 r[f"{tset}_wer@{snr}"] = _ms([by_seed[s][f"{tset}_wer"].get(snr) for s in seeds])
         r["test_wer_by_seed"] = {s: by_seed[s].get("test_wer", {}).get("clean") for s in seeds}
+        r["test_wer_by_snr_seed"] = {snr: {s: by_seed[s].get("test_wer", {}).get(snr) for s in seeds}
+                                     for snr in first.get("test_wer", {})}
         r["density_by_seed"] = {s: by_seed[s].get("density") for s in seeds}
         r["final_val_wer"] = _ms([by_seed[s]["val"][-1]["wer"] for s in seeds])
         r["train_cpu_s"] = _ms([by_seed[s]["train_cpu_s"] for s in seeds])
@@ -134,6 +136,22 @@ def _verdicts(rows: dict, baseline: str, learned: float) -> list[dict]:
             "met" if sf["mean"] + sf["std"] <= 0.2 + _EPS and not any(forced) and not sf.get("missing") else "miss")
         out.append({"target": f"{m}: mask stable within the first 20 % without forcing", "value":
                     f"{_iv(sf)}; forced in {sum(forced)}/{len(forced)}", "verdict": v})
+    a = rows.get("asr_dense")
+    for snr in ("0", "-5"):             # AVSR (the baseline run) against ASR dense, paired by seed, in babble noise
+        if not a or snr not in b.get("test_wer_by_snr_seed", {}) or snr not in a.get("test_wer_by_snr_seed", {}):
+            continue
+        av, au = b["test_wer_by_snr_seed"][snr], a["test_wer_by_snr_seed"][snr]
+        common = [k for k in sorted(set(av) & set(au)) if av[k] is not None and au[k] is not None]
+        if not common:
+            continue
+        diff = _ms([av[k] - au[k] for k in common])
+        v = ("met" if diff["mean"] + diff["std"] < 0 else "miss" if diff["mean"] - diff["std"] >= 0
+             else "inside the spread")
+        if not base_learned:
+            v = "not judged (baseline has not learned)"
+        out.append({"target": f"AVSR beats ASR at {snr} dB (test WER AVSR - ASR, paired)",
+                    "value": f"{_iv(diff)}; AVSR {_iv(b.get(f'test_wer@{snr}'))}, ASR {_iv(a.get(f'test_wer@{snr}'))}",
+                    "verdict": v + (" (one seed: indicative)" if len(common) == 1 else "")})
     d, s = rows.get("msrs_d"), rows.get("msrs_s")
     if d and s:
         common = sorted(set(d["test_wer_by_seed"]) & set(s["test_wer_by_seed"]))

@@ -8,7 +8,8 @@ seed; MSRS target <= 0.5 x dense), the step the mask became stable (<= 20 % of t
 not judged), MSRS-S sparsity >= 0.5 with test WER within 10 % of MSRS-D, AVSR WER < ASR WER at 0 and -5 dB.
 ``smoke``: the scaling curve and one MSRS switch on a tiny MLP; ``quick``: set ``quick`` (tiny corpus, 6 steps:
 plumbing, not a verdict); ``standard``: set ``grid_cpu_vsr`` with 3 seeds (21 runs of about 2 CPU minutes of
-training each plus start-up and scoring; ~25 min wall in two processes); ``full``: + ``grid_cpu_avsr``.
+training each plus start-up and scoring) and, from ``grid_cpu_avsr``, AVSR dense, ASR dense and AVSR MSRS-D
+(9 runs of 2-4 CPU minutes): ~45 min wall in two processes; ``full``: all of ``grid_cpu_avsr``.
 Runs live in ``<out>/msrs_runs/<set>/<run>/seed<k>``: a finished run found there is reused, so an interrupted
 suite continues, and seeds can be trained beforehand in parallel processes
 (``python -m core.training.experiments apps/msrs/configs/sets/grid_cpu_vsr.yaml --out <out>/msrs_runs/grid_cpu_vsr
@@ -136,14 +137,17 @@ def _train_compare(ctx) -> None:
     from core.training.experiments import load_set, run_set
 
     sets = Path(__file__).resolve().parents[2] / "apps" / "msrs" / "configs" / "sets"
-    names = ctx.sizes(smoke=[], quick=["quick"], standard=["grid_cpu_vsr"], full=["grid_cpu_vsr", "grid_cpu_avsr"])
+    # (set, runs): standard adds the AVSR runs the noise target needs (AVSR dense, ASR dense, AVSR MSRS-D)
+    names = ctx.sizes(smoke=[], quick=[("quick", None)],
+                      standard=[("grid_cpu_vsr", None), ("grid_cpu_avsr", ["dense", "asr_dense", "msrs_d"])],
+                      full=[("grid_cpu_vsr", None), ("grid_cpu_avsr", None)])
     seeds = ctx.sizes(smoke=[0], quick=[0], standard=[0, 1, 2], full=[0, 1, 2])
     device = "cuda" if str(ctx.device).startswith("cuda") else "cpu"
     data = Path(ctx.runs_dir) / "msrs_data" if ctx.suite in ("smoke", "quick") else Path(".cache") / "msrs"
-    for name in names:
+    for name, only in names:
         out = Path(ctx.runs_dir) / "msrs_runs" / name      # finished runs are reused by run_set on a re-run
         t0 = time.perf_counter()
-        run_set(load_set(sets / f"{name}.yaml"), out, seeds=seeds, extra=[f"trainer.device={device}"],
+        run_set(load_set(sets / f"{name}.yaml"), out, seeds=seeds, only=only, extra=[f"trainer.device={device}"],
                 env={"SPARSELAB_DATA": str(data.resolve()), "OMP_NUM_THREADS": "1"}, log=lambda m: None)
         runs = load_runs(out)
         ctx.record(NAME, name, "set_wall", time.perf_counter() - t0, "s")

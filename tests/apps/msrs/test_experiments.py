@@ -68,3 +68,24 @@ def test_report_pairs_seeds_and_judges(tmp_path):
     assert report_main([str(tmp_path)]) == 0 and "msrs_d" in (tmp_path / "report.md").read_text()
     with pytest.raises(FileNotFoundError, match="no finished runs"):
         load_runs(tmp_path / "empty")
+
+
+def _avsr(test_wer, cpu=20):
+    return _summary([(50, 10, 0.5), (100, 20, 0.3)], test_wer["clean"], cpu) | {"test_wer": test_wer}
+
+
+def test_report_judges_avsr_against_asr_in_noise_paired_by_seed():
+    # AVSR (dense) against ASR dense per seed: better at 0 dB on every seed, mixed at -5 dB
+    runs = {"dense": {0: _avsr({"clean": 0.30, "0": 0.40, "-5": 0.50}), 1: _avsr({"clean": 0.30, "0": 0.42, "-5": 0.70}),
+                      2: _avsr({"clean": 0.30, "0": 0.41, "-5": 0.52})},
+            "asr_dense": {0: _avsr({"clean": 0.20, "0": 0.60, "-5": 0.60}), 1: _avsr({"clean": 0.20, "0": 0.65, "-5": 0.55}),
+                          2: _avsr({"clean": 0.20, "0": 0.62, "-5": 0.58})}}
+    v = {x["target"]: x for x in summarize(runs)["verdicts"]}
+    zero, minus5 = v["AVSR beats ASR at 0 dB (test WER AVSR - ASR, paired)"], v["AVSR beats ASR at -5 dB (test WER AVSR - ASR, paired)"]
+    assert zero["verdict"] == "met" and zero["value"].startswith("-0.213")
+    assert minus5["verdict"] == "inside the spread"            # -0.10, +0.15, -0.06
+    runs["asr_dense"] = {0: _avsr({"clean": 0.2, "0": 0.3, "-5": 0.4})}   # one seed in common, AVSR worse
+    v = {x["target"]: x["verdict"] for x in summarize(runs)["verdicts"]}
+    assert v["AVSR beats ASR at 0 dB (test WER AVSR - ASR, paired)"] == "miss (one seed: indicative)"
+    del runs["asr_dense"]
+    assert not any("AVSR" in x["target"] for x in summarize(runs)["verdicts"])
