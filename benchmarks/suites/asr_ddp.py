@@ -156,14 +156,17 @@ def verdicts(res: dict) -> list[tuple[str, str, str]]:
         seeds = sorted(set(res[a]) & set(res[b]))
         return [key(res[a][s]) / key(res[b][s]) for s in seeds]
 
+    if not full:
+        return out
+    full_wer = statistics.fmean(r["test_wer"] for r in full.values())
+    unlearned = (None if full_wer < LEARNED_WER else
+                 f"not judged: full data has not learned (test WER {100 * full_wer:.0f}%)")
+
     def judge(name: str, vals: list[float], op: str, thr: float, unit: str = "x") -> None:
         m, lo, hi = _interval(vals)
         tag = "" if len(vals) >= MIN_SEEDS else f" (indicative: {len(vals)} seeds)"
         out.append((f"{name} {op} {thr}", f"{m:.3f}{unit} [{lo:.3f}, {hi:.3f}], n={len(vals)}",
-                    interval_verdict(op, thr, lo, hi) + tag))
-
-    if not full:
-        return out
+                    unlearned or interval_verdict(op, thr, lo, hi) + tag))
 
     def best_of(names: list[str]) -> str:
         """Lowest mean test WER among the candidates run with the most seeds (means over fewer seeds don't compete)."""

@@ -23,6 +23,9 @@ def test_verdicts_paired_by_seed():
     assert out["dynamic 0.5 / dynamic 0.7"][1] == "met"
     two = {k: {s: r for s, r in v.items() if s < 2} for k, v in res.items()}
     assert all("indicative: 2 seeds" in v for _, _, v in suite.verdicts(two))
+    # a held-out speaker that full data cannot read (81% WER): the same ratios say nothing
+    lost = {k: {s: dict(r, test_wer=0.7 + r["test_wer"]) for s, r in v.items()} for k, v in res.items()}
+    assert all(v == "not judged: full data has not learned (test WER 81%)" for _, _, v in suite.verdicts(lost))
 
 
 def test_tables_markdown_has_the_run_table_and_the_verdicts():
