@@ -85,7 +85,7 @@ def _vs_floor(ctx, n: int, rounds: int) -> dict[str, float]:
 
 
 def _drain(it) -> int:
-    """Consume an iterator of indices the way a DataLoader's BatchSampler does, at C speed; -> how many."""
+    """Consume an iterator of indices one by one in Python, as a DataLoader's BatchSampler does; -> how many."""
     return sum(1 for _ in it)
 
 
