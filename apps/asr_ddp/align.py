@@ -9,7 +9,9 @@ spells the reference transcript (``torchaudio.functional.forced_align``), its to
 
 * word units: one token per word;
 * character units: the tokenizer encodes every character, the space included, as one token; a word is a run
-  of non-space characters (so the grouping follows ``text.split()`` exactly).
+  of non-space characters (so the grouping follows ``text.split()`` exactly);
+* SentencePiece units: a piece that starts with the word marker U+2581 starts a word (a bare marker piece
+  belongs to the word it precedes).
 
 CTC emits each token as a spike (a frame or two, blanks around it), so a word's token span is much shorter than
 the word: on the digit corpus (construction timings known) it covers ~13% of the word (IoU). The default
@@ -49,6 +51,7 @@ from torch import Tensor
 from core.speech.datasets import Utterance, load_manifest, read_audio, scan_librispeech, validate_utterances
 from core.speech.features import num_frames
 from core.speech.model import subsampled_length
+from core.speech.spm_tokenizer import SentencePieceTokenizer
 from core.speech.tokenizer import CharTokenizer
 from core.speech.word_tokenizer import WordTokenizer
 from core.training.atomic import atomic_write_text
@@ -105,8 +108,18 @@ def token_words(tok, text: str, *, where: str = "") -> tuple[list[int], list[int
                 owner.append(w)
                 prev_space = False
         bad = sorted({c for c, i in zip(text, ids) if i == tok.UNK})
+    elif isinstance(tok, SentencePieceTokenizer):
+        pieces = tok.pieces(text)
+        if len(pieces) != len(ids):
+            raise ValueError(f"{loc}SentencePiece gave {len(ids)} ids for {len(pieces)} pieces")
+        owner, w = [], -1
+        for k, piece in enumerate(pieces):      # a piece that starts with U+2581 starts a word (a bare one too)
+            w += piece.startswith("\u2581") or k == 0
+            owner.append(w)
+        bad = sorted({p for p, i in zip(pieces, ids) if i == tok.UNK})
     else:
-        raise ValueError(f"forced alignment supports word and character tokenizers, not {type(tok).__name__}")
+        raise ValueError(f"forced alignment supports word, character and SentencePiece tokenizers, not "
+                         f"{type(tok).__name__}")
     if bad:
         raise ValueError(f"{loc}{bad!r} outside the model's vocabulary (text {text!r}); forced alignment needs "
                          "every token of the transcript in the vocabulary")

@@ -38,7 +38,7 @@ def guard_rates(lengths: list[int], tokens: list[list[int]], keep: float, unit: 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--units", default=None, help="word | char (default: the data config's)")
+    ap.add_argument("--units", default=None, help="word | char | spm (default: the data config's)")
     ap.add_argument("--subsampling", type=int, default=4)
     ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=embedded data.size=quick")
     a = ap.parse_args(argv)

@@ -1,25 +1,27 @@
 """The corpora asr_ddp trains on, as FeatureStores: digits (shipped real speech), embedded (espeak), LibriSpeech,
-manifests; and the tokenizer each uses (word or character units)."""
+manifests; and the tokenizer each uses (word, character or unigram SentencePiece units)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from core.speech.corpus import build_corpus
 from core.speech.datasets import load_manifest, scan_librispeech
 from core.speech.digits import DIGIT_WORDS, DigitCorpusSpec, build_digit_corpus
 from core.speech.features import LogMel
+from core.speech.spm_tokenizer import SentencePieceTokenizer, texts_digest, train_unigram
 from core.speech.tokenizer import CharTokenizer
 from core.speech.word_tokenizer import WordTokenizer
 
 from apps.asr_ddp.data.store import FeatureStore
 
-__all__ = ["DATA_NAMES", "UNITS", "digit_spec", "make_tokenizer", "load_splits", "tokenizer_state",
+__all__ = ["DATA_NAMES", "UNITS", "check_units", "digit_spec", "make_tokenizer", "vocab_size_hint", "load_splits", "tokenizer_state",
            "tokenizer_from_state"]
 
 log = logging.getLogger(__name__)
 
 DATA_NAMES = ("digits", "embedded", "librispeech", "manifest")
-UNITS = ("char", "word")
+UNITS = ("char", "word", "spm")
 _DIGIT_KEYS = ("n_train", "n_dev", "n_test", "min_digits", "max_digits", "pause_ms", "edge_ms", "speed", "gain_db",
                "noise", "snr_db", "noise_prob", "dev_recordings", "heldout_speaker", "sample_rate", "seed",
                "audio_format")
@@ -37,28 +39,71 @@ def digit_spec(data: dict) -> DigitCorpusSpec:
         raise ValueError(f"data.{e}") from e
 
 
-def make_tokenizer(data: dict):
-    """Word units (``data.units=word``: the digit words, or ``data.words``) or characters (``data.units=char``)."""
+def check_units(data: dict) -> None:
+    """The unit settings, checked without building any corpus (errors name the ``data.*`` key)."""
     units = data.get("units", "char")
     if units not in UNITS:
         raise ValueError(f"data.units={units!r}; valid choices: {', '.join(UNITS)}")
+    if units == "word" and not (data.get("words") or data["name"] == "digits"):
+        raise ValueError(f"data.units=word needs data.words=[...] for data={data['name']} (the closed vocabulary)")
+    v = data.get("spm_vocab", 256)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+        raise ValueError(f"data.spm_vocab={v!r} must be an integer >= 2 (unigram pieces, <unk> included)")
+    if units == "spm" and data.get("spm_model") and not Path(data["spm_model"]).is_file():
+        raise FileNotFoundError(f"data.spm_model={data['spm_model']}: no such SentencePiece model file")
+
+
+def vocab_size_hint(data: dict) -> int | None:
+    """The output size that ``make_tokenizer`` will give, when it is known before any data is read."""
+    if data.get("units") == "spm" and not data.get("spm_model"):
+        return int(data.get("spm_vocab", 256)) + 2          # + <blank> and <sos/eos>
+    return None
+
+
+def make_tokenizer(data: dict, train_texts: list[str] | None = None):
+    """Word units (``data.units=word``: the digit words, or ``data.words``), characters (``data.units=char``), or
+    unigram SentencePiece (``data.units=spm``): ``data.spm_model`` (+ optional ``data.spm_units``, auto_avsr's
+    layout) or, without one, ``data.spm_vocab`` pieces trained on the training transcripts (``train_texts``, else
+    read from the corpus) and cached under ``<data.root or .cache/asr_ddp>/spm/``."""
+    check_units(data)
+    units = data.get("units", "char")
     unk = "map" if data.get("unk") == "map" else "error"
     if units == "word":
-        words = data.get("words") or (DIGIT_WORDS if data["name"] == "digits" else None)
-        if not words:
-            raise ValueError(f"data.units=word needs data.words=[...] for data={data['name']} (the closed vocabulary)")
+        words = data.get("words") or DIGIT_WORDS
         return WordTokenizer(list(words), unk=unk)
+    if units == "spm":
+        if data.get("spm_model"):
+            return SentencePieceTokenizer(data["spm_model"], data.get("spm_units"), unk=unk)
+        if train_texts is None:
+            train_texts = [u.text for u in _train_utterances(data)]
+        vocab = int(data.get("spm_vocab", 256))
+        cache = Path(data.get("root") or ".cache/asr_ddp") / "spm" / f"unigram{vocab}-{texts_digest(train_texts)}.model"
+        if not cache.is_file():
+            log.info("training a %d-piece unigram SentencePiece model on %d transcripts -> %s", vocab,
+                     len(train_texts), cache)
+            train_unigram(train_texts, cache, vocab)
+        return SentencePieceTokenizer(cache, unk=unk)
     return CharTokenizer(unk=unk)
 
 
 def tokenizer_state(tok) -> dict:
-    return {"kind": "word" if isinstance(tok, WordTokenizer) else "char", **tok.state_dict()}
+    kind = {WordTokenizer: "word", SentencePieceTokenizer: "spm"}.get(type(tok), "char")
+    return {"kind": kind, **tok.state_dict()}
 
 
 def tokenizer_from_state(sd: dict):
-    if sd.get("kind") == "word":
+    kind = sd.get("kind")
+    if kind == "word":
         return WordTokenizer.from_state_dict(sd)
+    if kind == "spm":
+        return SentencePieceTokenizer.from_state_dict(sd)
     return CharTokenizer.from_state_dict(sd)
+
+
+def _train_utterances(data: dict) -> list:
+    utts = _utterances(data)["train"]
+    lim = data.get("max_train")
+    return utts[: int(lim)] if lim else utts
 
 
 def _utterances(data: dict) -> dict[str, list]:

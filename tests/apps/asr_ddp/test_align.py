@@ -67,6 +67,21 @@ def test_char_units_words_are_runs_between_spaces():
         align_words(_peaked([a, bb, sp, sp], tok.vocab_size), ids, owner, 0.04, where="x.flac")
 
 
+def test_sentencepiece_units_a_word_starts_at_its_marker_piece(tmp_path):
+    from core.speech.spm_tokenizer import SentencePieceTokenizer, train_unigram
+
+    texts = ["one two three", "two three four", "four one", "three two one four"] * 30 + ["zebra on"]
+    tok = SentencePieceTokenizer(train_unigram(texts, tmp_path / "m.model", 18))
+    text = "zebra two one"
+    ids, owner = token_words(tok, text)
+    pieces = tok.pieces(text)
+    assert len(pieces) > 3                                   # "zebra" is rare: spelled in several pieces
+    assert owner[0] == 0 and owner[-1] == 2 and owner == sorted(owner) and set(owner) == {0, 1, 2}
+    assert ["".join(p for p, o in zip(pieces, owner) if o == w).lstrip("\u2581") for w in range(3)] == text.split()
+    with pytest.raises(ValueError, match=r"\['x'\] outside the model's vocabulary"):
+        token_words(tok, "x one")
+
+
 def test_frame_seconds_matches_the_encoder_length():
     # a 1 s utterance gives subsampled_length(101, 4) = 24 encoder frames of 0.04 s: they fit in the audio
     n_enc = subsampled_length(num_frames(SR, HOP), 4)

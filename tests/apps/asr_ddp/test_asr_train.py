@@ -38,6 +38,29 @@ def test_librispeech_tree_trains_and_transcribes(tmp_path):
     assert len(texts) == 1 and isinstance(texts[0], str)
 
 
+def test_sentencepiece_units_are_trained_on_the_training_transcripts_and_ship_inside_the_model(tmp_path):
+    write_librispeech(tmp_path / "ls")
+    cfg = compose(libri_overrides(tmp_path / "ls", tmp_path / "run", "trainer.max_steps=2", "data.units=spm",
+                                  "data.spm_vocab=24", f"data.root={tmp_path / 'ls'}", "pruning=dynamic_random",
+                                  "pruning.keep=0.7", "pruning.time_keep=0.7", "pruning.time_unit=chunk"))
+    summary = Recipe(cfg).run()
+    assert summary["steps"] == 2 and summary["test_n"] == 6
+    cached = list((tmp_path / "ls" / "spm").glob("unigram24-*.model"))
+    assert len(cached) == 1
+    from apps.asr_ddp.data.corpora import tokenizer_from_state
+    from core.training.checkpoint import safe_torch_load
+
+    exported = safe_torch_load(tmp_path / "run" / "model.pt")
+    assert exported["tokenizer"]["kind"] == "spm"
+    cached[0].unlink()                                              # the model file carries its own tokenizer
+    tok = tokenizer_from_state(exported["tokenizer"])
+    assert tok.vocab_size == 26 and tok.decode(tok.encode("a cat sat")) == "a cat sat"
+    assert len(tok.encode("the dog ran")) < len("the dog ran")
+    from apps.asr_ddp.transcribe import transcribe_files
+
+    assert len(transcribe_files(tmp_path / "run", [next((tmp_path / "ls").rglob("*.flac"))])) == 1
+
+
 def test_time_pruning_plans_fewer_steps_and_lr_spans_the_run(tmp_path):
     write_librispeech(tmp_path / "ls", n=6)
     runs = {}
@@ -86,6 +109,7 @@ def test_kill_and_resume_is_exact(tmp_path, monkeypatch):
 def test_config_errors_before_any_corpus_is_built(tmp_path):
     for bad, msg in [("train.lr=abc", "train.lr"), ("pruning.time_unit=frame", "time_unit"),
                      ("data.snr_db=[20,5]", "snr_db"), ("data.units=phone", "data.units"),
+                     ("data.spm_vocab=many", "data.spm_vocab"),
                      ("model.heads=3", "model.heads"), ("trainer.epochs=0", "epochs")]:
         cfg = compose([bad, f"data.root={tmp_path / 'never'}", f"run_dir={tmp_path / 'r'}"])
         with pytest.raises(ValueError, match=msg):
@@ -93,6 +117,8 @@ def test_config_errors_before_any_corpus_is_built(tmp_path):
     assert not (tmp_path / "never").exists()
     with pytest.raises(ValueError, match="data.root"):
         validate(_plain(compose(["data=librispeech"])))
+    with pytest.raises(FileNotFoundError, match="data.spm_model=.*no such SentencePiece model"):
+        validate(_plain(compose(["data.units=spm", f"data.spm_model={tmp_path / 'none.model'}"])))
 
 
 def test_bad_training_item_named_or_skipped_eval_never_filtered(tmp_path):
