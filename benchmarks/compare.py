@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.context import direction_of, format_number
-from benchmarks.stats import t_quantile
+from core.metrics.stats import t_quantile
 from core.training.results import read_results
 
 __all__ = ["infer_direction", "quantity", "band", "CompareRow", "Comparison", "compare_records", "compare_files",

@@ -24,22 +24,19 @@ ratio to a zero baseline is undefined, and such a target is "n/a" (``met`` is No
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.stats import point_verdict
+from core.metrics.stats import TARGET_OPS, Target, parse_target, point_verdict  # noqa: F401 (re-exported)
 from core.training.results import ResultsWriter
 
 __all__ = ["SUITES", "TARGET_OPS", "Target", "parse_target", "evaluate_target", "direction_of", "BenchContext",
            "SkipModule", "format_number", "SEEDS_PER_SUITE", "ROUNDS_PER_SUITE"]
 
 SUITES = ("smoke", "quick", "standard", "full")
-TARGET_OPS = ("<=", ">=", "<", ">", "within")
-_TARGET_RE = re.compile(r"^\s*(<=|>=|<|>|within)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(%?)\s*$")
 # keys a module may not pass through **extra (the context computes or owns them)
 _RESERVED = {"suite", "device", "seed", "commit", "ratio", "met", "compared", "kind", "verdict", "interval",
              "indicative", "judged_on", "not_judged_reason"}
@@ -48,36 +45,6 @@ ROUNDS_PER_SUITE = {"smoke": 5, "quick": 15, "standard": 25, "full": 31}  # ctx.
 _UNSET = object()
 _TIMING_FIELDS = {"baseline", "target", "wall_s", "higher_is_better", "ratio_interval", "interval_coverage", "noise_floor",
                   "noise_interval", "wall_ratio", "wall_noise_floor", "clock", "rounds", "inner", "peer", "baseline_name"}
-
-
-@dataclass(frozen=True)
-class Target:
-    """A parsed target: ``op`` in TARGET_OPS, ``threshold``; ``relative`` only for "within N%"."""
-
-    op: str
-    threshold: float
-    relative: bool = False
-
-    def __str__(self) -> str:
-        if self.relative:
-            return f"within {self.threshold * 100:g}%"
-        return f"{self.op} {self.threshold:g}"
-
-
-def parse_target(text: str) -> Target:
-    """``"<= 1.02"`` -> Target("<=", 1.02). ValueError naming the valid forms for anything else."""
-    if not isinstance(text, str):
-        raise ValueError(f"target={text!r} must be a string such as '<= 1.02', '>= 1.5', 'within 0.05'")
-    m = _TARGET_RE.match(text)
-    if m is None:
-        raise ValueError(f"target={text!r} is not understood; valid forms: '<= X', '>= X', '< X', '> X', "
-                         f"'within X' (absolute, to the baseline) or 'within X%' (relative), X a number")
-    op, num, pct = m.group(1), float(m.group(2)), m.group(3) == "%"
-    if pct and op != "within":
-        raise ValueError(f"target={text!r}: '%' is only valid with 'within' (e.g. 'within 5%')")
-    if op == "within" and num < 0:
-        raise ValueError(f"target={text!r}: the tolerance of 'within' must be >= 0")
-    return Target(op, num / 100.0 if pct else num, relative=pct)
 
 
 def _is_missing(x) -> bool:
@@ -258,7 +225,7 @@ class BenchContext:
         ``peer="name"``: the baseline is a peer implementation (e.g. "torch.ao.pruning"); the row is listed
         in the report's "Peers side by side" table as ours / peer. ``baseline_name`` labels the baseline.
         """
-        from benchmarks.stats import interval_verdict
+        from core.metrics.stats import interval_verdict
         from benchmarks.timing import interleaved
 
         app = self._app(app)
@@ -311,12 +278,12 @@ class BenchContext:
         across seeds -- '<= X' / '>= X' ... on the per-seed ratio value/baseline, 'within X%' on the per-seed
         relative difference value/baseline - 1, 'within X' on the per-seed difference -- through the 95 %
         Student-t interval of its mean; without a baseline the interval of the mean is held against the
-        target. met / missed / within noise as in ``benchmarks.stats.interval_verdict``. Fewer than
+        target. met / missed / within noise as in ``core.metrics.stats.judge_seeds``. Fewer than
         ``min_seeds`` (default 3) seeds: ``indicative: true``; one seed has no interval (point verdict).
         The record: value = mean, ``std`` (n-1), ``n_seeds``, ``seeds``, ``per_seed``, ``baseline`` = baseline
         mean, ``baseline_per_seed``, ``ratio`` = mean / baseline mean, ``interval`` [lo, hi] and ``judged_on``.
         """
-        from benchmarks.stats import MIN_SEEDS, interval_verdict, mean_interval
+        from core.metrics.stats import MIN_SEEDS, judge_seeds, mean_interval
 
         app = self._app(app)
         self._check(app, variant, metric, extra, target)
@@ -346,24 +313,9 @@ class BenchContext:
             raise ValueError(f"extra keys {clash} are set by record_seeds; rename them")
         verdict, met = None, None
         if target:
-            t = parse_target(target)
-            if t.op == "within" and base is None:
-                raise ValueError(f"target {target!r} needs a baseline (the per-seed difference is judged)")
-            if base is None:
-                q, judged_on = vals, "mean"
-            elif t.op != "within":
-                if any(b == 0 for b in bvals):
-                    raise ValueError("a baseline value is 0: the per-seed ratio is undefined; use 'within X'")
-                q, judged_on = [v / b for v, b in zip(vals, bvals)], "paired ratio"
-            elif t.relative:
-                if any(b == 0 for b in bvals):
-                    raise ValueError("a baseline value is 0: the relative difference is undefined; use 'within X'")
-                q, judged_on = [v / b - 1.0 for v, b in zip(vals, bvals)], "paired relative difference"
-            else:
-                q, judged_on = [v - b for v, b in zip(vals, bvals)], "paired difference"
-            qi = mean_interval(q)
-            fields.update(interval=[qi.lo, qi.hi], judged_on=judged_on, compared=qi.center)
-            verdict = "not judged" if reason else interval_verdict(t.op, t.threshold, qi.lo, qi.hi)
+            j = judge_seeds(vals, None if base is None else [base[s] for s in order], target)
+            fields.update(interval=j["interval"], judged_on=j["judged_on"], compared=j["compared"])
+            verdict = "not judged" if reason else j["verdict"]
             met = {"met": True, "missed": False}.get(verdict)
             if reason:
                 fields["not_judged_reason"] = reason
@@ -376,10 +328,10 @@ class BenchContext:
                        target: str | None = None, higher_is_better: bool | None = None,
                        not_judged: str | None = None, wall_s=None, **extra) -> dict:
         """One quantity measured as repeated samples in this run (e.g. a per-sample share of a step's time):
-        value = the median, ``interval`` its order-statistics interval (``benchmarks.stats.median_interval``),
+        value = the median, ``interval`` its order-statistics interval (``core.metrics.stats.median_interval``),
         judged against ``target`` on that interval (met / missed / within noise). Every sample is kept
         (``samples``); ``n_samples`` and ``interval_coverage`` say what the interval stands on."""
-        from benchmarks.stats import interval_verdict, median_interval
+        from core.metrics.stats import interval_verdict, median_interval
 
         app = self._app(app)
         self._check(app, variant, metric, extra, target)

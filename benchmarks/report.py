@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchmarks.context import HEADLINE_PNG, format_number
 from benchmarks.plots import module_time_chart, target_chart
-from benchmarks.stats import point_verdict
+from core.metrics.stats import point_verdict
 from core.training.results import RESULT_FIELDS, read_results
 
 __all__ = ["render_report", "write_report", "app_order", "summarize", "row_contexts", "verdict_of", "headline",

@@ -9,7 +9,7 @@ background load and cache effects fall on every arm alike. Each sample is ``inne
 * ``ratio``: median of the per-round ratios B/A with its order-statistics interval,
 * ``noise``: the same for A'/A -- the noise floor: what a comparison of the baseline with itself gives,
 * ``judged``: the ratio interval widened by the noise floor's bias |median(A'/A) - 1|; the verdict is
-  taken on it (``benchmarks.stats.interval_verdict``).
+  taken on it (``core.metrics.stats.interval_verdict``).
 
 Clocks: on CPU the thread's CPU time (``time.thread_time``) when torch runs one intra-op thread, else the
 process's CPU time (``time.process_time``): time the OS gives to other processes is not counted; plus wall
@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from benchmarks.stats import Interval, median, median_interval
+from core.metrics.stats import Interval, median, median_interval
 
 __all__ = ["Clock", "TimingComparison", "interleaved", "comparison_from_samples"]
 

@@ -6,8 +6,10 @@ plots ``OUT/val_wer_vs_cpu.png``, ``OUT/grad_norms.png``, ``OUT/mask_distance.pn
 std over seeds, n = seeds): test WER per test set and SNR, final val WER, training CPU seconds, steps and CPU
 seconds to reach the baseline's final val WER of the *same seed* (paired ratio to the baseline), the MSRS
 switch (stable step as a fraction of training, forced or not, density at the switch), final density.
-Verdicts (targets of issue 15) are printed with the interval they rest on; "not judged" when the baseline has
-not learned (final val WER >= ``--learned``).
+Verdicts (targets of issue 15): :func:`judgements` lists the per-seed figures and their targets, and
+``core.metrics.stats.judge_seeds`` judges them on the 95 % t interval of the mean (paired by seed where there is
+a baseline), exactly as the benchmark suite does with the same list; "not judged" when the baseline has not
+learned (final val WER >= ``--learned``), when a switch was forced, or when a baseline WER was never reached.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import math
 import statistics
 from pathlib import Path
 
-__all__ = ["load_runs", "steps_to_reach", "summarize", "main"]
+__all__ = ["load_runs", "steps_to_reach", "summarize", "judgements", "main"]
 
 
 def load_runs(out: Path) -> dict[str, dict[int, dict]]:
@@ -93,7 +95,7 @@ def summarize(runs: dict[str, dict[int, dict]], baseline: str = "dense", learned
             r["density_at_switch"] = _ms([by_seed[s].get("mask_density_at_switch") for s in seeds])
         r["viseme_ceiling_wer"] = first.get("viseme_ceiling_wer")
         rows[name] = r
-    return {"runs": rows, "verdicts": _verdicts(rows, baseline, learned)}
+    return {"runs": rows, "verdicts": _verdicts(rows, runs, baseline, learned)}
 
 
 def _iv(m: dict) -> str:
@@ -102,67 +104,91 @@ def _iv(m: dict) -> str:
     return f"{m['mean']:.3f} +- {m['std']:.3f} (n={m['n']}{', ' + str(m['missing']) + ' not reached' if m.get('missing') else ''})"
 
 
-_EPS = 1e-9   # figures such as 80/400 are compared with their exact thresholds
+def judgements(runs: dict[str, dict[int, dict]], baseline: str = "dense", learned: float = 0.9) -> list[dict]:
+    """The figures issue 15 judges, per seed, with their targets: the one list that both this report and the
+    benchmark suite (``benchmarks/suites/msrs.py``, through ``ctx.record_seeds``) judge, so they cannot
+    disagree. Each item: ``variant``, ``metric``, ``label``, ``values`` {seed: v}, ``baseline`` {seed: v} or
+    None (paired by seed), ``target`` or None (a figure without a verdict), ``unit``, ``not_judged`` (a reason,
+    or None). Comparisons against the baseline are not judged while the baseline has not learned (final val
+    WER >= ``learned``); a switch forced by the window, or a baseline WER never reached, is named, not judged."""
+    out: list[dict] = []
+    base = runs.get(baseline)
+
+    def item(variant, metric, label, values, target=None, base_values=None, unit="", not_judged=None):
+        out.append({"variant": variant, "metric": metric, "label": label, "values": values, "baseline": base_values,
+                    "target": target, "unit": unit, "not_judged": not_judged})
+
+    untrained = None
+    if base:
+        fv = statistics.fmean(r["val"][-1]["wer"] for r in base.values())
+        if fv >= learned:
+            untrained = f"{baseline} has not learned (final val WER {fv:.2f} >= {learned})"
+    for run, by in runs.items():
+        sd = sorted(by)
+        item(run, "test_wer_clean", f"{run}: test WER (clean)" if run != baseline else
+             f"{baseline} converges with test WER <= 0.40", {k: by[k]["test_wer"]["clean"] for k in sd},
+             target="<= 0.4" if run == baseline else None)
+        if base and run.startswith("msrs"):
+            reach, bcpu, miss = {}, {}, 0
+            for k in sd:
+                if k not in base:
+                    continue
+                goal = base[k]["val"][-1]["wer"]
+                _, c = steps_to_reach(by[k]["val"], goal)
+                _, bc = steps_to_reach(base[k]["val"], goal)
+                if c is None:
+                    miss += 1
+                else:
+                    reach[k], bcpu[k] = c, bc
+            if reach:
+                item(run, "cpu_s_to_dense_final_val_wer", f"{run}: CPU s to {baseline}'s final val WER <= 0.5x "
+                     f"{baseline} (paired ratio)", reach, "<= 0.5", bcpu, "s",
+                     untrained or (f"not reached in {miss} seed(s)" if miss else None))
+        if by[sd[0]].get("switch_step") is not None:
+            frac = {k: (by[k]["stable_step"] or by[k]["steps"]) / by[k]["steps"] for k in sd}
+            forced = sum(bool(by[k].get("switch_forced")) for k in sd)
+            item(run, "stable_step_fraction", f"{run}: mask stable within the first 20 % without forcing", frac,
+                 "<= 0.2", not_judged=f"switch forced in {forced} seed(s)" if forced else None)
+    if "msrs_d" in runs and "msrs_s" in runs:
+        d, s = runs["msrs_d"], runs["msrs_s"]
+        sd = sorted(set(d) & set(s))
+        if sd:
+            item("msrs_s", "sparsity", "MSRS-S sparsity >= 50 %", {k: 1 - s[k]["density"] for k in sd}, ">= 0.5")
+            item("msrs_s", "test_wer_vs_msrs_d", "MSRS-S test WER within 10 % of MSRS-D (paired relative difference)",
+                 {k: s[k]["test_wer"]["clean"] for k in sd}, "within 10%", {k: d[k]["test_wer"]["clean"] for k in sd},
+                 not_judged=untrained)
+    a = runs.get("asr_dense")
+    if a and base:
+        sd = sorted(set(a) & set(base))
+        for snr in ("0", "-5"):
+            if sd and all(snr in base[k]["test_wer"] and snr in a[k]["test_wer"] for k in sd):
+                item(baseline, f"avsr_test_wer_{snr}dB_vs_asr", f"AVSR beats ASR at {snr} dB babble (test WER "
+                     "AVSR / ASR < 1, paired ratio)", {k: base[k]["test_wer"][snr] for k in sd}, "< 1",
+                     {k: a[k]["test_wer"][snr] for k in sd}, not_judged=untrained)
+    return out
 
 
-def _verdicts(rows: dict, baseline: str, learned: float) -> list[dict]:
+def _verdicts(rows: dict, runs: dict, baseline: str, learned: float) -> list[dict]:
+    """Each judged item of :func:`judgements` with its interval and verdict (``core.metrics.stats``)."""
+    from core.metrics.stats import MIN_SEEDS, judge_seeds
+
     out = []
-    b = rows.get(baseline)
-    if b is None:
-        return out
-    base_learned = b["final_val_wer"]["mean"] is not None and b["final_val_wer"]["mean"] < learned
-    tw = b.get("test_wer@clean")
-    out.append({"target": "dense converges with test WER <= 0.40", "value": _iv(tw),
-                "verdict": "met" if tw and tw["mean"] is not None and tw["mean"] + tw["std"] <= 0.40 + _EPS else
-                ("miss" if tw and tw["mean"] is not None and tw["mean"] - tw["std"] > 0.40 else "inside the spread")})
-    for m in ("msrs_d", "msrs_s"):
-        r = rows.get(m)
-        if r is None:
+    for j in judgements(runs, baseline, learned):
+        if j["target"] is None:
             continue
-        q = r.get("cpu_ratio_to_baseline", {})
-        if not base_learned:
-            v = "not judged (baseline has not learned)"
-        elif q.get("missing"):
-            v = "miss (baseline's final val WER not reached in some seeds)"
-        elif q.get("mean") is None:
-            v = "n/a"
-        else:
-            v = "met" if q["mean"] + q["std"] <= 0.5 + _EPS else (
-                "miss" if q["mean"] - q["std"] > 0.5 + _EPS else "inside the spread")
-        out.append({"target": f"{m}: CPU s to dense's final val WER <= 0.5x dense (paired)", "value": _iv(q), "verdict": v})
-        sf = r.get("stable_fraction", {})
-        forced = r.get("forced", [])
-        v = "miss (never stable: forced)" if sf.get("mean") is None else (
-            "met" if sf["mean"] + sf["std"] <= 0.2 + _EPS and not any(forced) and not sf.get("missing") else "miss")
-        out.append({"target": f"{m}: mask stable within the first 20 % without forcing", "value":
-                    f"{_iv(sf)}; forced in {sum(forced)}/{len(forced)}", "verdict": v})
-    a = rows.get("asr_dense")
-    for snr in ("0", "-5"):             # AVSR (the baseline run) against ASR dense, paired by seed, in babble noise
-        if not a or snr not in b.get("test_wer_by_snr_seed", {}) or snr not in a.get("test_wer_by_snr_seed", {}):
-            continue
-        av, au = b["test_wer_by_snr_seed"][snr], a["test_wer_by_snr_seed"][snr]
-        common = [k for k in sorted(set(av) & set(au)) if av[k] is not None and au[k] is not None]
-        if not common:
-            continue
-        diff = _ms([av[k] - au[k] for k in common])
-        v = ("met" if diff["mean"] + diff["std"] < 0 else "miss" if diff["mean"] - diff["std"] >= 0
-             else "inside the spread")
-        if not base_learned:
-            v = "not judged (baseline has not learned)"
-        out.append({"target": f"AVSR beats ASR at {snr} dB (test WER AVSR - ASR, paired)",
-                    "value": f"{_iv(diff)}; AVSR {_iv(b.get(f'test_wer@{snr}'))}, ASR {_iv(a.get(f'test_wer@{snr}'))}",
-                    "verdict": v + (" (one seed: indicative)" if len(common) == 1 else "")})
-    d, s = rows.get("msrs_d"), rows.get("msrs_s")
-    if d and s:
-        common = sorted(set(d["test_wer_by_seed"]) & set(s["test_wer_by_seed"]))
-        common = [k for k in common if d["test_wer_by_seed"][k] and s["test_wer_by_seed"][k] is not None]
-        if common:
-            sp = _ms([1 - s["density_by_seed"][k] for k in common])
-            rel = _ms([s["test_wer_by_seed"][k] / d["test_wer_by_seed"][k] - 1 for k in common])
-            ok = sp["mean"] >= 0.5 and rel["mean"] + rel["std"] <= 0.10 + _EPS
-            out.append({"target": "MSRS-S at >= 50 % sparsity within 10 % relative WER of MSRS-D (paired)",
-                        "value": f"sparsity {_iv(sp)}; relative WER {_iv(rel)} on seeds {common}",
-                        "verdict": ("met" if ok else "miss") + (" (one seed: indicative)" if len(common) == 1 else "")})
+        seeds = sorted(j["values"])
+        vals = [j["values"][k] for k in seeds]
+        base = None if j["baseline"] is None else [j["baseline"][k] for k in seeds]
+        r = judge_seeds(vals, base, j["target"])
+        verdict = f"not judged ({j['not_judged']})" if j["not_judged"] else r["verdict"]
+        if len(seeds) < MIN_SEEDS and not j["not_judged"]:
+            verdict += f" ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}: indicative)"
+        lo, hi = r["interval"]
+        out.append({"target": j["label"], "variant": j["variant"], "metric": j["metric"],
+                    "value": f"{r['compared']:.3f} [{lo:.3f}, {hi:.3f}] ({r['judged_on']}, n={len(seeds)}, "
+                             f"target {j['target']})",
+                    "compared": r["compared"], "interval": [lo, hi], "judged_on": r["judged_on"], "n": len(seeds),
+                    "verdict": verdict})
     return out
 
 

@@ -139,7 +139,7 @@ def _plot(ctx, res: dict, table: dict) -> None:
 # (also writes <folder>/dev_wer_vs_cpu.png)
 
 def _interval(vals: list[float]) -> tuple[float, float, float]:
-    from benchmarks.stats import mean_interval
+    from core.metrics.stats import mean_interval
 
     iv = mean_interval(vals)
     return iv.center, iv.lo, iv.hi
@@ -147,7 +147,7 @@ def _interval(vals: list[float]) -> tuple[float, float, float]:
 
 def verdicts(res: dict) -> list[tuple[str, str, str]]:
     """(target, measured with its 95 % interval over seeds, verdict) for the issue's targets, paired by seed."""
-    from benchmarks.stats import MIN_SEEDS, interval_verdict
+    from core.metrics.stats import MIN_SEEDS, interval_verdict
 
     out = []
     full = res.get("full", {})

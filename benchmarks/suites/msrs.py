@@ -133,7 +133,7 @@ def _depth_probe(ctx) -> None:
 def _train_compare(ctx) -> None:
     """Runs a comparison set of apps/msrs/configs/sets through core.training.experiments (runs x seeds, MSRS-S's
     density handed to static/SET/RigL by a declared dependency) and records the issue's targets over seeds."""
-    from apps.msrs.report import load_runs, steps_to_reach
+    from apps.msrs.report import judgements, load_runs
     from core.training.experiments import load_set, run_set
 
     sets = Path(__file__).resolve().parents[2] / "apps" / "msrs" / "configs" / "sets"
@@ -151,49 +151,13 @@ def _train_compare(ctx) -> None:
                 env={"SPARSELAB_DATA": str(data.resolve()), "OMP_NUM_THREADS": "1"}, log=lambda m: None)
         runs = load_runs(out)
         ctx.record(NAME, name, "set_wall", time.perf_counter() - t0, "s")
-        dense = runs.get("dense")
         # the quick set (a tiny corpus, a few steps) checks the plumbing: no model has learned, nothing is judged
         small = ("quick: a few steps on a tiny corpus check the plumbing; no model has learned"
                  if ctx.suite in ("smoke", "quick") else None)
-        for run, by in runs.items():
-            sd = sorted(by)
-            tw = {k: by[k]["test_wer"]["clean"] for k in sd}
-            ctx.record_seeds(f"{name}:{run}", "test_wer_clean", tw, target="<= 0.4" if run == "dense" else None,
-                             not_judged=small if run == "dense" else None)
-            if dense is not None and run.startswith("msrs"):
-                reach, base, miss = {}, {}, 0
-                for k in sd:
-                    goal = dense[k]["val"][-1]["wer"]
-                    _, c = steps_to_reach(by[k]["val"], goal)
-                    _, bc = steps_to_reach(dense[k]["val"], goal)
-                    if c is None:
-                        miss += 1
-                    else:
-                        reach[k], base[k] = c, bc
-                if reach:
-                    ctx.record_seeds(f"{name}:{run}", "cpu_s_to_dense_final_val_wer", reach, baseline=base,
-                                     target="<= 0.5", unit="s",
-                                     not_judged=small or (f"not reached in {miss} seed(s)" if miss else None))
-            if by[sd[0]].get("switch_step") is not None:
-                frac = {k: (by[k]["stable_step"] or by[k]["steps"]) / by[k]["steps"] for k in sd}
-                forced = sum(bool(by[k]["switch_forced"]) for k in sd)
-                ctx.record_seeds(f"{name}:{run}", "stable_step_fraction", frac, target="<= 0.2",
-                                 not_judged=small or (f"switch forced in {forced} seed(s)" if forced else None))
-        if "msrs_d" in runs and "msrs_s" in runs:
-            d, s = runs["msrs_d"], runs["msrs_s"]
-            sd = sorted(set(d) & set(s))
-            ctx.record_seeds(f"{name}:msrs_s", "sparsity", {k: 1 - s[k]["density"] for k in sd}, target=">= 0.5",
-                             not_judged=small)
-            ctx.record_seeds(f"{name}:msrs_s", "test_wer_vs_msrs_d", {k: s[k]["test_wer"]["clean"] for k in sd},
-                             baseline={k: d[k]["test_wer"]["clean"] for k in sd}, target="within 10%", not_judged=small)
-        if "asr_dense" in runs and "dense" in runs:
-            a, v = runs["asr_dense"], runs["dense"]
-            sd = sorted(set(a) & set(v))
-            for snr in ("0", "-5"):
-                if snr in v[sd[0]]["test_wer"]:
-                    ctx.record_seeds(f"{name}:dense", f"avsr_test_wer_{snr}dB_vs_asr",
-                                     {k: v[k]["test_wer"][snr] for k in sd},
-                                     baseline={k: a[k]["test_wer"][snr] for k in sd}, target="< 1", not_judged=small)
+        for j in judgements(runs):               # the figures and targets apps.msrs.report judges, the same way
+            ctx.record_seeds(f"{name}:{j['variant']}", j["metric"], j["values"], baseline=j["baseline"],
+                             target=j["target"], unit=j["unit"], not_judged=(small or j["not_judged"])
+                             if j["target"] else None)
 
 
 def run(ctx) -> None:

@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import apps.msrs
-from apps.msrs.report import load_runs, main as report_main, steps_to_reach, summarize
+from apps.msrs.report import judgements, load_runs, main as report_main, steps_to_reach, summarize
 from core.training.experiments import load_set
 
 CONFIGS = Path(apps.msrs.__file__).parent / "configs"
@@ -60,11 +60,33 @@ def test_report_pairs_seeds_and_judges(tmp_path):
     assert m["cpu_ratio_to_baseline"]["values"] == pytest.approx([0.4, 0.8])
     assert m["stable_fraction"]["n"] == 1 and m["forced"] == [False, True]
     v = {x["target"]: x["verdict"] for x in res["verdicts"]}
-    assert v["dense converges with test WER <= 0.40"] == "met"
-    assert v["msrs_d: CPU s to dense's final val WER <= 0.5x dense (paired)"] == "inside the spread"  # 0.6 +- 0.28
-    assert v["msrs_d: mask stable within the first 20 % without forcing"] == "miss"
+    # two seeds: the t interval of 0.31, 0.22 (t = 12.7) straddles 0.40
+    assert v["dense converges with test WER <= 0.40"] == "within noise (2 seeds: indicative)"
+    assert v["msrs_d: CPU s to dense's final val WER <= 0.5x dense (paired ratio)"] == \
+        "within noise (2 seeds: indicative)"                                           # 0.4, 0.8
+    assert v["msrs_d: mask stable within the first 20 % without forcing"] == \
+        "not judged (switch forced in 1 seed(s))"
     # paired on seed 0 only: 0.21 / 0.20 - 1 = +5 % at 60 % sparsity
-    assert v["MSRS-S at >= 50 % sparsity within 10 % relative WER of MSRS-D (paired)"] == "met (one seed: indicative)"
+    assert v["MSRS-S sparsity >= 50 %"] == "met (1 seed: indicative)"
+    assert v["MSRS-S test WER within 10 % of MSRS-D (paired relative difference)"] == "met (1 seed: indicative)"
+    # the suite records the same figures from the same list, so its verdicts are the report's
+    from benchmarks.context import BenchContext
+    from benchmarks.suites.msrs import NAME
+    from core.training import ResultsWriter, read_results
+
+    ctx = BenchContext(suite="standard", device="cpu", seed=0, out_dir=tmp_path / "b",
+                       writer=ResultsWriter(tmp_path / "b" / "r.jsonl"), verbose=False, app=NAME, module=NAME)
+    for j in judgements(loaded):
+        ctx.record_seeds(f"set:{j['variant']}", j["metric"], j["values"], baseline=j["baseline"], target=j["target"],
+                         unit=j["unit"], not_judged=j["not_judged"] if j["target"] else None)
+    suite = {r["metric"] + ":" + r["variant"].split(":")[1]: r for r in read_results(tmp_path / "b" / "r.jsonl")
+             if r.get("verdict")}
+    mine = {x["metric"] + ":" + x["variant"]: x for x in res["verdicts"]}
+    assert sorted(suite) == sorted(mine) and len(mine) == 7
+    for k, x in mine.items():
+        assert x["verdict"].split(" (")[0] == suite[k]["verdict"], k
+        if suite[k]["verdict"] != "not judged":
+            assert x["interval"] == pytest.approx(suite[k]["interval"])
     assert report_main([str(tmp_path)]) == 0 and "msrs_d" in (tmp_path / "report.md").read_text()
     with pytest.raises(FileNotFoundError, match="no finished runs"):
         load_runs(tmp_path / "empty")
@@ -81,11 +103,20 @@ def test_report_judges_avsr_against_asr_in_noise_paired_by_seed():
             "asr_dense": {0: _avsr({"clean": 0.20, "0": 0.60, "-5": 0.60}), 1: _avsr({"clean": 0.20, "0": 0.65, "-5": 0.55}),
                           2: _avsr({"clean": 0.20, "0": 0.62, "-5": 0.58})}}
     v = {x["target"]: x for x in summarize(runs)["verdicts"]}
-    zero, minus5 = v["AVSR beats ASR at 0 dB (test WER AVSR - ASR, paired)"], v["AVSR beats ASR at -5 dB (test WER AVSR - ASR, paired)"]
-    assert zero["verdict"] == "met" and zero["value"].startswith("-0.213")
-    assert minus5["verdict"] == "inside the spread"            # -0.10, +0.15, -0.06
+    label = "AVSR beats ASR at {} dB babble (test WER AVSR / ASR < 1, paired ratio)"
+    zero, minus5 = v[label.format(0)], v[label.format(-5)]
+    # per-seed ratios 0.667, 0.646, 0.661: the whole interval below 1
+    assert zero["verdict"] == "met" and zero["compared"] == pytest.approx((0.4 / 0.6 + 0.42 / 0.65 + 0.41 / 0.62) / 3)
+    assert zero["interval"][1] < 1
+    assert minus5["verdict"] == "within noise"                  # 0.83, 1.27, 0.90
     runs["asr_dense"] = {0: _avsr({"clean": 0.2, "0": 0.3, "-5": 0.4})}   # one seed in common, AVSR worse
     v = {x["target"]: x["verdict"] for x in summarize(runs)["verdicts"]}
-    assert v["AVSR beats ASR at 0 dB (test WER AVSR - ASR, paired)"] == "miss (one seed: indicative)"
+    assert v[label.format(0)] == "missed (1 seed: indicative)"
     del runs["asr_dense"]
     assert not any("AVSR" in x["target"] for x in summarize(runs)["verdicts"])
+    # a baseline that has not learned: comparisons with it are not judged
+    runs["asr_dense"] = {k: _avsr({"clean": 0.2, "0": 0.6, "-5": 0.6}) for k in range(3)}
+    for r in runs["dense"].values():
+        r["val"][-1]["wer"] = 0.95
+    v = {x["target"]: x["verdict"] for x in summarize(runs)["verdicts"]}
+    assert v[label.format(0)].startswith("not judged (dense has not learned (final val WER 0.95")

@@ -7,16 +7,25 @@
 * ``interval_verdict(target, lo, hi)``: "met" when the whole interval satisfies the target, "missed" when
   none of it does, "within noise" when the interval straddles the threshold.
 
+* ``parse_target("<= 0.5")`` and ``judge_seeds(values, baseline, target)``: a figure over seeds held against
+  its target -- paired by seed when there is a baseline (per-seed ratio for '<= X' ..., relative difference
+  for 'within X%', difference for 'within X') -- through the t interval of the mean. The benchmark context
+  (``benchmarks.context.record_seeds``) and the apps' own reports judge with this one function.
+
 Verdict words (``VERDICTS``): "met", "missed", "within noise", "not judged". A figure judged from fewer
 than ``MIN_SEEDS`` seeds carries ``indicative: true`` next to its verdict.
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
-__all__ = ["VERDICTS", "MIN_SEEDS", "Interval", "median", "median_interval", "mean_interval", "t_quantile",
-           "interval_verdict", "point_verdict"]
+__all__ = ["VERDICTS", "MIN_SEEDS", "TARGET_OPS", "Interval", "Target", "median", "median_interval", "mean_interval",
+           "t_quantile", "interval_verdict", "point_verdict", "parse_target", "judge_seeds"]
+
+TARGET_OPS = ("<=", ">=", "<", ">", "within")
+_TARGET_RE = re.compile(r"^\s*(<=|>=|<|>|within)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(%?)\s*$")
 
 VERDICTS = ("met", "missed", "within noise", "not judged")
 MIN_SEEDS = 3   # fewer seeds than this: a verdict is "indicative"
@@ -127,3 +136,62 @@ def interval_verdict(op: str, threshold: float, lo: float, hi: float) -> str:
 def point_verdict(met: bool | None) -> str:
     """Verdict of a figure without an interval: met / missed, "not judged" when undefined."""
     return "met" if met is True else ("missed" if met is False else "not judged")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed target: ``op`` in TARGET_OPS, ``threshold``; ``relative`` only for "within N%"."""
+
+    op: str
+    threshold: float
+    relative: bool = False
+
+    def __str__(self) -> str:
+        if self.relative:
+            return f"within {self.threshold * 100:g}%"
+        return f"{self.op} {self.threshold:g}"
+
+
+def parse_target(text: str) -> Target:
+    """``"<= 1.02"`` -> Target("<=", 1.02). ValueError naming the valid forms for anything else."""
+    if not isinstance(text, str):
+        raise ValueError(f"target={text!r} must be a string such as '<= 1.02', '>= 1.5', 'within 0.05'")
+    m = _TARGET_RE.match(text)
+    if m is None:
+        raise ValueError(f"target={text!r} is not understood; valid forms: '<= X', '>= X', '< X', '> X', "
+                         f"'within X' (absolute, to the baseline) or 'within X%' (relative), X a number")
+    op, num, pct = m.group(1), float(m.group(2)), m.group(3) == "%"
+    if pct and op != "within":
+        raise ValueError(f"target={text!r}: '%' is only valid with 'within' (e.g. 'within 5%')")
+    if op == "within" and num < 0:
+        raise ValueError(f"target={text!r}: the tolerance of 'within' must be >= 0")
+    return Target(op, num / 100.0 if pct else num, relative=pct)
+
+
+def judge_seeds(values, baseline, target: str | Target) -> dict:
+    """Judge per-seed ``values`` (a list) against ``target``; ``baseline`` (a list of the same seeds, same
+    order, or None) makes it a paired comparison: '<= X' / '>= X' ... on the per-seed ratio value/baseline,
+    'within X%' on the per-seed relative difference, 'within X' on the per-seed difference. Returns
+    ``{"compared": mean, "interval": [lo, hi], "judged_on": ..., "verdict": met | missed | within noise}`` (the
+    95 % t interval of the mean; one seed gives a zero-width interval, i.e. a point verdict)."""
+    t = target if isinstance(target, Target) else parse_target(target)
+    vals = _finite(values, "judge_seeds")
+    if t.op == "within" and baseline is None:
+        raise ValueError(f"target {str(t)!r} needs a baseline (the per-seed difference is judged)")
+    if baseline is None:
+        q, judged_on = vals, "mean"
+    else:
+        base = _finite(baseline, "judge_seeds baseline")
+        if len(base) != len(vals):
+            raise ValueError(f"{len(vals)} values but {len(base)} baseline values: the comparison is paired by seed")
+        if (t.op != "within" or t.relative) and any(b == 0 for b in base):
+            raise ValueError("a baseline value is 0: the per-seed ratio is undefined; use 'within X'")
+        if t.op != "within":
+            q, judged_on = [v / b for v, b in zip(vals, base)], "paired ratio"
+        elif t.relative:
+            q, judged_on = [v / b - 1.0 for v, b in zip(vals, base)], "paired relative difference"
+        else:
+            q, judged_on = [v - b for v, b in zip(vals, base)], "paired difference"
+    qi = mean_interval(q)
+    return {"compared": qi.center, "interval": [qi.lo, qi.hi], "judged_on": judged_on,
+            "verdict": interval_verdict(t.op, t.threshold, qi.lo, qi.hi)}

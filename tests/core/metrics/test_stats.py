@@ -1,7 +1,7 @@
 """Intervals and verdicts on synthetic numbers: order-statistics median interval, t interval, noise-floor verdicts."""
 import pytest
 
-from benchmarks.stats import interval_verdict, mean_interval, median_interval, t_quantile
+from core.metrics.stats import interval_verdict, mean_interval, median_interval, t_quantile
 from benchmarks.timing import comparison_from_samples
 
 
@@ -36,7 +36,7 @@ def test_interval_verdict(op, thr, lo, hi, verdict):
 
 
 def test_a_threshold_hit_exactly_is_not_lost_to_rounding():
-    from benchmarks.stats import interval_verdict, mean_interval
+    from core.metrics.stats import interval_verdict, mean_interval
 
     iv = mean_interval([0.2, 0.2, 0.2])                 # 0.20000000000000004 in floating point
     assert interval_verdict("<=", 0.2, iv.lo, iv.hi) == "met"
