@@ -43,6 +43,14 @@ def steps_to_reach(val: list[dict], goal: float, key: str = "wer") -> tuple[int 
     return None, None
 
 
+def _to_baseline_final(run: dict, base: dict) -> tuple[int | None, float | None, float | None]:
+    """(steps, CPU s) for one seed's run to reach the same seed's baseline final val WER, and the baseline's
+    own CPU s to it (its first evaluation at that WER)."""
+    goal = base["val"][-1]["wer"]
+    st, c = steps_to_reach(run["val"], goal)
+    return st, c, steps_to_reach(base["val"], goal)[1]
+
+
 def _ms(xs: list[float | None]) -> dict:
     v = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
     if not v:
@@ -74,9 +82,7 @@ def summarize(runs: dict[str, dict[int, dict]], baseline: str = "dense", learned
             for s in seeds:
                 if s not in base:
                     continue
-                goal = base[s]["val"][-1]["wer"]
-                st, c = steps_to_reach(by_seed[s]["val"], goal)
-                _, bc = steps_to_reach(base[s]["val"], goal)
+                st, c, bc = _to_baseline_final(by_seed[s], base[s])
                 steps.append(st)
                 cpu.append(c)
                 ratio.append(None if c is None or not bc else c / bc)
@@ -133,9 +139,7 @@ def judgements(runs: dict[str, dict[int, dict]], baseline: str = "dense", learne
             for k in sd:
                 if k not in base:
                     continue
-                goal = base[k]["val"][-1]["wer"]
-                _, c = steps_to_reach(by[k]["val"], goal)
-                _, bc = steps_to_reach(base[k]["val"], goal)
+                _, c, bc = _to_baseline_final(by[k], base[k])
                 if c is None:
                     miss += 1
                 else:
