@@ -81,3 +81,23 @@ def test_timing_samples_validated():
         comparison_from_samples([1.0], [1.0, 2.0], [1.0], [1.0], [1.0], [1.0], clock="x")
     with pytest.raises(ValueError, match="no measurable time"):
         comparison_from_samples([0.0], [1.0], [1.0], [1.0], [1.0], [1.0], clock="x")
+
+
+def test_judge_seeds_pairs_by_seed_and_names_its_quantity():
+    from core.metrics.stats import judge_seeds
+
+    # per-seed ratios 0.5, 0.6, 0.55: the whole t interval is under 1 although the means overlap the spread
+    r = judge_seeds([5.0, 12.0, 22.0], [10.0, 20.0, 40.0], "< 1")
+    assert r["judged_on"] == "paired ratio" and r["verdict"] == "met"
+    assert r["compared"] == pytest.approx(0.55) and r["interval"][1] < 1
+    rel = judge_seeds([1.02, 1.21], [1.0, 1.1], "within 5%")            # +2 %, +10 %: straddles 5 %
+    assert rel["judged_on"] == "paired relative difference" and rel["verdict"] == "within noise"
+    assert judge_seeds([0.3, 0.31, 0.29], None, "<= 0.4")["verdict"] == "met"
+    assert judge_seeds([0.6], None, "<= 0.4") == {"compared": 0.6, "interval": [0.6, 0.6], "judged_on": "mean",
+                                                   "verdict": "missed"}
+    with pytest.raises(ValueError, match="needs a baseline"):
+        judge_seeds([0.1, 0.2], None, "within 0.05")
+    with pytest.raises(ValueError, match="paired by seed"):
+        judge_seeds([0.1, 0.2], [0.1], "<= 1")
+    with pytest.raises(ValueError, match="baseline value is 0"):
+        judge_seeds([0.1], [0.0], "<= 1")
