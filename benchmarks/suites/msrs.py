@@ -7,13 +7,15 @@ Figures over seeds (``ctx.record_seeds``) from a comparison set of ``apps/msrs/c
 seed; MSRS target <= 0.5 x dense), the step the mask became stable (<= 20 % of training, a forced switch is
 not judged), MSRS-S sparsity >= 0.5 with test WER within 10 % of MSRS-D, AVSR WER < ASR WER at 0 and -5 dB.
 ``smoke``: the scaling curve and one MSRS switch on a tiny MLP; ``quick``: set ``quick`` (tiny corpus, 6 steps:
-plumbing, not a verdict); ``standard``: set ``grid_cpu_vsr`` with 3 seeds (21 runs of about 2 CPU minutes of
-training each plus start-up and scoring) and, from ``grid_cpu_avsr``, AVSR dense, ASR dense and AVSR MSRS-D
-(9 runs of 2-4 CPU minutes): ~45 min wall in two processes; ``full``: all of ``grid_cpu_avsr``.
+plumbing, not a verdict); ``standard``: 1,200-step runs, where dense VSR has converged: set ``grid_long_vsr``'s
+dense, MSRS-D and MSRS-S (9 runs of ~6 CPU minutes) and set ``grid_long_avsr`` (AVSR and ASR dense, trained with
+noise augmentation; 6 runs of 5-10 CPU minutes), 3 seeds: ~100 CPU minutes, ~55 min wall in two processes
+(seeds trained beforehand in parallel, below); ``full`` adds curriculum and static / SET / RigL at 1,200 steps
+and the 400-step sets ``grid_cpu_vsr`` / ``grid_cpu_avsr`` (every method, VSR and AVSR).
 Runs live in ``<out>/msrs_runs/<set>/<run>/seed<k>``: a finished run found there is reused, so an interrupted
 suite continues, and seeds can be trained beforehand in parallel processes
-(``python -m core.training.experiments apps/msrs/configs/sets/grid_cpu_vsr.yaml --out <out>/msrs_runs/grid_cpu_vsr
---seeds 1``). The corpus is cached under ``.cache/msrs`` (standard, full).
+(``python -m core.training.experiments apps/msrs/configs/sets/grid_long_vsr.yaml trainer.device=cpu
+--out <out>/msrs_runs/grid_long_vsr --seeds 1 --only dense,msrs_d,msrs_s``). The corpus is cached under ``.cache/msrs`` (standard, full).
 """
 from __future__ import annotations
 
@@ -137,10 +139,11 @@ def _train_compare(ctx) -> None:
     from core.training.experiments import load_set, run_set
 
     sets = Path(__file__).resolve().parents[2] / "apps" / "msrs" / "configs" / "sets"
-    # (set, runs): standard adds the AVSR runs the noise target needs (AVSR dense, ASR dense, AVSR MSRS-D)
+    # (set, runs): standard = the converged (1,200-step) VSR comparison of MSRS with dense + AVSR vs ASR in noise
     names = ctx.sizes(smoke=[], quick=[("quick", None)],
-                      standard=[("grid_cpu_vsr", None), ("grid_cpu_avsr", ["dense", "asr_dense", "msrs_d"])],
-                      full=[("grid_cpu_vsr", None), ("grid_cpu_avsr", None)])
+                      standard=[("grid_long_vsr", ["dense", "msrs_d", "msrs_s"]), ("grid_long_avsr", None)],
+                      full=[("grid_long_vsr", None), ("grid_long_avsr", None), ("grid_cpu_vsr", None),
+                            ("grid_cpu_avsr", None)])
     seeds = ctx.sizes(smoke=[0], quick=[0], standard=[0, 1, 2], full=[0, 1, 2])
     device = "cuda" if str(ctx.device).startswith("cuda") else "cpu"
     data = Path(ctx.runs_dir) / "msrs_data" if ctx.suite in ("smoke", "quick") else Path(".cache") / "msrs"
@@ -155,9 +158,10 @@ def _train_compare(ctx) -> None:
         small = ("quick: a few steps on a tiny corpus check the plumbing; no model has learned"
                  if ctx.suite in ("smoke", "quick") else None)
         for j in judgements(runs):               # the figures and targets apps.msrs.report judges, the same way
+            extra = {"never_reached": j["never_reached"]} if "never_reached" in j else {}
             ctx.record_seeds(f"{name}:{j['variant']}", j["metric"], j["values"], baseline=j["baseline"],
                              target=j["target"], unit=j["unit"], not_judged=(small or j["not_judged"])
-                             if j["target"] else None)
+                             if j["target"] else None, **extra)
 
 
 def run(ctx) -> None:

@@ -62,8 +62,8 @@ def test_report_pairs_seeds_and_judges(tmp_path):
     v = {x["target"]: x["verdict"] for x in res["verdicts"]}
     # two seeds: the t interval of 0.31, 0.22 (t = 12.7) straddles 0.40
     assert v["dense converges with test WER <= 0.40"] == "within noise (2 seeds: indicative)"
-    assert v["msrs_d: CPU s to dense's final val WER <= 0.5x dense (paired ratio)"] == \
-        "within noise (2 seeds: indicative)"                                           # 0.4, 0.8
+    label = "{}: CPU s to dense's final val WER <= 0.5x dense (paired ratio; a seed that never reaches it counts its whole run)"
+    assert v[label.format("msrs_d")] == "within noise (2 seeds: indicative)"                  # 0.4, 0.8
     assert v["msrs_d: mask stable within the first 20 % without forcing"] == \
         "not judged (switch forced in 1 seed(s))"
     # paired on seed 0 only: 0.21 / 0.20 - 1 = +5 % at 60 % sparsity
@@ -90,6 +90,22 @@ def test_report_pairs_seeds_and_judges(tmp_path):
     assert report_main([str(tmp_path)]) == 0 and "msrs_d" in (tmp_path / "report.md").read_text()
     with pytest.raises(FileNotFoundError, match="no finished runs"):
         load_runs(tmp_path / "empty")
+
+
+def test_a_seed_that_never_reaches_dense_counts_its_whole_run():
+    dense = {k: _summary([(50, 10, 0.5), (100, 20, 0.3)], 0.3, 20) for k in range(3)}
+    slow = {0: _summary([(50, 10, 0.6), (100, 20, 0.4)], 0.4, 20),          # never reaches 0.3: >= 20 / 20
+            1: _summary([(50, 11, 0.35), (100, 22, 0.3)], 0.3, 22),         # 22 / 20
+            2: _summary([(50, 9, 0.35), (100, 18, 0.3)], 0.3, 18)}          # 18 / 20
+    label = "msrs_d: CPU s to dense's final val WER <= 0.5x dense (paired ratio; a seed that never reaches it counts its whole run)"
+    v = {x["target"]: x for x in summarize({"dense": dense, "msrs_d": slow})["verdicts"]}
+    assert v[label]["compared"] == pytest.approx(1.0) and v[label]["verdict"] == "missed"
+    assert "never reached in 1" in v[label]["value"]
+    # a "met" that rests on a lower bound is not judged
+    fast = {k: _summary([(50, 1, 0.3), (100, 2, 0.3)], 0.3, 2) for k in range(2)}
+    fast[2] = _summary([(50, 1, 0.5), (100, 2, 0.45)], 0.45, 2)
+    v = {x["target"]: x for x in summarize({"dense": dense, "msrs_d": fast})["verdicts"]}
+    assert v[label]["verdict"].startswith("not judged (never reached in 1 seed(s)")
 
 
 def _avsr(test_wer, cpu=20):
