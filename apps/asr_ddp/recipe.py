@@ -21,8 +21,8 @@ from core.training.atomic import atomic_torch_save
 from core.training.loop import TrainLoop
 from core.training.run import LoopSettings, prepare_run
 
-from apps.asr_ddp.data.corpora import (DATA_NAMES, digit_spec, load_splits, make_tokenizer, tokenizer_state,
-                                      vocab_size_hint)
+from apps.asr_ddp.data.corpora import (DATA_NAMES, check_units, digit_spec, load_splits, make_tokenizer,
+                                      tokenizer_state, vocab_size_hint)
 from apps.asr_ddp.task import ASRModule, ASRTask, TaskSettings
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ def validate(cfg: dict) -> None:
         for k in ("train", "dev", "test"):
             if not d.get(k):
                 raise ValueError(f"data=manifest needs data.{k}=<manifest .jsonl/.tsv>")
+    check_units(d)
     hint = vocab_size_hint(d)        # SentencePiece pieces still to train: the size is known, the corpus not read
     tok = SimpleNamespace(vocab_size=hint, sos=hint - 1, blank=0) if hint else make_tokenizer(d)
     TaskSettings.__post_init__(task_settings(cfg))

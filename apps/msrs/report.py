@@ -9,7 +9,8 @@ switch (stable step as a fraction of training, forced or not, density at the swi
 Verdicts (targets of issue 15): :func:`judgements` lists the per-seed figures and their targets, and
 ``core.metrics.stats.judge_seeds`` judges them on the 95 % t interval of the mean (paired by seed where there is
 a baseline), exactly as the benchmark suite does with the same list; "not judged" when the baseline has not
-learned (final val WER >= ``--learned``), when a switch was forced, or when a baseline WER was never reached.
+learned (final val WER >= ``--learned``) or when a switch was forced. A seed that never reaches the baseline's
+final val WER counts its whole run's CPU (a lower bound).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import json
 import math
 import statistics
 from pathlib import Path
+
+from core.metrics.stats import MIN_SEEDS, judge_seeds
 
 __all__ = ["load_runs", "steps_to_reach", "summarize", "judgements", "main"]
 
@@ -101,7 +104,7 @@ def summarize(runs: dict[str, dict[int, dict]], baseline: str = "dense", learned
             r["density_at_switch"] = _ms([by_seed[s].get("mask_density_at_switch") for s in seeds])
         r["viseme_ceiling_wer"] = first.get("viseme_ceiling_wer")
         rows[name] = r
-    return {"runs": rows, "verdicts": _verdicts(rows, runs, baseline, learned)}
+    return {"runs": rows, "verdicts": _verdicts(runs, baseline, learned)}
 
 
 def _iv(m: dict) -> str:
@@ -149,8 +152,6 @@ def judgements(runs: dict[str, dict[int, dict]], baseline: str = "dense", learne
             if reach:
                 reason = untrained
                 if never and not reason:
-                    from core.metrics.stats import judge_seeds
-
                     # a lower bound can only make a "met" too kind; "missed" / "within noise" stand (or are kind)
                     if judge_seeds(list(reach.values()), list(bcpu.values()), "<= 0.5")["verdict"] == "met":
                         reason = f"never reached in {never} seed(s) (counted at the whole run's CPU, a lower bound)"
@@ -182,10 +183,8 @@ def judgements(runs: dict[str, dict[int, dict]], baseline: str = "dense", learne
     return out
 
 
-def _verdicts(rows: dict, runs: dict, baseline: str, learned: float) -> list[dict]:
+def _verdicts(runs: dict, baseline: str, learned: float) -> list[dict]:
     """Each judged item of :func:`judgements` with its interval and verdict (``core.metrics.stats``)."""
-    from core.metrics.stats import MIN_SEEDS, judge_seeds
-
     out = []
     for j in judgements(runs, baseline, learned):
         if j["target"] is None:

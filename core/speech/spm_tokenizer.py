@@ -11,9 +11,8 @@ order, numbered from 2) -- pass auto_avsr's file when you have it.
 ``train_unigram(texts, path, vocab_size)`` trains a unigram model on a corpus' training transcripts the way
 the paper family does (``spm_train --model_type=unigram``), deterministically (one thread, no sampling), with
 the text kept as it is (identity normalisation; the corpora here are already normalised). ``state_dict()``
-of a tokenizer built with ``portable=True`` (or :meth:`SentencePieceTokenizer.from_state_dict`) carries the
-model itself (bytes as a uint8 tensor, safe under ``weights_only`` loading), so an exported model needs no
-side file.
+carries the model itself (its bytes as a uint8 tensor, safe under ``weights_only`` loading) and
+:meth:`SentencePieceTokenizer.from_state_dict` rebuilds it, so an exported model needs no side file.
 """
 from __future__ import annotations
 
@@ -85,7 +84,6 @@ class SentencePieceTokenizer:
             pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())
                       if not (self.sp.is_control(i) or self.sp.is_unknown(i))]
             self.units = ["<unk>"] + sorted(pieces, key=lambda s: s.encode("utf8"))
-        self.units_path = None if units is None else Path(units)
         self.lowercase = lowercase
         self.unk = unk
         self._ids = {u: i + 1 for i, u in enumerate(self.units)}
@@ -146,7 +144,7 @@ class SentencePieceTokenizer:
     @classmethod
     def from_state_dict(cls, sd: dict) -> "SentencePieceTokenizer":
         proto = sd["model_proto"]
-        proto = bytes(proto.tolist()) if isinstance(proto, torch.Tensor) else bytes(proto)
+        proto = proto.numpy().tobytes() if isinstance(proto, torch.Tensor) else bytes(proto)
         return cls(model_proto=proto, unit_list=sd["units"], lowercase=bool(sd.get("lowercase", False)),
                    unk=sd.get("unk", "map"))
 

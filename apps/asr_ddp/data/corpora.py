@@ -15,8 +15,8 @@ from core.speech.word_tokenizer import WordTokenizer
 
 from apps.asr_ddp.data.store import FeatureStore
 
-__all__ = ["DATA_NAMES", "UNITS", "check_units", "digit_spec", "make_tokenizer", "vocab_size_hint", "load_splits", "tokenizer_state",
-           "tokenizer_from_state"]
+__all__ = ["DATA_NAMES", "UNITS", "check_units", "digit_spec", "make_tokenizer", "vocab_size_hint", "load_splits",
+           "tokenizer_state", "tokenizer_from_state"]
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,11 @@ def vocab_size_hint(data: dict) -> int | None:
     return None
 
 
-def make_tokenizer(data: dict, train_texts: list[str] | None = None):
+def make_tokenizer(data: dict):
     """Word units (``data.units=word``: the digit words, or ``data.words``), characters (``data.units=char``), or
     unigram SentencePiece (``data.units=spm``): ``data.spm_model`` (+ optional ``data.spm_units``, auto_avsr's
-    layout) or, without one, ``data.spm_vocab`` pieces trained on the training transcripts (``train_texts``, else
-    read from the corpus) and cached under ``<data.root or .cache/asr_ddp>/spm/``."""
+    layout) or, without one, ``data.spm_vocab`` pieces trained on the corpus' training transcripts and cached
+    under ``<data.root or .cache/asr_ddp>/spm/``."""
     check_units(data)
     units = data.get("units", "char")
     unk = "map" if data.get("unk") == "map" else "error"
@@ -74,8 +74,7 @@ def make_tokenizer(data: dict, train_texts: list[str] | None = None):
     if units == "spm":
         if data.get("spm_model"):
             return SentencePieceTokenizer(data["spm_model"], data.get("spm_units"), unk=unk)
-        if train_texts is None:
-            train_texts = [u.text for u in _train_utterances(data)]
+        train_texts = [u.text for u in _limit_train(_utterances(data)["train"], data)]
         vocab = int(data.get("spm_vocab", 256))
         cache = Path(data.get("root") or ".cache/asr_ddp") / "spm" / f"unigram{vocab}-{texts_digest(train_texts)}.model"
         if not cache.is_file():
@@ -100,8 +99,8 @@ def tokenizer_from_state(sd: dict):
     return CharTokenizer.from_state_dict(sd)
 
 
-def _train_utterances(data: dict) -> list:
-    utts = _utterances(data)["train"]
+def _limit_train(utts: list, data: dict) -> list:
+    """The training utterances a run uses: the first ``data.max_train`` when it is set."""
     lim = data.get("max_train")
     return utts[: int(lim)] if lim else utts
 
@@ -133,9 +132,7 @@ def load_splits(data: dict, tokenizer, subsampling: int) -> dict[str, FeatureSto
     """train/dev/test FeatureStores. Training utterances too short for CTC raise (or are skipped and counted,
     ``data.on_error=skip``); dev and test are never filtered for length, and unreadable ones count as errors."""
     utts = _utterances(data)
-    lim = data.get("max_train")
-    if lim:
-        utts["train"] = utts["train"][: int(lim)]
+    utts["train"] = _limit_train(utts["train"], data)
     sr = int(data.get("sample_rate", 16000))
     logmel = LogMel(sr, n_mels=int(data.get("n_mels", 80)), win_ms=float(data.get("win_ms", 25.0)),
                     hop_ms=float(data.get("hop_ms", 10.0)))

@@ -117,6 +117,8 @@ def test_config_errors_before_any_corpus_is_built(tmp_path):
     assert not (tmp_path / "never").exists()
     with pytest.raises(ValueError, match="data.root"):
         validate(_plain(compose(["data=librispeech"])))
+    with pytest.raises(ValueError, match="data.spm_vocab='many' must be an integer"):
+        validate(_plain(compose(["data.units=spm", "data.spm_vocab=many"])))
     with pytest.raises(FileNotFoundError, match="data.spm_model=.*no such SentencePiece model"):
         validate(_plain(compose(["data.units=spm", f"data.spm_model={tmp_path / 'none.model'}"])))
 
