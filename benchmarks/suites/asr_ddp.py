@@ -138,35 +138,27 @@ def _plot(ctx, res: dict, table: dict) -> None:
 #   python -m benchmarks.suites.asr_ddp outputs/asr_ddp/digits_standard     (or an espeak.yaml run folder)
 # (also writes <folder>/dev_wer_vs_cpu.png)
 
-def _interval(vals: list[float]) -> tuple[float, float, float]:
-    from core.metrics.stats import mean_interval
-
-    iv = mean_interval(vals)
-    return iv.center, iv.lo, iv.hi
-
-
 def verdicts(res: dict) -> list[tuple[str, str, str]]:
-    """(target, measured with its 95 % interval over seeds, verdict) for the issue's targets, paired by seed."""
-    from core.metrics.stats import MIN_SEEDS, interval_verdict
+    """(target, measured with its 95 % interval over seeds, verdict) for the issue's targets, paired by seed
+    (``core.metrics.stats.judge_seeds``: the same rule as ``ctx.record_seeds`` in the suite)."""
+    from core.metrics.stats import MIN_SEEDS, judge_seeds
 
     out = []
     full = res.get("full", {})
-
-    def paired(a: str, b: str, key=lambda r: r["test_wer"]) -> list[float]:
-        seeds = sorted(set(res[a]) & set(res[b]))
-        return [key(res[a][s]) / key(res[b][s]) for s in seeds]
-
     if not full:
         return out
     full_wer = statistics.fmean(r["test_wer"] for r in full.values())
     unlearned = (None if full_wer < LEARNED_WER else
                  f"not judged: full data has not learned (test WER {100 * full_wer:.0f}%)")
 
-    def judge(name: str, vals: list[float], op: str, thr: float, unit: str = "x") -> None:
-        m, lo, hi = _interval(vals)
-        tag = "" if len(vals) >= MIN_SEEDS else f" (indicative: {len(vals)} seeds)"
-        out.append((f"{name} {op} {thr}", f"{m:.3f}{unit} [{lo:.3f}, {hi:.3f}], n={len(vals)}",
-                    unlearned or interval_verdict(op, thr, lo, hi) + tag))
+    def judge(name: str, run: str, base: str, target: str, key=lambda r: r["test_wer"]) -> None:
+        """``target`` on the per-seed ratio key(run) / key(base) over the seeds both have."""
+        seeds = sorted(set(res[run]) & set(res[base]))
+        j = judge_seeds([key(res[run][s]) for s in seeds], [key(res[base][s]) for s in seeds], target)
+        (lo, hi), n = j["interval"], len(seeds)
+        tag = "" if n >= MIN_SEEDS else f" (indicative: {n} seeds)"
+        out.append((f"{name} {target}", f"{j['compared']:.3f}x [{lo:.3f}, {hi:.3f}], n={n}",
+                    unlearned or j["verdict"] + tag))
 
     def best_of(names: list[str]) -> str:
         """Lowest mean test WER among the candidates run with the most seeds (means over fewer seeds don't compete)."""
@@ -177,17 +169,16 @@ def verdicts(res: dict) -> list[tuple[str, str, str]]:
     inst = [n for n in res if n.endswith("0.7") and "x" not in n]
     if inst:
         best = best_of(inst)
-        judge(f"best 0.7 instance policy ({best}) test WER / full", paired(best, "full"), "<=", 1.05)
+        judge(f"best 0.7 instance policy ({best}) test WER / full", best, "full", "<= 1.05")
     if "dynamic_random0.7" in res and "static_random0.7" in res:
-        judge("dynamic / static 0.7 test WER", paired("dynamic_random0.7", "static_random0.7"), "<", 1.0)
+        judge("dynamic / static 0.7 test WER", "dynamic_random0.7", "static_random0.7", "< 1.0")
     times = [n for n in res if "x0.7" in n]
     if times:
         best = best_of(times)
-        judge(f"0.7 x 0.7 ({best}) training CPU speed-up vs full",
-              [1 / x for x in paired(best, "full", key=_cpu)], ">=", 1.5)
-        judge(f"0.7 x 0.7 ({best}) test WER / full", paired(best, "full"), "<=", 1.05)
+        judge(f"0.7 x 0.7 ({best}) training CPU speed-up vs full", "full", best, ">= 1.5", key=_cpu)
+        judge(f"0.7 x 0.7 ({best}) test WER / full", best, "full", "<= 1.05")
     if "dynamic_random0.5" in res and "dynamic_random0.7" in res:
-        judge("dynamic 0.5 / dynamic 0.7 test WER", paired("dynamic_random0.5", "dynamic_random0.7"), ">", 1.0)
+        judge("dynamic 0.5 / dynamic 0.7 test WER", "dynamic_random0.5", "dynamic_random0.7", "> 1.0")
     return out
 
 
