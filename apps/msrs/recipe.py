@@ -32,7 +32,7 @@ from core.training.run import LoopSettings, prepare_run
 from .controller import MSRSController
 from .data import AVDataset, babble_from_wavs, build_av_corpus, build_grid_corpus, load_babble_bank
 from .data.grid_words import VOCABULARY
-from .models import MODES, AVSRModel
+from .models import MODES, AVSRModel, check_modality_dropout
 from .task import MSRSTask, _snr_value
 
 __all__ = ["Recipe", "METHODS", "CORPORA", "UNITS", "fingerprint_of"]
@@ -73,6 +73,7 @@ class Recipe:
             raise ValueError(f"mode={self.mode!r}; valid choices: {MODES}")
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; valid choices: {METHODS}")
+        check_modality_dropout(self.mode, cfg.model.modality_dropout, cfg.model.audio_drop_share)
         t = cfg.trainer
         self.settings = LoopSettings.from_mapping(
             OmegaConf.to_container(t, resolve=True), run_dir=cfg.run_dir, max_steps=cfg.train.max_steps, epochs=None,
@@ -209,7 +210,9 @@ class Recipe:
                          decoder_layers=int(m.decoder_layers), kernel_size=int(m.kernel_size),
                          dropout=float(m.dropout), ctc_weight=float(m.ctc_weight),
                          label_smoothing=float(m.label_smoothing), sos_eos=int(self.tok.sos),
-                         blank=int(self.tok.blank), stem_kernel=tuple(m.stem_kernel)).to(self.device)
+                         blank=int(self.tok.blank), stem_kernel=tuple(m.stem_kernel),
+                         modality_dropout=float(m.modality_dropout),
+                         audio_drop_share=float(m.audio_drop_share)).to(self.device)
 
     def targets(self) -> list[str]:
         """Parameter / module globs MSRS (and the static/SET/RigL baselines) act on: ``targets`` plus the

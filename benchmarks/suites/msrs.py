@@ -141,7 +141,8 @@ def _train_compare(ctx) -> None:
     sets = Path(__file__).resolve().parents[2] / "apps" / "msrs" / "configs" / "sets"
     # (set, runs): standard = the converged (1,200-step) VSR comparison of MSRS with dense + AVSR vs ASR in noise
     names = ctx.sizes(smoke=[], quick=[("quick", None)],
-                      standard=[("grid_long_vsr", ["dense", "msrs_d", "msrs_s"]), ("grid_long_avsr", None)],
+                      standard=[("grid_long_vsr", ["dense", "msrs_d", "msrs_s"]),
+                                ("grid_long_avsr", ["dense", "asr_dense"])],
                       full=[("grid_long_vsr", None), ("grid_long_avsr", None), ("grid_cpu_vsr", None),
                             ("grid_cpu_avsr", None)])
     seeds = ctx.sizes(smoke=[0], quick=[0], standard=[0, 1, 2], full=[0, 1, 2])

@@ -25,7 +25,7 @@ def _cfg(corpus, out, *overrides):
                                   pytest.param("asr", marks=pytest.mark.slow), "avsr"])
 def test_one_training_step_per_mode(grid_corpus, tmp_path, mode):
     cfg = _cfg(grid_corpus, tmp_path, f"mode={mode}", "method=dense", "train.max_steps=1", "test_snrs=[clean]",
-               "train.max_val=2")
+               "train.max_val=2", *(["model.modality_dropout=0.5"] if mode == "avsr" else []))
     res = Recipe(cfg).run()
     train = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert res["steps"] == 1 and torch.isfinite(torch.tensor([r["loss"] for r in train if r["kind"] == "train"]))
@@ -35,6 +35,12 @@ def test_one_training_step_per_mode(grid_corpus, tmp_path, mode):
     assert saved["grad_norms"] and "enc.block0" in saved["grad_norms"][0]
     assert set(saved["test_unseen_wer"]) == {"clean"} and saved["units"] == "word"
     assert 0.0 < saved["viseme_ceiling_wer"]["test"] < 1.0 or saved["viseme_ceiling_wer"]["test"] == 0.0
+
+
+def test_modality_dropout_outside_avsr_fails_before_any_data(tmp_path):
+    with pytest.raises(ValueError, match="model.modality_dropout=0.5 needs mode=avsr"):
+        Recipe(_cfg(tmp_path / "corpus", tmp_path / "run", "mode=vsr", "model.modality_dropout=0.5"))
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
