@@ -19,6 +19,7 @@ import statistics
 from pathlib import Path
 
 from core.training.atomic import atomic_write_json
+from core.training.experiments import finished_summary, load_set, write_summaries
 
 __all__ = ["CONFIG_DIR", "compose", "run_experiments", "load_results", "summarise", "reach_cpu_s", "format_table", "main"]
 
@@ -44,8 +45,6 @@ def _store_key(cfg: dict) -> str:
 def run_experiments(set_path: str | Path, out: str | Path, *, seeds: list[int] | None = None,
                     only: list[str] | None = None, extra: list[str] = (), log=print) -> dict[str, dict[int, dict]]:
     """Train (or read back) every (run, seed) of the set; returns {run name: {seed: summary + dev curve}}."""
-    from core.training.atomic import atomic_write_text
-    from core.training.experiments import load_set
 
     from apps.asr_ddp.data.corpora import load_splits, make_tokenizer
     from apps.asr_ddp.recipe import Recipe, validate
@@ -68,20 +67,18 @@ def run_experiments(set_path: str | Path, out: str | Path, *, seeds: list[int] |
             cfgs[(n, s)] = c
     stores: dict[str, dict] = {}
     results: dict[str, dict[int, dict]] = {}
-    records = []
     for (n, s), c in cfgs.items():
         run_dir = Path(c["run_dir"])
-        summary = _finished(run_dir)
+        summary = finished_summary(run_dir)
         if summary is None:
             key = _store_key(c)
             if key not in stores:
                 stores[key] = load_splits(c["data"], make_tokenizer(c["data"]), int(c["model"].get("subsampling", 4)))
             summary = Recipe(c, stores=stores[key]).run()
-        records.append({"run": n, "seed": s, "run_dir": str(run_dir), "summary": summary})
         results.setdefault(n, {})[s] = dict(summary, dev_curve=_dev_curve(run_dir))
         log(f"{n} seed {s}: test WER {summary.get('test_wer', float('nan')):.4f} "
             f"cpu {summary.get('train_cpu_s', 0):.0f}s steps {summary.get('steps')}")
-        atomic_write_text(out / "summaries.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+        write_summaries(cs, out)
     atomic_write_json(out / "comparison.json", {"set": str(set_path), "seeds": seeds, "extra": list(extra),
                                                 "table": summarise(results)})
     from apps.asr_ddp.plots import plot_wer_vs_time
@@ -96,19 +93,10 @@ def load_results(out: str | Path) -> dict[str, dict[int, dict]]:
     """Every finished ``<out>/<run>/seed<k>`` as {run: {seed: summary + dev curve}} (nothing is trained)."""
     res: dict[str, dict[int, dict]] = {}
     for d in sorted(Path(out).glob("*/seed*")):
-        s = _finished(d)
+        s = finished_summary(d)
         if s is not None and d.name[4:].isdigit():
             res.setdefault(d.parent.name, {})[int(d.name[4:])] = dict(s, dev_curve=_dev_curve(d))
     return res
-
-
-def _finished(run_dir: Path) -> dict | None:
-    p = run_dir / "summary.json"
-    if p.is_file():
-        s = json.loads(p.read_text())
-        if s.get("status") == "finished":
-            return s
-    return None
 
 
 def _dev_curve(run_dir: Path) -> list[dict]:

@@ -20,8 +20,9 @@ overrides, usually one ``experiment=<name>`` that selects a ``configs/experiment
 Each (run, seed) trains in its own process into ``<out>/<run>/seed<k>`` through the app's CLI, so the shared
 loop's run lifecycle applies: a finished run is not retrained (its summary is read back), a killed run resumes
 from its newest checkpoint, a run whose configuration changed refuses to resume. No run reads another run's
-output unless the set declares it with ``needs``. The summaries are gathered into ``<out>/summaries.jsonl``
-(one line per run and seed, rewritten atomically).
+output unless the set declares it with ``needs``. The summaries of every finished (run, seed) of the set under
+``<out>`` -- this invocation's and earlier ones', so runs trained a few seeds or runs at a time add up -- are gathered
+into ``<out>/summaries.jsonl`` (one line per run and seed, rewritten atomically).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ import yaml
 
 from core.training.atomic import atomic_write_text
 
-__all__ = ["ComparisonSet", "RunSpec", "load_set", "run_set", "main"]
+__all__ = ["ComparisonSet", "RunSpec", "load_set", "run_set", "finished_summary", "write_summaries", "main"]
 
 
 @dataclass
@@ -119,8 +120,9 @@ def load_set(path: str | os.PathLike) -> ComparisonSet:
     return cs
 
 
-def _summary(run_dir: Path) -> dict | None:
-    p = run_dir / "summary.json"
+def finished_summary(run_dir: Path) -> dict | None:
+    """The run folder's ``summary.json`` when it records a finished run, else None."""
+    p = Path(run_dir) / "summary.json"
     if not p.is_file():
         return None
     s = json.loads(p.read_text())
@@ -158,11 +160,11 @@ def run_set(cs: ComparisonSet, out: str | os.PathLike, *, seeds: Sequence[int] |
         spec = cs.runs[name]
         for seed in seeds:
             run_dir = out / name / f"seed{seed}"
-            summary = _summary(run_dir)
+            summary = finished_summary(run_dir)
             if summary is None:
                 dep_over = []
                 for dep, keys in spec.needs.items():
-                    ds = _summary(out / dep / f"seed{seed}")
+                    ds = finished_summary(out / dep / f"seed{seed}")
                     if ds is None:
                         raise RuntimeError(f"run {name!r} (seed {seed}) needs run {dep!r}, which did not finish")
                     for okey, skey in keys.items():
@@ -179,14 +181,29 @@ def run_set(cs: ComparisonSet, out: str | os.PathLike, *, seeds: Sequence[int] |
                 if proc.returncode != 0:
                     raise RuntimeError(f"run {name!r} seed {seed} failed (exit {proc.returncode}); rerun the set "
                                        f"to resume it from {run_dir}")
-                summary = _summary(run_dir)
+                summary = finished_summary(run_dir)
                 if summary is None:
                     raise RuntimeError(f"run {name!r} seed {seed} exited 0 but wrote no finished summary in {run_dir}")
                 log(f"[{name} seed {seed}] done in {time.perf_counter() - t0:.0f} s")
             records.append({"run": name, "seed": seed, "run_dir": str(run_dir), "summary": summary})
-    text = "".join(json.dumps(r) + "\n" for r in records)
-    atomic_write_text(out / "summaries.jsonl", text)
+    write_summaries(cs, out)
     return records
+
+
+def write_summaries(cs: ComparisonSet, out: str | os.PathLike) -> list[dict]:
+    """(Re)write ``<out>/summaries.jsonl``: one record per finished (run, seed) of the set under ``out``, in the
+    set's order, seeds ascending, whichever invocation trained it. Returns the records."""
+    out = Path(out)
+    recs = []
+    for name in cs.order():
+        seeds = sorted(int(d.name[4:]) for d in (out / name).glob("seed*") if d.name[4:].isdigit())
+        for seed in seeds:
+            summary = finished_summary(out / name / f"seed{seed}")
+            if summary is not None:
+                recs.append({"run": name, "seed": seed, "run_dir": str(out / name / f"seed{seed}"),
+                             "summary": summary})
+    atomic_write_text(out / "summaries.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
+    return recs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,6 +41,12 @@ def test_runs_in_dependency_order_and_hands_over_declared_values(tmp_path):
     logs.clear()
     run_set(cs, tmp_path / "out", seeds=[3], env=env, log=logs.append)   # all finished: nothing retrained
     assert logs == []
+    # a later invocation for another seed and one run adds to summaries.jsonl instead of replacing it
+    recs = run_set(cs, tmp_path / "out", seeds=[1], only=["base"], env=env, log=logs.append)
+    assert [(r["run"], r["seed"]) for r in recs] == [("base", 1)]
+    gathered = [json.loads(line) for line in (tmp_path / "out" / "summaries.jsonl").read_text().splitlines()]
+    assert [(r["run"], r["seed"]) for r in gathered] == [("base", 1), ("base", 3), ("dependant", 3)]
+    assert all(r["summary"]["status"] == "finished" for r in gathered)
 
 
 @pytest.mark.parametrize("text, msg", [
