@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from core.training.atomic import atomic_write_json
-from core.training.experiments import finished_summary, load_set, write_summaries
+from core.training.experiments import finished_runs, finished_summary, load_set, write_summaries
 
 __all__ = ["CONFIG_DIR", "compose", "run_experiments", "load_results", "summarise", "reach_cpu_s", "format_table", "main"]
 
@@ -91,12 +91,9 @@ def run_experiments(set_path: str | Path, out: str | Path, *, seeds: list[int] |
 
 def load_results(out: str | Path) -> dict[str, dict[int, dict]]:
     """Every finished ``<out>/<run>/seed<k>`` as {run: {seed: summary + dev curve}} (nothing is trained)."""
-    res: dict[str, dict[int, dict]] = {}
-    for d in sorted(Path(out).glob("*/seed*")):
-        s = finished_summary(d)
-        if s is not None and d.name[4:].isdigit():
-            res.setdefault(d.parent.name, {})[int(d.name[4:])] = dict(s, dev_curve=_dev_curve(d))
-    return res
+    out = Path(out)
+    return {n: {s: dict(summary, dev_curve=_dev_curve(out / n / f"seed{s}")) for s, summary in seeds.items()}
+            for n, seeds in finished_runs(out).items()}
 
 
 def _dev_curve(run_dir: Path) -> list[dict]:

@@ -21,18 +21,14 @@ import statistics
 from pathlib import Path
 
 from core.metrics.stats import MIN_SEEDS, judge_seeds
+from core.training.experiments import finished_runs
 
 __all__ = ["load_runs", "steps_to_reach", "summarize", "judgements", "main"]
 
 
 def load_runs(out: Path) -> dict[str, dict[int, dict]]:
     """``{run: {seed: summary}}`` of every finished run under ``out``."""
-    runs: dict[str, dict[int, dict]] = {}
-    for f in sorted(Path(out).glob("*/seed*/summary.json")):
-        s = json.loads(f.read_text())
-        if s.get("status") != "finished":
-            continue
-        runs.setdefault(f.parent.parent.name, {})[int(f.parent.name[4:])] = s
+    runs = finished_runs(out)
     if not runs:
         raise FileNotFoundError(f"no finished runs (<run>/seed<k>/summary.json) under {out}")
     return runs

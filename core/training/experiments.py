@@ -40,7 +40,8 @@ import yaml
 
 from core.training.atomic import atomic_write_text
 
-__all__ = ["ComparisonSet", "RunSpec", "load_set", "run_set", "finished_summary", "write_summaries", "main"]
+__all__ = ["ComparisonSet", "RunSpec", "load_set", "run_set", "finished_summary", "finished_runs",
+           "write_summaries", "main"]
 
 
 @dataclass
@@ -190,18 +191,26 @@ def run_set(cs: ComparisonSet, out: str | os.PathLike, *, seeds: Sequence[int] |
     return records
 
 
+def finished_runs(out: str | os.PathLike, names: Sequence[str] | None = None) -> dict[str, dict[int, dict]]:
+    """``{run: {seed: summary}}`` of every finished ``<out>/<run>/seed<k>`` (only the ``names`` runs, in that order,
+    when given; otherwise every run folder, sorted), seeds ascending."""
+    out = Path(out)
+    names = list(names) if names is not None else sorted(d.name for d in out.glob("*") if d.is_dir())
+    runs: dict[str, dict[int, dict]] = {}
+    for name in names:
+        for seed in sorted(int(d.name[4:]) for d in (out / name).glob("seed*") if d.name[4:].isdigit()):
+            summary = finished_summary(out / name / f"seed{seed}")
+            if summary is not None:
+                runs.setdefault(name, {})[seed] = summary
+    return runs
+
+
 def write_summaries(cs: ComparisonSet, out: str | os.PathLike) -> list[dict]:
     """(Re)write ``<out>/summaries.jsonl``: one record per finished (run, seed) of the set under ``out``, in the
     set's order, seeds ascending, whichever invocation trained it. Returns the records."""
     out = Path(out)
-    recs = []
-    for name in cs.order():
-        seeds = sorted(int(d.name[4:]) for d in (out / name).glob("seed*") if d.name[4:].isdigit())
-        for seed in seeds:
-            summary = finished_summary(out / name / f"seed{seed}")
-            if summary is not None:
-                recs.append({"run": name, "seed": seed, "run_dir": str(out / name / f"seed{seed}"),
-                             "summary": summary})
+    recs = [{"run": name, "seed": seed, "run_dir": str(out / name / f"seed{seed}"), "summary": summary}
+            for name, seeds in finished_runs(out, cs.order()).items() for seed, summary in seeds.items()]
     atomic_write_text(out / "summaries.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
     return recs
 
