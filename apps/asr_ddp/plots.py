@@ -1,10 +1,10 @@
-"""Plots for apps/asr_ddp: dev WER against training wall-clock, one line per policy."""
+"""Plots for apps/asr_ddp: dev WER against training time, one line per policy; test WER against chunk length."""
 from __future__ import annotations
 
 from pathlib import Path
 from core.plotting import save_figure
 
-__all__ = ["plot_wer_vs_time", "plot_scaling"]
+__all__ = ["plot_wer_vs_time", "plot_scaling", "chunk_sweep", "plot_chunk_sweep"]
 
 
 def plot_wer_vs_time(histories: dict[str, list[dict]], path: str | Path, title: str = "dev WER vs training time",
@@ -42,6 +42,58 @@ def plot_scaling(sizes: list[int], seconds: list[float], path: str | Path, label
     ax.set_ylabel("seconds")
     ax.grid(alpha=0.3)
     ax.legend()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, path, dpi=100)
+    return path
+
+
+_UNIT_LABEL = {"chunk": "chunks dropped, transcript whole", "chunk_aligned": "aligned: chunks + the words they cover"}
+
+
+def chunk_sweep(results: dict[str, dict[int, dict]]) -> dict[str, dict[int, list[float]]]:
+    """Time-pruned runs of a results folder grouped by unit and chunk length: ``{time_unit: {chunk_ms: [test WER
+    per seed]}}``, read from each run's fingerprint (``pruning.time_unit``, ``pruning.chunk_ms``); a unit
+    appears only when it was run at two or more chunk lengths."""
+    sweep: dict[str, dict[int, list[float]]] = {}
+    for runs in results.values():
+        for r in runs.values():
+            fp = r.get("fingerprint") or {}
+            unit = fp.get("pruning.time_unit")
+            if fp.get("pruning.time_keep", 1.0) < 1.0 and unit in _UNIT_LABEL and r.get("test_wer") is not None:
+                sweep.setdefault(unit, {}).setdefault(int(fp["pruning.chunk_ms"]), []).append(float(r["test_wer"]))
+    return {u: dict(sorted(by_ms.items())) for u, by_ms in sweep.items() if len(by_ms) >= 2}
+
+
+def plot_chunk_sweep(results: dict[str, dict[int, dict]], path: str | Path, baseline: str = "full",
+                     title: str = "0.7 x 0.7: test WER vs chunk length") -> Path | None:
+    """Test WER (mean ± sd over seeds) against chunk length for each time-pruning unit of :func:`chunk_sweep`,
+    with the baseline's mean as a dashed line; ``None`` (nothing drawn) when no unit was swept."""
+    import statistics
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sweep = chunk_sweep(results)
+    if not sweep:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for unit, by_ms in sweep.items():
+        xs = list(by_ms)
+        ys = [100 * statistics.fmean(w) for w in by_ms.values()]
+        es = [100 * statistics.stdev(w) if len(w) > 1 else 0.0 for w in by_ms.values()]
+        n = min(len(w) for w in by_ms.values())
+        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{_UNIT_LABEL[unit]} (n>={n})")
+    base = [r["test_wer"] for r in results.get(baseline, {}).values() if r.get("test_wer") is not None]
+    if base:
+        ax.axhline(100 * statistics.fmean(base), color="black", ls="--", lw=1, label=f"{baseline} (n={len(base)})")
+    ax.set_xlabel("chunk length (ms)")
+    ax.set_ylabel("test WER % (mean ± sd over seeds)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path, dpi=100)

@@ -14,7 +14,8 @@ learned (test WER < 50 %):
 Sizes: smoke = 2 runs, 60 utterances, 1 epoch, 1 seed (plumbing); quick = full vs dynamic 0.7 vs 0.7 x 0.7
 chunk on 300 utterances, 3 epochs, 2 seeds; standard = the issue's eleven runs of the set on the calibrated
 corpus (1,000 training utterances, 20 epochs: full data's dev curve flat at the end), 3 seeds; full = every run of
-the set (adds the 50 / 100 ms chunk-length sweep) on 2,000 utterances, 5 seeds.
+the set (adds the 50 / 100 ms chunk-length sweep of both time-pruning variants, plotted as test WER vs chunk
+length) at the standard size, 5 seeds (so it reuses the standard runs).
 The corpus is cached under ``.cache/asr_ddp``.
 """
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _plan(ctx):
                  extra=["data.n_train=300", "data.n_dev=60", "data.n_test=150", "trainer.epochs=3",
                         "train.warmup_steps=10"])
     standard = dict(only=STANDARD_RUNS, extra=["data.n_train=1000", "trainer.epochs=20"])
-    full = dict(only=None, extra=["data.n_train=2000", "trainer.epochs=20"])
+    full = dict(only=None, extra=["data.n_train=1000", "trainer.epochs=20"])
     return ctx.sizes(smoke=smoke, quick=quick, standard=standard, full=full)
 
 
@@ -127,11 +128,13 @@ def _record(ctx, res: dict, table: dict, seeds: list[int]) -> None:
 
 
 def _plot(ctx, res: dict, table: dict) -> None:
-    from apps.asr_ddp.plots import plot_wer_vs_time
+    from apps.asr_ddp.plots import plot_chunk_sweep, plot_wer_vs_time
 
     curves = {n: runs[min(runs)].get("dev_curve", []) for n, runs in res.items()}
     plot_wer_vs_time(curves, ctx.plot_path(NAME, "dev_wer_vs_cpu"), x_key="train_cpu_s",
                      title=f"asr_ddp {ctx.suite}: dev WER vs training CPU s (seed {min(res['full'])})")
+    plot_chunk_sweep(res, ctx.plot_path(NAME, "chunk_sweep"),
+                     title=f"asr_ddp {ctx.suite}: 0.7 x 0.7, test WER vs chunk length")
     pts = [{"method": n, "x": r["train_cpu_s"][0], "x_err": r["train_cpu_s"][1], "y": 100 * r["test_wer"][0],
             "y_err": 100 * r["test_wer"][1], "n_seeds": len(r["seeds"])} for n, r in table.items()]
     ctx.headline_plot(pts, x_label="training CPU seconds (mean over seeds)", y_label="test WER % (mean ± sd)",
@@ -200,9 +203,10 @@ if __name__ == "__main__":
     import sys
 
     from apps.asr_ddp.experiments import load_results, summarise
-    from apps.asr_ddp.plots import plot_wer_vs_time
+    from apps.asr_ddp.plots import plot_chunk_sweep, plot_wer_vs_time
 
     results = load_results(sys.argv[1])
+    plot_chunk_sweep(results, Path(sys.argv[1]) / "chunk_sweep.png")
     print(tables(results, summarise(results)))
     seed0 = {n: r[min(r)]["dev_curve"] for n, r in sorted(results.items(), key=lambda kv: kv[0] != "full")}
     plot_wer_vs_time(seed0, Path(sys.argv[1]) / "dev_wer_vs_cpu.png", x_key="train_cpu_s",

@@ -38,3 +38,25 @@ def test_tables_markdown_has_the_run_table_and_the_verdicts():
     assert md.splitlines()[2].startswith("| full | 2 | 11.00 ± 1.40 |")
     assert "| dynamic_random0.7 | 2 | 12.00 ± 1.40 | +9.0% ± 1.0 |" in md
     assert "| target | measured" in md and "best 0.7 instance policy (dynamic_random0.7)" in md
+
+
+def _timed(wers, unit, ms, keep=0.7):
+    return {s: {"test_wer": w, "fingerprint": {"pruning.time_keep": keep, "pruning.time_unit": unit,
+                                               "pruning.chunk_ms": ms}} for s, w in enumerate(wers)}
+
+
+def test_chunk_sweep_groups_runs_by_unit_and_length_and_is_plotted(tmp_path):
+    from apps.asr_ddp.plots import chunk_sweep, plot_chunk_sweep
+
+    res = {"full": _timed([0.10, 0.12], "chunk", 200, keep=1.0),            # not time-pruned: the baseline line
+           "dynamic_random0.7x0.7chunk": _timed([0.12, 0.14], "chunk", 200),
+           "dynamic_random0.7x0.7chunk50ms": _timed([0.20, 0.22], "chunk", 50),
+           "dynamic_random0.7x0.7aligned": _timed([0.13, 0.15], "chunk_aligned", 200),   # one length: no sweep
+           "dynamic_random0.7x0.7point": _timed([0.3, 0.3], "point", 10)}
+    sweep = chunk_sweep(res)
+    assert sweep == {"chunk": {50: [0.20, 0.22], 200: [0.12, 0.14]}}
+    assert list(sweep["chunk"]) == [50, 200]                                    # ordered by length for the plot
+    path = plot_chunk_sweep(res, tmp_path / "sweep.png")
+    assert path.stat().st_size > 1000
+    del res["dynamic_random0.7x0.7chunk50ms"]
+    assert plot_chunk_sweep(res, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
