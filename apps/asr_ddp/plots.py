@@ -19,15 +19,19 @@ def plot_wer_vs_time(histories: dict[str, list[dict]], path: str | Path, title: 
     for name, hist in histories.items():
         if hist:
             ax.plot([h[x_key] for h in hist], [100 * h["dev_wer"] for h in hist], marker="o", label=name)
-    ax.set_xlabel("training CPU time (s)" if x_key == "train_cpu_s" else "training wall-clock (s)")
-    ax.set_ylabel("dev WER (%)")
-    ax.set_title(title)
+    return _finish(fig, ax, path, "training CPU time (s)" if x_key == "train_cpu_s" else "training wall-clock (s)",
+                   "dev WER (%)", title)
+
+
+def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str | None = None, legend_size: int = 8) -> Path:
+    """Axis labels, title, grid and legend, then the figure written to ``path``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=100)
-    return path
+    ax.legend(fontsize=legend_size)
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_scaling(sizes: list[int], seconds: list[float], path: str | Path, label: str = "epoch set-up + train") -> Path:
@@ -38,14 +42,7 @@ def plot_scaling(sizes: list[int], seconds: list[float], path: str | Path, label
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(sizes, seconds, marker="o", label=label)
-    ax.set_xlabel("training utterances")
-    ax.set_ylabel("seconds")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=100)
-    return path
+    return _finish(fig, ax, path, "training utterances", "seconds", legend_size=10)
 
 
 _UNIT_LABEL = {"chunk": "chunks dropped, transcript whole", "chunk_aligned": "aligned: chunks + the words they cover"}
@@ -89,12 +86,4 @@ def plot_chunk_sweep(results: dict[str, dict[int, dict]], path: str | Path, base
     base = [r["test_wer"] for r in results.get(baseline, {}).values() if r.get("test_wer") is not None]
     if base:
         ax.axhline(100 * statistics.fmean(base), color="black", ls="--", lw=1, label=f"{baseline} (n={len(base)})")
-    ax.set_xlabel("chunk length (ms)")
-    ax.set_ylabel("test WER % (mean ± sd over seeds)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=100)
-    return path
+    return _finish(fig, ax, path, "chunk length (ms)", "test WER % (mean ± sd over seeds)", title)
