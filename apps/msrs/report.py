@@ -218,6 +218,26 @@ def _plots(runs: dict, out: Path) -> None:
                               out / f"mask_distance_{n}.png")
 
 
+def _snr_key(snr: str) -> float:
+    """Clean first, then from the highest SNR down."""
+    return float("-inf") if snr == "clean" else -float(snr)
+
+
+def snr_table(res: dict, tset: str = "test") -> list[str]:
+    """Markdown rows of ``tset`` WER (mean +- sd over seeds) per run and SNR of babble; empty when every run was
+    tested on clean audio only (VSR)."""
+    snrs = sorted({k.split("@", 1)[1] for r in res["runs"].values() for k in r if k.startswith(f"{tset}_wer@")},
+                  key=_snr_key)
+    if snrs in ([], ["clean"]):
+        return []
+    head = " | ".join("clean" if s == "clean" else f"{s} dB" for s in snrs)
+    lines = [f"{tset} WER by SNR of babble (mean +- sd over seeds):", "", f"| run | {head} |",
+             "|" + "---|" * (len(snrs) + 1)]
+    for n, r in res["runs"].items():
+        lines.append(f"| {n} | " + " | ".join(_iv(r.get(f"{tset}_wer@{s}")) for s in snrs) + " |")
+    return lines + [""]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", type=Path, help="the comparison set's --out folder")
@@ -233,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"{_iv(r.get('test_unseen_wer@clean'))} | "
                      f"{_iv(r['final_val_wer'])} | {_iv(r['train_cpu_s'])} | {_iv(r.get('cpu_ratio_to_baseline'))} | "
                      f"{_iv(r.get('stable_fraction'))} | {r.get('forced', '-')} | {_iv(r['density'])} |")
-    lines += ["", "| target | measured | verdict |", "|---|---|---|"]
+    lines.append("")
+    lines += snr_table(res) + snr_table(res, "test_unseen")
+    lines += ["| target | measured | verdict |", "|---|---|---|"]
     lines += [f"| {v['target']} | {v['value']} | {v['verdict']} |" for v in res["verdicts"]]
     text = "\n".join(lines) + "\n"
     (a.out / "report.md").write_text(text)

@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import apps.msrs
-from apps.msrs.report import judgements, load_runs, main as report_main, steps_to_reach, summarize
+from apps.msrs.report import judgements, load_runs, main as report_main, snr_table, steps_to_reach, summarize
 from core.training.experiments import load_set
 
 CONFIGS = Path(apps.msrs.__file__).parent / "configs"
@@ -125,6 +125,10 @@ def test_report_judges_avsr_against_asr_in_noise_paired_by_seed():
     assert zero["verdict"] == "met" and zero["compared"] == pytest.approx((0.4 / 0.6 + 0.42 / 0.65 + 0.41 / 0.62) / 3)
     assert zero["interval"][1] < 1
     assert minus5["verdict"] == "within noise"                  # 0.83, 1.27, 0.90
+    rows = snr_table(summarize(runs))                           # the report's per-SNR table, clean first
+    assert rows[2] == "| run | clean | 0 dB | -5 dB |"
+    assert rows[4].startswith("| dense | 0.300 +- 0.000 (n=3) | 0.410 +- 0.010 (n=3) | 0.573 +- 0.110 (n=3) |")
+    assert snr_table({"runs": {"dense": {"test_wer@clean": {"mean": 0.3, "std": 0.0, "n": 3}}}}) == []
     runs["asr_dense"] = {0: _avsr({"clean": 0.2, "0": 0.3, "-5": 0.4})}   # one seed in common, AVSR worse
     v = {x["target"]: x["verdict"] for x in summarize(runs)["verdicts"]}
     assert v[label.format(0)] == "missed (1 seed: indicative)"
