@@ -42,8 +42,9 @@ def _plan(ctx):
     quick = dict(only=["full", "dynamic_random0.7", "dynamic_random0.7x0.7chunk"],
                  extra=["data.n_train=300", "data.n_dev=60", "data.n_test=150", "trainer.epochs=3",
                         "train.warmup_steps=10"])
-    standard = dict(only=STANDARD_RUNS, extra=["data.n_train=1000", "trainer.epochs=20"])
-    full = dict(only=None, extra=["data.n_train=1000", "trainer.epochs=20"])
+    calibrated = ["data.n_train=1000", "trainer.epochs=20"]      # full adds runs and seeds, not size
+    standard = dict(only=STANDARD_RUNS, extra=calibrated)
+    full = dict(only=None, extra=calibrated)
     return ctx.sizes(smoke=smoke, quick=quick, standard=standard, full=full)
 
 
