@@ -11,7 +11,7 @@ plumbing, not a verdict); ``standard``: 1,200-step runs, where dense VSR has con
 dense, MSRS-D and MSRS-S (9 runs of ~6 CPU minutes) and set ``grid_long_avsr`` (AVSR and ASR dense, trained with
 noise augmentation; 6 runs of 5-10 CPU minutes), 3 seeds: ~100 CPU minutes, ~55 min wall in two processes
 (seeds trained beforehand in parallel, below); ``full`` adds curriculum and static / SET / RigL at 1,200 steps
-and the 400-step sets ``grid_cpu_vsr`` / ``grid_cpu_avsr`` (every method, VSR and AVSR).
+(VSR and AVSR), the deep miniature ``grid_deep_vsr`` and the 400-step sets ``grid_cpu_vsr`` / ``grid_cpu_avsr``.
 Runs live in ``<out>/msrs_runs/<set>/<run>/seed<k>``: a finished run found there is reused, so an interrupted
 suite continues, and seeds can be trained beforehand in parallel processes
 (``python -m core.training.experiments apps/msrs/configs/sets/grid_long_vsr.yaml trainer.device=cpu
@@ -143,8 +143,8 @@ def _train_compare(ctx) -> None:
     names = ctx.sizes(smoke=[], quick=[("quick", None)],
                       standard=[("grid_long_vsr", ["dense", "msrs_d", "msrs_s"]),
                                 ("grid_long_avsr", ["dense", "asr_dense"])],
-                      full=[("grid_long_vsr", None), ("grid_long_avsr", None), ("grid_cpu_vsr", None),
-                            ("grid_cpu_avsr", None)])
+                      full=[("grid_long_vsr", None), ("grid_long_avsr", None), ("grid_deep_vsr", None),
+                            ("grid_cpu_vsr", None), ("grid_cpu_avsr", None)])
     seeds = ctx.sizes(smoke=[0], quick=[0], standard=[0, 1, 2], full=[0, 1, 2])
     device = "cuda" if str(ctx.device).startswith("cuda") else "cpu"
     data = Path(ctx.runs_dir) / "msrs_data" if ctx.suite in ("smoke", "quick") else Path(".cache") / "msrs"
