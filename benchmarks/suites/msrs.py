@@ -3,8 +3,9 @@ static random sparse, SET and RigL, for VSR and AVSR (+ ASR for the noise compar
 audio-visual corpus; and a scaling curve (VSR training-step time against utterance length).
 
 Figures over seeds (``ctx.record_seeds``) from a comparison set of ``apps/msrs/configs/sets`` run by
-``core.training.experiments``: test WER, CPU seconds to reach the dense run's final validation WER (paired by
-seed; MSRS target <= 0.5 x dense), the step the mask became stable (<= 20 % of training, a forced switch is
+``core.training.experiments``: test WER, steps to reach the dense run's final validation WER (paired by
+seed; MSRS target <= 0.5 x dense; steps, because MSRS computes per step what dense does and CPU seconds also
+measure the machine's load), the step the mask became stable (<= 20 % of training, a forced switch is
 not judged), MSRS-S sparsity >= 0.5 with test WER within 10 % of MSRS-D, AVSR WER < ASR WER at 0 and -5 dB.
 ``smoke``: the scaling curve and one MSRS switch on a tiny MLP; ``quick``: set ``quick`` (tiny corpus, 6 steps:
 plumbing, not a verdict); ``standard``: 1,200-step runs, where dense VSR has converged: set ``grid_long_vsr``'s

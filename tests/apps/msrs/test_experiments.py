@@ -58,12 +58,14 @@ def test_report_pairs_seeds_and_judges(tmp_path):
     m = res["runs"]["msrs_d"]
     # seed 0 reaches dense's 0.3 at 8 CPU s (dense: 20) -> 0.4; seed 1 reaches 0.2 at 16 s -> 0.8
     assert m["cpu_ratio_to_baseline"]["values"] == pytest.approx([0.4, 0.8])
+    # ... and in steps: seed 0 at step 50 (dense: 100) -> 0.5, seed 1 at step 100 (dense: 100) -> 1.0
+    assert m["steps_ratio_to_baseline"]["values"] == pytest.approx([0.5, 1.0])
     assert m["stable_fraction"]["n"] == 1 and m["forced"] == [False, True]
     v = {x["target"]: x["verdict"] for x in res["verdicts"]}
     # two seeds: the t interval of 0.31, 0.22 (t = 12.7) straddles 0.40
     assert v["dense converges with test WER <= 0.40"] == "within noise (2 seeds: indicative)"
-    label = "{}: CPU s to dense's final val WER <= 0.5x dense (paired ratio; a seed that never reaches it counts its whole run)"
-    assert v[label.format("msrs_d")] == "within noise (2 seeds: indicative)"                  # 0.4, 0.8
+    label = "{}: steps to dense's final val WER <= 0.5x dense (paired ratio; a seed that never reaches it counts its whole run)"
+    assert v[label.format("msrs_d")] == "within noise (2 seeds: indicative)"                  # 0.5, 1.0
     assert v["msrs_d: mask stable within the first 20 % without forcing"] == \
         "not judged (switch forced in 1 seed(s))"
     # paired on seed 0 only: 0.21 / 0.20 - 1 = +5 % at 60 % sparsity
@@ -93,17 +95,19 @@ def test_report_pairs_seeds_and_judges(tmp_path):
 
 
 def test_a_seed_that_never_reaches_dense_counts_its_whole_run():
+    # judged in steps: dense reaches its final 0.3 at step 100 in every seed
     dense = {k: _summary([(50, 10, 0.5), (100, 20, 0.3)], 0.3, 20) for k in range(3)}
-    slow = {0: _summary([(50, 10, 0.6), (100, 20, 0.4)], 0.4, 20),          # never reaches 0.3: >= 20 / 20
-            1: _summary([(50, 11, 0.35), (100, 22, 0.3)], 0.3, 22),         # 22 / 20
-            2: _summary([(50, 9, 0.35), (100, 18, 0.3)], 0.3, 18)}          # 18 / 20
-    label = "msrs_d: CPU s to dense's final val WER <= 0.5x dense (paired ratio; a seed that never reaches it counts its whole run)"
+    slow = {0: _summary([(50, 10, 0.6), (100, 20, 0.4)], 0.4, 20),          # never reaches 0.3: >= 100 / 100
+            1: _summary([(50, 11, 0.35), (100, 22, 0.3)], 0.3, 22),         # 100 / 100
+            2: _summary([(50, 4, 0.35), (100, 8, 0.3)], 0.3, 8)}            # 100 / 100 (fewer CPU s: not judged)
+    label = "msrs_d: steps to dense's final val WER <= 0.5x dense (paired ratio; a seed that never reaches it counts its whole run)"
     v = {x["target"]: x for x in summarize({"dense": dense, "msrs_d": slow})["verdicts"]}
     assert v[label]["compared"] == pytest.approx(1.0) and v[label]["verdict"] == "missed"
     assert "never reached in 1" in v[label]["value"]
-    # a "met" that rests on a lower bound is not judged
-    fast = {k: _summary([(50, 1, 0.3), (100, 2, 0.3)], 0.3, 2) for k in range(2)}
-    fast[2] = _summary([(50, 1, 0.5), (100, 2, 0.45)], 0.45, 2)
+    # a "met" that rests on a lower bound is not judged: runs of 20 steps, two reach 0.3 at step 10 (0.1), the
+    # third never does and counts its 20 steps (0.2, a lower bound)
+    fast = {k: _summary([(10, 1, 0.3), (20, 2, 0.3)], 0.3, 2) | {"steps": 20} for k in range(2)}
+    fast[2] = _summary([(10, 1, 0.5), (20, 2, 0.45)], 0.45, 2) | {"steps": 20}
     v = {x["target"]: x for x in summarize({"dense": dense, "msrs_d": fast})["verdicts"]}
     assert v[label]["verdict"].startswith("not judged (never reached in 1 seed(s)")
 
