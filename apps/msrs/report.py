@@ -172,8 +172,9 @@ def judgements(runs: dict[str, dict[int, dict]], baseline: str = "dense", learne
         sd = sorted(set(d) & set(s))
         if sd:
             item("msrs_s", "sparsity", "MSRS-S sparsity >= 50 %", {k: 1 - s[k]["density"] for k in sd}, ">= 0.5")
-            item("msrs_s", "test_wer_vs_msrs_d", "MSRS-S test WER within 10 % of MSRS-D (paired relative difference)",
-                 {k: s[k]["test_wer"]["clean"] for k in sd}, "within 10%", {k: d[k]["test_wer"]["clean"] for k in sd},
+            # one-sided: the sparse model may cost at most 10 % relative WER (a better MSRS-S meets it too)
+            item("msrs_s", "test_wer_vs_msrs_d", "MSRS-S test WER at most 10 % above MSRS-D's (paired ratio <= 1.1)",
+                 {k: s[k]["test_wer"]["clean"] for k in sd}, "<= 1.1", {k: d[k]["test_wer"]["clean"] for k in sd},
                  not_judged=untrained)
     a = runs.get("asr_dense")
     if a and base:
