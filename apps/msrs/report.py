@@ -118,11 +118,11 @@ def judgements(runs: dict[str, dict[int, dict]], baseline: str = "dense", learne
     disagree. Each item: ``variant``, ``metric``, ``label``, ``values`` {seed: v}, ``baseline`` {seed: v} or
     None (paired by seed), ``target`` or None (a figure without a verdict), ``unit``, ``not_judged`` (a reason,
     or None). Comparisons against the baseline are not judged while the baseline has not learned (final val
-    WER >= ``learned``); a switch forced by the window is named, not judged. A seed that never reaches the
-    baseline's final val WER counts its whole run's CPU (``never_reached`` seeds: a lower bound of what it would
-    need), which can make a "missed" only kinder; a "met" resting on such a bound is not judged. Time to the
-    baseline's final val WER is judged in steps (MSRS computes per step what dense does; CPU seconds, in the
-    report's table, also measure the machine's load while each run trained)."""
+    WER >= ``learned``); a switch forced by the window is named, not judged. Time to the baseline's final val WER
+    is judged in steps (MSRS computes per step what dense does; CPU seconds, in the report's table, also measure
+    the machine's load while each run trained). A seed that never reaches it counts its whole run's steps
+    (``never_reached`` seeds: a lower bound of what it would need), which can make a "missed" only kinder; a
+    "met" resting on such a bound is not judged."""
     out: list[dict] = []
     base = runs.get(baseline)
 
