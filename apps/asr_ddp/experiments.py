@@ -105,11 +105,12 @@ def _dev_curve(run_dir: Path) -> list[dict]:
             for r in rows if r.get("kind") == "eval" and "dev_wer" in r]
 
 
-def reach_cpu_s(curve: list[dict], target_wer: float) -> float | None:
-    """Training CPU seconds at the first evaluation whose dev WER <= ``target_wer`` (None: never reached)."""
+def reach_cpu_s(curve: list[dict], target_wer: float, key: str = "train_cpu_s") -> float | None:
+    """Training CPU seconds (or ``key``: "step") at the first evaluation whose dev WER <= ``target_wer``
+    (None: never reached)."""
     for r in curve:
         if r["dev_wer"] <= target_wer + 1e-12:
-            return r["train_cpu_s"]
+            return r[key]
     return None
 
 
@@ -122,7 +123,9 @@ def _ms(xs: list[float]) -> tuple[float, float]:
 
 def summarise(results: dict[str, dict[int, dict]], baseline: str = "full") -> dict[str, dict]:
     """Per variant: test WER mean/std, relative WER vs ``baseline`` paired by seed, CPU s, steps, audio fraction,
-    and the CPU seconds to reach the baseline's final dev WER (same seed) with its ratio to the baseline's total."""
+    and the CPU seconds and steps to reach the baseline's final dev WER (same seed), with the CPU ratio to the
+    baseline's total. Steps do not depend on what else ran on the machine; CPU seconds do (and a step's cost
+    depends on how much of the utterance it keeps), so the table gives both."""
     base = results.get(baseline, {})
     table = {}
     for v, runs in results.items():
@@ -141,16 +144,18 @@ def summarise(results: dict[str, dict[int, dict]], baseline: str = "full") -> di
                    for s in paired]
             row["rel_wer_vs_full"] = _ms(rel)
             row["rel_wer_per_seed"] = rel
-            reach, ratio = [], []
+            reach, reach_steps, ratio = [], [], []
             for s in paired:
                 curve = base[s].get("dev_curve") or []
                 if not curve:
                     continue
                 c = reach_cpu_s(runs[s].get("dev_curve") or [], curve[-1]["dev_wer"])
                 reach.append(c)
+                reach_steps.append(reach_cpu_s(runs[s].get("dev_curve") or [], curve[-1]["dev_wer"], "step"))
                 full_cpu = base[s].get("train_cpu_total_s", base[s].get("train_cpu_s"))
                 ratio.append(None if c is None else full_cpu / max(c, 1e-9))
             row["cpu_to_full_dev_wer"] = reach
+            row["steps_to_full_dev_wer"] = reach_steps
             row["speedup_to_full_dev_wer"] = ratio
             row["cpu_ratio_vs_full"] = _ms([base[s].get("train_cpu_total_s", base[s].get("train_cpu_s")) /
                                             max(runs[s].get("train_cpu_total_s", runs[s].get("train_cpu_s")), 1e-9)
@@ -162,14 +167,16 @@ def summarise(results: dict[str, dict[int, dict]], baseline: str = "full") -> di
 def format_table(table: dict[str, dict]) -> str:
     """Markdown table of :func:`summarise`'s output."""
     head = ("| variant | seeds | test WER % (mean ± sd) | rel. WER vs full (paired) | train CPU s | steps | "
-            "audio used | CPU to full's final dev WER |\n|---|---|---|---|---|---|---|---|\n")
+            "audio used | CPU s (steps) to full's final dev WER |\n|---|---|---|---|---|---|---|---|\n")
     lines = []
     for v, r in sorted(table.items(), key=lambda kv: kv[0] != "full"):     # full data first
         m, sd = r["test_wer"]
         rel = r.get("rel_wer_vs_full")
         rel_s = "" if rel is None or v == "full" else f"{100 * rel[0]:+.1f}% ± {100 * rel[1]:.1f}"
         reach = r.get("cpu_to_full_dev_wer") or []
-        reach_s = ", ".join("never" if x is None else f"{x:.0f}" for x in reach)
+        steps = r.get("steps_to_full_dev_wer") or [None] * len(reach)
+        reach_s = ", ".join("never" if x is None else f"{x:.0f}" + ("" if k is None else f" ({k})")
+                            for x, k in zip(reach, steps))
         lines.append(f"| {v} | {len(r['seeds'])} | {100 * m:.2f} ± {100 * sd:.2f} | {rel_s} | "
                      f"{r['train_cpu_s'][0]:.0f} | {r['steps'][0]:.0f} | {r['audio_fraction'][0]:.2f} | {reach_s} |")
     return head + "\n".join(lines) + "\n"

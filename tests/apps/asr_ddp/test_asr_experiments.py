@@ -6,7 +6,7 @@ from apps.asr_ddp.experiments import compose, format_table, reach_cpu_s, summari
 
 def _run(wer, cpu, curve):
     return {"test_wer": wer, "train_cpu_s": cpu, "steps": 10, "audio_fraction": 1.0,
-            "dev_curve": [{"train_cpu_s": c, "dev_wer": w} for c, w in curve]}
+            "dev_curve": [{"train_cpu_s": c, "step": 5 * (i + 1), "dev_wer": w} for i, (c, w) in enumerate(curve)]}
 
 
 def test_summary_pairs_seeds_and_measures_compute_to_full_quality():
@@ -16,9 +16,11 @@ def test_summary_pairs_seeds_and_measures_compute_to_full_quality():
     assert t["dyn"]["rel_wer_per_seed"] == pytest.approx([0.1, -0.1])
     assert t["dyn"]["rel_wer_vs_full"][0] == pytest.approx(0.0)
     assert t["dyn"]["cpu_to_full_dev_wer"] == [60, 35]                  # first eval at or below full's final dev WER
+    assert t["dyn"]["steps_to_full_dev_wer"] == [10, 5]                 # ... and its step
     assert t["dyn"]["speedup_to_full_dev_wer"] == pytest.approx([100 / 60, 110 / 35])
     assert reach_cpu_s([{"train_cpu_s": 1, "dev_wer": 0.5}], 0.4) is None
     assert "| dyn | 2 |" in format_table(t)
+    assert format_table(t).rstrip().endswith("| 60 (10), 35 (5) |")
 
 
 @pytest.mark.slow          # ~20 s: composes and validates every run of both sets
