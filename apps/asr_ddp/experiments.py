@@ -21,7 +21,7 @@ from pathlib import Path
 from core.training.atomic import atomic_write_json
 from core.training.experiments import finished_runs, finished_summary, load_set, write_summaries
 
-__all__ = ["CONFIG_DIR", "compose", "run_experiments", "load_results", "summarise", "reach_cpu_s", "format_table", "main"]
+__all__ = ["CONFIG_DIR", "compose", "run_experiments", "load_results", "summarise", "first_reach", "format_table", "main"]
 
 CONFIG_DIR = str(Path(__file__).parent / "configs")
 
@@ -105,8 +105,8 @@ def _dev_curve(run_dir: Path) -> list[dict]:
             for r in rows if r.get("kind") == "eval" and "dev_wer" in r]
 
 
-def reach_cpu_s(curve: list[dict], target_wer: float, key: str = "train_cpu_s") -> float | None:
-    """Training CPU seconds (or ``key``: "step") at the first evaluation whose dev WER <= ``target_wer``
+def first_reach(curve: list[dict], target_wer: float, key: str = "train_cpu_s") -> float | None:
+    """``key`` (training CPU seconds, or "step") at the first evaluation whose dev WER <= ``target_wer``
     (None: never reached)."""
     for r in curve:
         if r["dev_wer"] <= target_wer + 1e-12:
@@ -149,9 +149,10 @@ def summarise(results: dict[str, dict[int, dict]], baseline: str = "full") -> di
                 curve = base[s].get("dev_curve") or []
                 if not curve:
                     continue
-                c = reach_cpu_s(runs[s].get("dev_curve") or [], curve[-1]["dev_wer"])
+                mine = runs[s].get("dev_curve") or []
+                c = first_reach(mine, curve[-1]["dev_wer"])
                 reach.append(c)
-                reach_steps.append(reach_cpu_s(runs[s].get("dev_curve") or [], curve[-1]["dev_wer"], "step"))
+                reach_steps.append(first_reach(mine, curve[-1]["dev_wer"], "step"))
                 full_cpu = base[s].get("train_cpu_total_s", base[s].get("train_cpu_s"))
                 ratio.append(None if c is None else full_cpu / max(c, 1e-9))
             row["cpu_to_full_dev_wer"] = reach

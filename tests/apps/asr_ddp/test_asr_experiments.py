@@ -1,7 +1,7 @@
 """The comparison summary: paired by seed, compute to reach full data's final dev WER; the sets compose."""
 import pytest
 
-from apps.asr_ddp.experiments import compose, format_table, reach_cpu_s, summarise
+from apps.asr_ddp.experiments import compose, format_table, first_reach, summarise
 
 
 def _run(wer, cpu, curve):
@@ -18,7 +18,7 @@ def test_summary_pairs_seeds_and_measures_compute_to_full_quality():
     assert t["dyn"]["cpu_to_full_dev_wer"] == [60, 35]                  # first eval at or below full's final dev WER
     assert t["dyn"]["steps_to_full_dev_wer"] == [10, 5]                 # ... and its step
     assert t["dyn"]["speedup_to_full_dev_wer"] == pytest.approx([100 / 60, 110 / 35])
-    assert reach_cpu_s([{"train_cpu_s": 1, "dev_wer": 0.5}], 0.4) is None
+    assert first_reach([{"train_cpu_s": 1, "dev_wer": 0.5}], 0.4) is None
     assert "| dyn | 2 |" in format_table(t)
     assert format_table(t).rstrip().endswith("| 60 (10), 35 (5) |")
 
