@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from core.training.atomic import atomic_write_json
-from core.training.experiments import finished_runs, finished_summary, load_set, write_summaries
+from core.training.experiments import finished_runs, finished_summary, first_at_or_below, load_set, write_summaries
 
 __all__ = ["CONFIG_DIR", "compose", "run_experiments", "load_results", "summarise", "first_reach", "format_table", "main"]
 
@@ -108,10 +108,8 @@ def _dev_curve(run_dir: Path) -> list[dict]:
 def first_reach(curve: list[dict], target_wer: float, key: str = "train_cpu_s") -> float | None:
     """``key`` (training CPU seconds, or "step") at the first evaluation whose dev WER <= ``target_wer``
     (None: never reached)."""
-    for r in curve:
-        if r["dev_wer"] <= target_wer + 1e-12:
-            return r[key]
-    return None
+    p = first_at_or_below(curve, target_wer, "dev_wer")
+    return None if p is None else p[key]
 
 
 def _ms(xs: list[float]) -> tuple[float, float]:
@@ -149,10 +147,10 @@ def summarise(results: dict[str, dict[int, dict]], baseline: str = "full") -> di
                 curve = base[s].get("dev_curve") or []
                 if not curve:
                     continue
-                mine = runs[s].get("dev_curve") or []
-                c = first_reach(mine, curve[-1]["dev_wer"])
+                p = first_at_or_below(runs[s].get("dev_curve") or [], curve[-1]["dev_wer"], "dev_wer")
+                c = None if p is None else p["train_cpu_s"]
                 reach.append(c)
-                reach_steps.append(first_reach(mine, curve[-1]["dev_wer"], "step"))
+                reach_steps.append(None if p is None else p["step"])
                 full_cpu = base[s].get("train_cpu_total_s", base[s].get("train_cpu_s"))
                 ratio.append(None if c is None else full_cpu / max(c, 1e-9))
             row["cpu_to_full_dev_wer"] = reach

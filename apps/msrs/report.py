@@ -22,7 +22,7 @@ import statistics
 from pathlib import Path
 
 from core.metrics.stats import MIN_SEEDS, judge_seeds
-from core.training.experiments import finished_runs
+from core.training.experiments import finished_runs, first_at_or_below
 
 __all__ = ["load_runs", "steps_to_reach", "summarize", "judgements", "main"]
 
@@ -37,10 +37,8 @@ def load_runs(out: Path) -> dict[str, dict[int, dict]]:
 
 def steps_to_reach(val: list[dict], goal: float, key: str = "wer") -> tuple[int | None, float | None]:
     """(step, training CPU seconds) of the first validation point with ``key <= goal``; (None, None) if never."""
-    for p in val:
-        if p[key] <= goal + 1e-12:
-            return p["step"], p["train_cpu_s"]
-    return None, None
+    p = first_at_or_below(val, goal, key)
+    return (None, None) if p is None else (p["step"], p["train_cpu_s"])
 
 
 def _to_baseline_final(run: dict, base: dict) -> tuple[int | None, float | None, int | None, float | None]:

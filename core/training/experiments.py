@@ -41,7 +41,7 @@ import yaml
 from core.training.atomic import atomic_write_text
 
 __all__ = ["ComparisonSet", "RunSpec", "load_set", "run_set", "finished_summary", "finished_runs",
-           "write_summaries", "main"]
+           "first_at_or_below", "write_summaries", "main"]
 
 
 @dataclass
@@ -203,6 +203,12 @@ def finished_runs(out: str | os.PathLike, names: Sequence[str] | None = None) ->
             if summary is not None:
                 runs.setdefault(name, {})[seed] = summary
     return runs
+
+
+def first_at_or_below(curve: Sequence[dict], goal: float, key: str) -> dict | None:
+    """The first evaluation of ``curve`` whose ``key`` (an error such as a WER) is at or below ``goal``; None if
+    none is. The reports' "time to the baseline's final quality" reads its step and CPU seconds."""
+    return next((p for p in curve if p[key] <= goal + 1e-12), None)
 
 
 def write_summaries(cs: ComparisonSet, out: str | os.PathLike) -> list[dict]:

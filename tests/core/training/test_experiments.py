@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.training.experiments import load_set, run_set
+from core.training.experiments import first_at_or_below, load_set, run_set
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,3 +58,11 @@ def test_runs_in_dependency_order_and_hands_over_declared_values(tmp_path):
 def test_bad_sets_are_named(tmp_path, text, msg):
     with pytest.raises(ValueError, match=msg):
         load_set(_set(tmp_path, text))
+
+
+def test_first_at_or_below_finds_the_first_evaluation_that_reaches_the_goal():
+    curve = [{"step": 10, "wer": 0.5}, {"step": 20, "wer": 0.3}, {"step": 30, "wer": 0.2}, {"step": 40, "wer": 0.3}]
+    assert first_at_or_below(curve, 0.3, "wer")["step"] == 20          # at the goal counts, the first one wins
+    assert first_at_or_below(curve, 0.25, "wer")["step"] == 30
+    assert first_at_or_below(curve, 0.1, "wer") is None                # never reached
+    assert first_at_or_below([], 0.5, "wer") is None
