@@ -76,7 +76,7 @@ class Recipe:
         check_modality_dropout(self.mode, cfg.model.modality_dropout, cfg.model.audio_drop_share)
         t = cfg.trainer
         self.settings = LoopSettings.from_mapping(
-            OmegaConf.to_container(t, resolve=True), run_dir=cfg.run_dir, max_steps=cfg.train.max_steps, epochs=None,
+            OmegaConf.to_container(t, resolve=True), extra_keys=("batch_size", "num_workers"), run_dir=cfg.run_dir, max_steps=cfg.train.max_steps, epochs=None,
             eval_every=cfg.train.eval_every, checkpoint_every=cfg.train.checkpoint_every,
             fingerprint=fingerprint_of(cfg))
         self.max_steps = int(self.settings.max_steps)

@@ -23,7 +23,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,10 @@ from core.training.atomic import atomic_write_json, clean_stale_temporaries
 from core.training.checkpoint import latest_checkpoint, load_checkpoint
 from core.training.distributed import DistInfo, broadcast_object, init_distributed, is_main_process
 from core.training.seeding import seed_everything
+from core.settings import ConfigError, ConfigReader
 from core.validation import check_number
 
-__all__ = ["LoopSettings", "Run", "prepare_run", "flatten_config", "fingerprint_hash", "fingerprint_diff",
+__all__ = ["LoopSettings", "Run", "prepare_run", "flatten_config", "run_fingerprint", "fingerprint_hash", "fingerprint_diff",
            "default_run_dir", "RESUME_MODES", "AMP_MODES", "CHECKPOINT_DIR", "checkpoint_path"]
 
 RESUME_MODES = ("auto", "never", "force")
@@ -71,16 +72,42 @@ class LoopSettings:
     prefix: str = "trainer"
 
     @classmethod
-    def from_mapping(cls, trainer: Mapping, **overrides) -> LoopSettings:
-        """Settings from a plain mapping of the shared ``trainer`` config group (keys the loop does not use,
-        such as ``batch_size`` or ``num_workers``, are ignored); ``overrides`` win."""
-        names = set(cls.__dataclass_fields__)
+    def from_mapping(cls, trainer: Mapping, *, extra_keys: Iterable[str] = (), **overrides) -> LoopSettings:
+        """Settings from a plain mapping of the shared ``trainer`` config group; ``overrides`` win.
+
+        Every key must be a loop setting or one of ``extra_keys`` (trainer keys the app reads itself, such as
+        ``batch_size``); anything else is a ``ConfigError`` naming ``<prefix>.<key>``: a typo is never ignored.
+        """
+        prefix = overrides.get("prefix", "trainer")
+        names = set(cls.__dataclass_fields__) - {"fingerprint", "prefix"}
+        extra = set(extra_keys)
+        unknown = sorted(k for k in trainer if k not in names and k not in extra)
+        if unknown:
+            p = f"{prefix}." if prefix else ""
+            raise ConfigError(f"unknown setting(s) {', '.join(p + k for k in unknown)}; valid {prefix} keys: "
+                              f"{', '.join(sorted(names | extra))}")
         kw = {k: v for k, v in dict(trainer).items() if k in names}
         kw.update(overrides)
-        if kw.get("progress") in ("auto", None):
-            kw["progress"] = None
-        elif kw.get("progress") in ("on", "off"):
-            kw["progress"] = kw["progress"] == "on"
+        return cls(**kw)
+
+    @classmethod
+    def from_reader(cls, reader: ConfigReader, prefix: str = "trainer", **overrides) -> LoopSettings:
+        """Settings from the ``prefix`` section of a ``ConfigReader``: reads (and so consumes) each loop setting
+        present there; keys the loop does not have stay unread, so ``reader.check_consumed()`` names them unless
+        the app reads them itself (``trainer.batch_size``). A key given in ``overrides`` must not also be set in
+        the section (``ConfigError``: one key, one meaning)."""
+        names = [n for n in cls.__dataclass_fields__ if n not in ("fingerprint", "prefix")]
+        kw: dict[str, Any] = {}
+        for n in names:
+            key = f"{prefix}.{n}" if prefix else n
+            if not reader.has(key):
+                continue
+            if n in overrides:
+                raise ConfigError(f"{key} is set, but this app decides {n} itself (from {overrides[n]!r}); "
+                                  f"remove {key}")
+            kw[n] = reader.get(key)
+        kw.update(overrides)
+        kw["prefix"] = prefix
         return cls(**kw)
 
     def __post_init__(self) -> None:
@@ -92,6 +119,12 @@ class LoopSettings:
         self.seed = _int(f"{p}seed", self.seed, low=0)
         if self.device not in DEVICES:
             raise ValueError(f"{p}device={self.device!r}; valid choices: {', '.join(DEVICES)}")
+        if self.progress in ("auto", None):
+            self.progress = None
+        elif self.progress in ("on", "off", True, False):
+            self.progress = self.progress in ("on", True)
+        else:
+            raise ValueError(f"{p}progress={self.progress!r}; valid choices: auto, on, off")
         if self.amp in (None, False):
             self.amp = "off"
         elif self.amp is True:
@@ -153,6 +186,20 @@ def _plain(v: Any) -> Any:
     return repr(v)
 
 
+def run_fingerprint(config: Mapping, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """What identifies a run: the flattened configuration minus the keys that do not change what is trained.
+
+    ``exclude``: glob patterns over flattened keys (``"run_dir"``, ``"trainer.resume"``, ``"data.root"``,
+    ``"eval.*"``); each app declares its list once (``FINGERPRINT_EXCLUDE`` in its recipe). A block-list, so a
+    new key is part of the identity until someone decides it is not: a resumed run refuses a changed setting
+    rather than silently mixing two configurations.
+    """
+    import fnmatch
+
+    pats = tuple(exclude)
+    return {k: v for k, v in flatten_config(config).items() if not any(fnmatch.fnmatchcase(k, p) for p in pats)}
+
+
 def fingerprint_hash(flat: Mapping) -> str:
     """Short stable hash of a flattened configuration."""
     return hashlib.sha1(json.dumps(dict(flat), sort_keys=True, default=str).encode()).hexdigest()[:10]
@@ -201,6 +248,24 @@ class Run:
     @property
     def fingerprint(self) -> dict:
         return self.settings.fingerprint
+
+    def task_state(self, rank: int | None = None) -> dict | None:
+        """The task's ``state_dict`` saved for ``rank`` (default: this process's rank) in the checkpoint this run
+        resumes, or None when it starts fresh. Apps read their resumed state through this accessor only: the
+        checkpoint's layout belongs to the loop (``core.training.loop``)."""
+        if self.ckpt is None:
+            return None
+        per_rank = self.ckpt.get("extra", {}).get("loop", {}).get("per_rank") or []
+        r = self.dist.rank if rank is None else int(rank)
+        if r >= len(per_rank):
+            raise ValueError(f"checkpoint {self.ckpt_path} holds task state for {len(per_rank)} rank(s), not rank {r}")
+        return per_rank[r].get("task")
+
+    def state(self, name: str) -> dict | None:
+        """A stateful object's saved state (``"sparsity"``, ``"pruner"``, ...) in the checkpoint to resume, or None."""
+        if self.ckpt is None:
+            return None
+        return self.ckpt.get("states", {}).get(name)
 
 
 def prepare_run(settings: LoopSettings, *, app: str, variant: str = "", runs_root: str | os.PathLike = "outputs") -> Run:

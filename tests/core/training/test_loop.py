@@ -177,9 +177,21 @@ def test_settings_from_the_shared_trainer_group(tmp_path):
 
     trainer = OmegaConf.to_container(OmegaConf.load("core/configs/trainer/default.yaml"))
     s = LoopSettings.from_mapping(trainer, run_dir="x", fingerprint={"a": {"b": 1}})
-    assert (s.epochs, s.amp, s.grad_clip, s.resume, s.progress) == (20, "auto", 5.0, "auto", None)
+    assert (s.epochs, s.amp, s.grad_clip, s.resume, s.progress) == (20, "auto", 5.0, "auto", None)  # every key a setting
     assert s.fingerprint == {"a.b": 1}
     q = LoopSettings.from_mapping({**trainer, "amp": False, "progress": "off", "max_steps": "7"})
     assert (q.amp, q.progress, q.max_steps) == ("off", False, 7)
     run = prepare_run(LoopSettings(max_steps=1, amp="auto"), app="toy", runs_root=tmp_path)
     assert run.settings.amp == ("bf16" if run.device.type == "cuda" else "off")
+
+
+def test_apps_read_resumed_state_through_the_run_accessors(tmp_path):
+    with pytest.raises(Killed):
+        build_and_run(tmp_path / "r", max_steps=14, kill_after=7)
+    run = prepare_run(LoopSettings(run_dir=tmp_path / "r", max_steps=14, checkpoint_every=3, eval_every=4,
+                                   log_every=2, grad_clip=1.0, progress=False,
+                                   fingerprint={"lr": 0.05, "sparse": True}), app="toy", variant="v")
+    assert run.task_state() == {"seen": 24}              # 6 steps x batch 4, saved at the step-6 checkpoint
+    assert "masks" in run.state("sparsity")
+    fresh = prepare_run(LoopSettings(run_dir=tmp_path / "f", max_steps=2, progress=False), app="toy")
+    assert fresh.task_state() is None and fresh.state("sparsity") is None
