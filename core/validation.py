@@ -62,14 +62,20 @@ def check_range(name: str, value, low: float, high: float, *, low_open: bool = F
     return v
 
 
-def resolve_inside(root: str | os.PathLike, entry: str | os.PathLike, *, what: str, allow_absolute: bool = False) -> Path:
+def resolve_inside(root: str | os.PathLike, entry: str | os.PathLike, *, what: str, allow_absolute: bool = False,
+                   allow_symlinks: bool = False) -> Path:
     """``root / entry`` after checking that it stays inside ``root``.
 
     Data lists (a Decathlon ``dataset.json``, an ASR manifest, an auto_avsr label list) name files relative to
     a root. An entry that climbs out of it (``../../etc/passwd``) is refused with an error naming the entry;
     an absolute entry is refused too unless ``allow_absolute`` (for formats that document absolute paths,
-    when the user opts in). The check is lexical (``..`` and ``.`` are folded, symlinks are not followed),
-    so a root whose sub-folders are symlinks to other disks still works.
+    when the user opts in).
+
+    Containment is checked on the *resolved* path (symlinks followed, ``os.path.realpath``) against the resolved
+    root: a file or folder inside the data root that is a symlink to somewhere else is refused, naming both
+    paths. Datasets laid out with symlinks (common on clusters: a root whose sub-folders link to other disks)
+    are read only when the user opts in with ``allow_symlinks=True`` (the apps' ``data.allow_symlinks``); then
+    only the lexical check applies. The root itself may be a symlink either way.
     """
     root = Path(root)
     p = Path(entry)
@@ -82,6 +88,12 @@ def resolve_inside(root: str | os.PathLike, entry: str | os.PathLike, *, what: s
     full = os.path.normpath(os.path.join(base, p))
     if full != base and not full.startswith(base + os.sep):
         raise ValueError(f"{what}: path {str(entry)!r} resolves outside the data root {root} (to {full}); refused")
+    if not allow_symlinks:
+        real_base, real = os.path.realpath(base), os.path.realpath(full)
+        if real != real_base and not real.startswith(real_base + os.sep):
+            raise ValueError(f"{what}: path {str(entry)!r} is a symlink (or under one) that leads outside the data "
+                             f"root {root} (to {real}); refused. If your dataset is laid out with symlinks on "
+                             f"purpose, opt in with data.allow_symlinks=true")
     return Path(full)
 
 

@@ -127,3 +127,22 @@ def test_msrs_label_list_entry_outside_root_is_refused(tmp_path):
     (tmp_path / "labels.csv").write_text("lrs3,../../../../etc/passwd,10,1 2 3\n")
     with pytest.raises(ValueError, match="entry 1.*outside the data root"):
         AVDataset(tmp_path, "labels.csv", modality="audio")
+
+
+def test_resolve_inside_refuses_a_symlink_out_of_the_root_unless_opted_in(tmp_path):
+    root, outside = tmp_path / "data", tmp_path / "secret"
+    (root / "imagesTr").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "a.nii.gz").write_bytes(b"x")
+    (root / "imagesTr" / "a.nii.gz").symlink_to(outside / "a.nii.gz")     # a file link
+    (root / "linked").symlink_to(outside, target_is_directory=True)      # a folder link
+    for entry in ("imagesTr/a.nii.gz", "linked/a.nii.gz"):
+        with pytest.raises(ValueError, match=r"symlink .*leads outside the data root.*data\.allow_symlinks=true"):
+            resolve_inside(root, entry, what="dataset.json: training[0]")
+        assert resolve_inside(root, entry, what="x", allow_symlinks=True) == root / entry
+    # a link that stays inside the root, and a root that is itself a link, are fine
+    (root / "imagesTr" / "b.nii.gz").write_bytes(b"y")
+    (root / "inner").symlink_to(root / "imagesTr", target_is_directory=True)
+    assert resolve_inside(root, "inner/b.nii.gz", what="x") == root / "inner" / "b.nii.gz"
+    (tmp_path / "rootlink").symlink_to(root, target_is_directory=True)
+    assert resolve_inside(tmp_path / "rootlink", "imagesTr/b.nii.gz", what="x").name == "b.nii.gz"
