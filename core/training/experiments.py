@@ -23,12 +23,23 @@ from its newest checkpoint, a run whose configuration changed refuses to resume.
 output unless the set declares it with ``needs``. The summaries of every finished (run, seed) of the set under
 ``<out>`` -- this invocation's and earlier ones', so runs trained a few seeds or runs at a time add up -- are gathered
 into ``<out>/summaries.jsonl`` (one line per run and seed, rewritten atomically).
+
+A set file is data, not code, and may come from elsewhere: ``load_set`` refuses, before anything runs,
+
+* an ``entry`` that is not one of the project's own training modules (``ALLOWED_ENTRIES``: ``apps.<app>.train`` for
+  every ``apps/<app>/configs/train.yaml``), so a set cannot start ``timeit``, ``runpy`` or any other module;
+* an item that is not a Hydra override ``key=value`` (``+key=value``, ``++key=value``, ``~key``, ``group@pkg=option``
+  allowed): nothing starting with ``-`` (no raw command-line options), no key under ``hydra`` (``hydra.callbacks``,
+  ``hydra/launcher``, ...) and nothing naming ``_target_`` (Hydra instantiation runs code).
+
+Each run is started with an argument list (``subprocess.run([python, "-m", entry, *overrides])``), never a shell.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -41,7 +52,63 @@ import yaml
 from core.training.atomic import atomic_write_text
 
 __all__ = ["ComparisonSet", "RunSpec", "load_set", "run_set", "finished_summary", "finished_runs",
-           "first_at_or_below", "write_summaries", "main"]
+           "first_at_or_below", "write_summaries", "main", "project_entries", "check_override", "check_overrides",
+           "UnsafeSetError"]
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+class UnsafeSetError(ValueError):
+    """A comparison set asks for something a set may not do (run a module outside the project's training
+    entries, pass raw options, override Hydra itself or instantiate a class); nothing was run."""
+
+
+def project_entries(root: str | os.PathLike | None = None) -> tuple[str, ...]:
+    """The project's own training modules: ``apps.<app>.train`` for every ``apps/<app>/configs/train.yaml`` that has
+    its ``apps/<app>/train.py`` (found on disk, so core imports no app)."""
+    apps = Path(root) / "apps" if root is not None else _REPO / "apps"
+    return tuple(sorted(f"apps.{p.parent.parent.name}.train" for p in apps.glob("*/configs/train.yaml")
+                        if (p.parent.parent / "train.py").is_file()
+                        and re.fullmatch(r"[A-Za-z_]\w*", p.parent.parent.name)))
+
+
+# Hydra's override grammar, the parts a set may use: [+|++|~]key[@package][=value]
+_ID = r"[A-Za-z_$][\w$\-]*"
+_SEG = rf"(?:{_ID}|\d+)"
+_KEY = rf"{_SEG}(?:[./]{_SEG})*"
+_OVERRIDE_RE = re.compile(rf"^(?P<prefix>\+\+|\+|~)?(?P<key>{_KEY})(?:@(?P<pkg>{_KEY})?)?(?P<eq>=(?P<value>.*))?$",
+                          re.DOTALL)
+
+
+def check_override(item, *, where: str = "") -> str:
+    """``item`` if it is a Hydra override a comparison set may pass, else ``UnsafeSetError`` naming it (``where``:
+    the file and entry, for the message). See the module docstring for what is refused and why."""
+    w = f"{where}: " if where else ""
+    if not isinstance(item, str):
+        raise UnsafeSetError(f"{w}{item!r} is not an override string (key=value)")
+    if item.startswith("-"):
+        raise UnsafeSetError(f"{w}{item!r} is a command-line option, not an override; a set passes overrides "
+                             f"key=value only (refused, nothing was run)")
+    m = _OVERRIDE_RE.match(item)
+    if m is None or (m.group("eq") is None and m.group("prefix") != "~"):
+        raise UnsafeSetError(f"{w}{item!r} is not a valid override; use key=value, +key=value, ++key=value or ~key "
+                             f"(refused, nothing was run)")
+    key, pkg = m.group("key"), m.group("pkg") or ""
+    for name in (key, pkg):
+        if re.split(r"[./]", name)[0] == "hydra":
+            raise UnsafeSetError(f"{w}{item!r} overrides Hydra itself ({name}); a set may only set the app's own "
+                                 f"configuration (refused, nothing was run)")
+    if "_target_" in item:
+        raise UnsafeSetError(f"{w}{item!r} names _target_ (Hydra would instantiate, i.e. run, what it names); "
+                             f"refused, nothing was run")
+    return item
+
+
+def check_overrides(items, *, where: str = "") -> list[str]:
+    """Each item through ``check_override``; the list."""
+    if not isinstance(items, (list, tuple)):
+        raise UnsafeSetError(f"{where}: must be a list of overrides (key=value), got {type(items).__name__}")
+    return [check_override(x, where=where) for x in items]
 
 
 @dataclass
@@ -61,6 +128,26 @@ class ComparisonSet:
     seed_key: str = "trainer.seed"
     run_dir_key: str = "run_dir"
     description: str = ""
+    allowed_entries: tuple[str, ...] | None = None   # None: the project's own training modules (project_entries())
+
+    def __post_init__(self) -> None:
+        """Everything a set asks to run is checked here, so a set built in code is held to the same rules."""
+        allowed = project_entries() if self.allowed_entries is None else tuple(self.allowed_entries)
+        if self.entry not in allowed:
+            raise UnsafeSetError(f"{self.path}: entry {self.entry!r} is not one of the project's training modules "
+                                 f"({', '.join(allowed) or 'none found'}); refused, nothing was run")
+        check_overrides(self.common, where=f"{self.path}: common")
+        for key, what in ((self.seed_key, "seed_key"), (self.run_dir_key, "run_dir_key")):
+            check_override(f"{key}=0", where=f"{self.path}: {what}")
+            if not re.fullmatch(_KEY, str(key)):
+                raise UnsafeSetError(f"{self.path}: {what} {key!r} is not a config key")
+        for r in self.runs.values():
+            check_overrides(r.overrides, where=f"{self.path}: run {r.name!r}")
+            for dep, keys in r.needs.items():
+                for okey in keys:
+                    if not re.fullmatch(_KEY, okey):
+                        raise UnsafeSetError(f"{self.path}: run {r.name!r} needs: {okey!r} is not a config key")
+                    check_override(f"{okey}=0", where=f"{self.path}: run {r.name!r} needs")
 
     def order(self) -> list[str]:
         """Run names with every dependency before its dependants (cycles are an error)."""
@@ -83,8 +170,10 @@ class ComparisonSet:
         return done
 
 
-def load_set(path: str | os.PathLike) -> ComparisonSet:
-    """Parse and check a comparison file; errors name the file and the offending entry."""
+def load_set(path: str | os.PathLike, *, allowed_entries: Sequence[str] | None = None) -> ComparisonSet:
+    """Parse and check a comparison file; errors name the file and the offending entry. ``allowed_entries``: the
+    modules a set may start (default: the project's training modules, ``project_entries()``); anything else, and any
+    item that is not a plain override, is refused here (``UnsafeSetError``), before anything runs."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"comparison set not found: {path}")
@@ -94,10 +183,16 @@ def load_set(path: str | os.PathLike) -> ComparisonSet:
         raise ValueError(f"{path} is not valid YAML: {e}") from e
     if not isinstance(raw, dict) or "entry" not in raw or "runs" not in raw:
         raise ValueError(f"{path}: needs at least 'entry' (a module to run) and 'runs' (name -> overrides)")
+    allowed = project_entries() if allowed_entries is None else tuple(allowed_entries)
+    if raw["entry"] not in allowed:   # first: the module is what would run the rest
+        raise UnsafeSetError(f"{path}: entry {raw['entry']!r} is not one of the project's training modules "
+                             f"({', '.join(allowed) or 'none found'}); refused, nothing was run")
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ValueError(f"{path}: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
     runs: dict[str, RunSpec] = {}
+    if not isinstance(raw["runs"], dict) or not isinstance(raw.get("common", []), list):
+        raise ValueError(f"{path}: 'runs' must map run names to overrides and 'common' must be a list of overrides")
     for name, spec in (raw["runs"] or {}).items():
         if isinstance(spec, list):
             spec = {"overrides": spec}
@@ -106,7 +201,8 @@ def load_set(path: str | os.PathLike) -> ComparisonSet:
         needs = spec.get("needs") or {}
         if not isinstance(needs, dict) or not all(isinstance(v, dict) for v in needs.values()):
             raise ValueError(f"{path}: run {name!r}: needs must map a run name to {{override key: summary key}}")
-        runs[str(name)] = RunSpec(str(name), [str(o) for o in spec.get("overrides", [])],
+        check_overrides(spec.get("overrides", []), where=f"{path}: run {name!r}")
+        runs[str(name)] = RunSpec(str(name), list(spec.get("overrides", [])),
                                   {str(k): {str(a): str(b) for a, b in v.items()} for k, v in needs.items()})
     if not runs:
         raise ValueError(f"{path}: 'runs' is empty")
@@ -115,8 +211,10 @@ def load_set(path: str | os.PathLike) -> ComparisonSet:
         if unknown:
             raise ValueError(f"{path}: run {r.name!r} needs {unknown}, which the set does not define")
     cs = ComparisonSet(path=path, entry=str(raw["entry"]), seeds=list(seeds), runs=runs,
-                       common=[str(o) for o in raw.get("common", [])], seed_key=str(raw.get("seed_key", "trainer.seed")),
-                       run_dir_key=str(raw.get("run_dir_key", "run_dir")), description=str(raw.get("description", "")))
+                       common=check_overrides(raw.get("common") or [], where=f"{path}: common"),
+                       seed_key=str(raw.get("seed_key", "trainer.seed")),
+                       run_dir_key=str(raw.get("run_dir_key", "run_dir")), description=str(raw.get("description", "")),
+                       allowed_entries=allowed)
     cs.order()
     return cs
 
@@ -144,6 +242,8 @@ def run_set(cs: ComparisonSet, out: str | os.PathLike, *, seeds: Sequence[int] |
             log=print) -> list[dict]:
     """Train every (run, seed) not finished yet, in dependency order; returns one record per (run, seed)."""
     out = Path(out)
+    cs.__post_init__()   # the set may have been changed since it was loaded: the same checks again, before any run
+    extra = check_overrides(list(extra), where="extra overrides")
     seeds = list(seeds) if seeds is not None else cs.seeds
     wanted = set(only) if only else set(cs.runs)
     bad = wanted - set(cs.runs)
@@ -170,10 +270,15 @@ def run_set(cs: ComparisonSet, out: str | os.PathLike, *, seeds: Sequence[int] |
                         raise RuntimeError(f"run {name!r} (seed {seed}) needs run {dep!r}, which did not finish")
                     for okey, skey in keys.items():
                         try:
-                            dep_over.append(f"{okey}={_lookup(ds, skey)}")
+                            value = _lookup(ds, skey)
                         except KeyError:
                             raise KeyError(f"run {name!r} needs {skey!r} from {dep!r}'s summary, which has "
                                            f"{sorted(ds)}") from None
+                        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or value is None:
+                            raise ValueError(f"run {name!r} needs {skey!r} from {dep!r}'s summary: a number or a "
+                                             f"string, got {type(value).__name__}")
+                        dep_over.append(check_override(f"{okey}={value}",
+                                                       where=f"run {name!r}: value handed over from {dep!r}"))
                 cmd = [sys.executable, "-m", cs.entry, *cs.common, *spec.overrides, *dep_over, *extra,
                        f"{cs.seed_key}={seed}", f"{cs.run_dir_key}={run_dir}"]
                 log(f"[{name} seed {seed}] " + " ".join(cmd[3:]))

@@ -5,8 +5,9 @@ writer writes with the same key (e.g. the points of a scaling curve) is occurren
 that key already in the file is the one it replaces (in place, the file order is kept). ``suite`` names
 the suite or the run (an app's own results use it for the run name or leave it empty).
 
-Every write is atomic: the whole file is written to ``<path>.tmp-<pid>`` and renamed over the old one with
-``os.replace``, so a reader never sees half a line and a crash leaves the previous file intact.
+Every write is atomic (``core.training.atomic``): the whole file is written to a hidden ``.<name>.tmp-<pid>``,
+fsynced, renamed over the old one with ``os.replace`` and the folder fsynced, so a reader never sees half a line
+and a crash (or a power cut) leaves the previous file intact.
 Only rank 0 writes (other ranks build and return the record).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from core.training.atomic import atomic_write_text
 from core.training.distributed import is_main_process
 
 __all__ = ["RESULT_FIELDS", "KEY_FIELDS", "ResultsWriter", "read_results", "result_key", "git_commit"]
@@ -108,17 +110,40 @@ class ResultsWriter:
                 n += 1
         else:
             rows.append(rec)
-        tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("".join(json.dumps(r, default=str) + "\n" for r in rows))
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        self._store(rows)
+        return rec
+
+    def _store(self, rows: list[dict]) -> None:
+        atomic_write_text(self.path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
         st = self.path.stat()
         self._rows, self._stamp = rows, (st.st_mtime_ns, st.st_size, st.st_ino)
-        return rec
+
+    def write_records(self, records: list[dict]) -> list[dict]:
+        """Add already-formed records (e.g. read from another results file: a benchmark worker's) in one atomic
+        write, each keyed as ``write`` keys its record (same key and occurrence: replaced in place, else appended).
+        Returns the records. Only rank 0 writes."""
+        recs = [json.loads(json.dumps({k: _clean(v) for k, v in r.items()}, default=str)) for r in records]
+        if not is_main_process():
+            for rec in recs:
+                key = result_key(rec)
+                self._seen[key] = self._seen.get(key, 0) + 1
+            return recs
+        rows = list(self._load())
+        for rec in recs:
+            key = result_key(rec)
+            occ = self._seen.get(key, 0)
+            self._seen[key] = occ + 1
+            n = 0
+            for i, r in enumerate(rows):
+                if result_key(r) == key:
+                    if n == occ:
+                        rows[i] = rec
+                        break
+                    n += 1
+            else:
+                rows.append(rec)
+        self._store(rows)
+        return recs
 
 
 def read_results(path: str | os.PathLike, *, required: tuple[str, ...] = ()) -> list[dict]:

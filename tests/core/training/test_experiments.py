@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from core.training.experiments import first_at_or_below, load_set, run_set
+from core.training.experiments import (UnsafeSetError, check_override, first_at_or_below, load_set, main,
+                                      project_entries, run_set)
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,7 +30,7 @@ runs:
 
 
 def test_runs_in_dependency_order_and_hands_over_declared_values(tmp_path):
-    cs = load_set(_set(tmp_path, SET))
+    cs = load_set(_set(tmp_path, SET), allowed_entries=["toy_cli"])
     assert cs.order() == ["base", "dependant"]
     env = {"PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parents[2]), os.environ.get("PYTHONPATH", "")])}
     logs = []
@@ -50,9 +51,10 @@ def test_runs_in_dependency_order_and_hands_over_declared_values(tmp_path):
 
 
 @pytest.mark.parametrize("text, msg", [
-    ("entry: x\nruns: {a: {overrides: [], needs: {b: {k: v}}}}", "needs \\['b'\\]"),
-    ("entry: x\nruns: {a: {overrides: [], needs: {b: {k: v}}}, b: {overrides: [], needs: {a: {k: v}}}}", "cycle"),
-    ("entry: x\nseeds: [a]\nruns: {a: []}", "seeds must be"),
+    ("entry: apps.msrs.train\nruns: {a: {overrides: [], needs: {b: {k: v}}}}", "needs \\['b'\\]"),
+    ("entry: apps.msrs.train\nruns: {a: {overrides: [], needs: {b: {k: v}}}, b: {overrides: [], needs: {a: {k: v}}}}",
+     "cycle"),
+    ("entry: apps.msrs.train\nseeds: [a]\nruns: {a: []}", "seeds must be"),
     ("runs: {a: []}", "needs at least 'entry'"),
 ])
 def test_bad_sets_are_named(tmp_path, text, msg):
@@ -66,3 +68,97 @@ def test_first_at_or_below_finds_the_first_evaluation_that_reaches_the_goal():
     assert first_at_or_below(curve, 0.25, "wer")["step"] == 30
     assert first_at_or_below(curve, 0.1, "wer") is None                # never reached
     assert first_at_or_below([], 0.5, "wer") is None
+
+
+# ---- a set file is data: it cannot run code (issue 28) -------------------------------------------------------------
+
+def test_the_allow_list_is_derived_from_the_apps():
+    entries = project_entries()
+    assert {"apps.asr_ddp.train", "apps.msrs.train", "apps.e2enet.train", "apps.spa_graph.train"} <= set(entries)
+    assert all(e.startswith("apps.") and e.endswith(".train") for e in entries)
+    for set_file in sorted(HERE.parents[2].glob("apps/*/configs/sets/*.yaml")):   # every shipped set still loads
+        load_set(set_file)
+
+
+CRAFTED = [
+    # the audit's attack: a module that runs its arguments, with a `common:` that calls os.system
+    ("entry: timeit\ncommon: ['-s', 'import os; os.system(\"touch {m}\")', 'pass']\nruns: {{a: []}}",
+     r"entry 'timeit' is not one of the project's training modules"),
+    ("entry: runpy\nruns: {{a: []}}", "entry 'runpy'"),
+    ("entry: apps.msrs.train.evil\nruns: {{a: []}}", "not one of the project's training modules"),
+    # a project entry, but options or Hydra instantiation through the overrides
+    ("entry: apps.msrs.train\ncommon: ['+hydra.callbacks.x._target_=os.system', '+hydra.callbacks.x.command=touch {m}']"
+     "\nruns: {{a: []}}", r"overrides Hydra itself \(hydra.callbacks.x._target_\)"),
+    ("entry: apps.msrs.train\nruns: {{a: ['hydra/launcher=basic']}}", "overrides Hydra itself"),
+    ("entry: apps.msrs.train\nruns: {{a: ['+x._target_=os.system', '+x._args_=[\"touch {m}\"]']}}", "_target_"),
+    ("entry: apps.msrs.train\nruns: {{a: ['+x={{_target_: os.system}}']}}", "_target_"),
+    ("entry: apps.msrs.train\nruns: {{a: ['+cb@hydra.callbacks=x']}}", "overrides Hydra itself"),
+    ("entry: apps.msrs.train\ncommon: ['--cfg', 'job']\nruns: {{a: []}}", "is a command-line option"),
+    ("entry: apps.msrs.train\nruns: {{a: ['-c', 'import os']}}", "is a command-line option"),
+    ("entry: apps.msrs.train\nruns: {{a: ['just words']}}", "is not a valid override"),
+    ("entry: apps.msrs.train\nruns: {{a: [{{k: v}}]}}", "is not an override string"),
+    ("entry: apps.msrs.train\nseed_key: hydra.job.name\nruns: {{a: []}}", "overrides Hydra itself"),
+    ("entry: apps.msrs.train\nruns: {{a: {{overrides: [], needs: {{b: {{hydra.x: density}}}}}}, b: []}}",
+     "overrides Hydra itself"),
+]
+
+
+@pytest.mark.parametrize("text, msg", CRAFTED)
+def test_a_crafted_set_is_refused_before_anything_runs(tmp_path, capsys, text, msg):
+    marker = tmp_path / "code_ran"
+    path = _set(tmp_path, text.format(m=marker))
+    with pytest.raises(UnsafeSetError, match=msg) as e:
+        load_set(path)
+    assert str(path) in str(e.value)                    # names the file
+    from benchmarks.cli import main as cli_main
+
+    assert cli_main(["run", str(path), "--out", str(tmp_path / "out")]) == 2   # the CLI: one line, exit 2
+    err = capsys.readouterr().err
+    assert err.startswith("sparselab run: error:") and str(path) in err
+    assert not marker.exists() and not (tmp_path / "out").exists()   # nothing ran, nothing was made
+
+
+def test_a_set_changed_after_loading_or_built_in_code_is_checked_again(tmp_path, monkeypatch):
+    import subprocess
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    cs = load_set(_set(tmp_path, "entry: apps.msrs.train\nruns: {a: [preset=quick]}"))
+    cs.entry = "timeit"
+    with pytest.raises(UnsafeSetError, match="timeit"):
+        run_set(cs, tmp_path / "out")
+    cs.entry = "apps.msrs.train"
+    cs.runs["a"].overrides.append("--help")
+    with pytest.raises(UnsafeSetError, match="command-line option"):
+        run_set(cs, tmp_path / "out")
+    cs.runs["a"].overrides.pop()
+    with pytest.raises(UnsafeSetError, match="_target_"):
+        run_set(cs, tmp_path / "out", extra=["+a._target_=os.system"])
+    assert calls == []
+
+
+def test_runs_get_an_argument_list_never_a_shell(tmp_path, monkeypatch):
+    import subprocess
+
+    seen = []
+
+    def fake_run(cmd, **kw):
+        seen.append((cmd, kw))
+        rd = Path(cmd[-1].split("=", 1)[1])
+        rd.mkdir(parents=True)
+        (rd / "summary.json").write_text(json.dumps({"status": "finished", "density": 0.25}))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    cs = load_set(_set(tmp_path, "entry: apps.msrs.train\ncommon: ['note=a b; rm -rf x']\nruns:\n  a: [x=1]\n"
+                                 "  b: {overrides: [], needs: {a: {sparse.density: density}}}\n"))
+    run_set(cs, tmp_path / "out", seeds=[0], log=lambda *_: None)
+    assert [c[0][1:3] for c in seen] == [["-m", "apps.msrs.train"]] * 2
+    assert all(isinstance(c, list) and not kw.get("shell") for c, kw in seen)
+    assert "note=a b; rm -rf x" in seen[0][0] and "sparse.density=0.25" in seen[1][0]
+
+
+@pytest.mark.parametrize("item", ["a=1", "+a.b=x", "++a.b=[1,2]", "~a", "~a.b=3", "model=small", "data/aug=on",
+                                  "+cb@pkg.x=y", "msrs.max_density=null", "k=", "trainer.seed=0", "x='a b'"])
+def test_valid_overrides_pass(item):
+    assert check_override(item) == item
