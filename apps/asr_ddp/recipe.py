@@ -21,7 +21,7 @@ from core.training.atomic import atomic_torch_save
 from core.training.loop import TrainLoop
 from core.training.run import LoopSettings, prepare_run
 
-from apps.asr_ddp.data.corpora import (DATA_NAMES, check_units, digit_spec, load_splits, make_tokenizer,
+from apps.asr_ddp.data.corpora import (DATA_NAMES, check_units, digit_spec, keyword_spec, load_splits, make_tokenizer,
                                       tokenizer_state, vocab_size_hint)
 from apps.asr_ddp.task import ASRModule, ASRTask, TaskSettings
 
@@ -135,6 +135,8 @@ def validate(cfg: dict) -> None:
             raise ValueError(f"data.{k}={d[k]} must be > 0")
     if d["name"] == "digits":
         digit_spec(d)
+    if d["name"] == "arabic":
+        keyword_spec(d)
     if d["name"] == "librispeech" and not d.get("root"):
         raise ValueError("data=librispeech needs data.root=<folder holding train-clean-100/, dev-clean/, ...>")
     if d["name"] == "manifest":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core.speech.commands import SHIPPED_ROOT, KeywordCorpusSpec, build_keyword_corpus, keyword_token
 from core.speech.corpus import build_corpus
 from core.speech.datasets import load_manifest, scan_librispeech
 from core.speech.digits import DIGIT_WORDS, DigitCorpusSpec, build_digit_corpus
@@ -20,7 +21,7 @@ __all__ = ["DATA_NAMES", "UNITS", "check_units", "digit_spec", "make_tokenizer",
 
 log = logging.getLogger(__name__)
 
-DATA_NAMES = ("digits", "embedded", "librispeech", "manifest")
+DATA_NAMES = ("arabic", "digits", "embedded", "librispeech", "manifest")
 UNITS = ("char", "word", "spm")
 _DIGIT_KEYS = ("n_train", "n_dev", "n_test", "min_digits", "max_digits", "pause_ms", "edge_ms", "speed", "gain_db",
                "noise", "snr_db", "noise_prob", "dev_recordings", "heldout_speaker", "sample_rate", "seed",
@@ -39,12 +40,27 @@ def digit_spec(data: dict) -> DigitCorpusSpec:
         raise ValueError(f"data.{e}") from e
 
 
+_KEYWORD_KEYS = ("keywords", "n_train", "eval_passes", "min_words", "max_words", "margin_ms", "pause_ms", "edge_ms",
+                 "speed", "gain_db", "noise", "snr_db", "noise_prob", "sample_rate", "seed")
+
+
+def keyword_spec(data: dict) -> KeywordCorpusSpec:
+    kw = {k: data[k] for k in _KEYWORD_KEYS if k in data}
+    for k in ("margin_ms", "pause_ms", "edge_ms", "speed", "gain_db", "snr_db"):
+        if k in kw and kw[k] is not None:
+            kw[k] = tuple(kw[k])
+    try:
+        return KeywordCorpusSpec(**kw)
+    except ValueError as e:
+        raise ValueError(f"data.{e}") from e
+
+
 def check_units(data: dict) -> None:
     """The unit settings, checked without building any corpus (errors name the ``data.*`` key)."""
     units = data.get("units", "char")
     if units not in UNITS:
         raise ValueError(f"data.units={units!r}; valid choices: {', '.join(UNITS)}")
-    if units == "word" and not (data.get("words") or data["name"] == "digits"):
+    if units == "word" and not (data.get("words") or data["name"] in ("digits", "arabic")):
         raise ValueError(f"data.units=word needs data.words=[...] for data={data['name']} (the closed vocabulary)")
     v = data.get("spm_vocab", 256)
     if isinstance(v, bool) or not isinstance(v, int) or v < 2:
@@ -69,6 +85,8 @@ def make_tokenizer(data: dict):
     units = data.get("units", "char")
     unk = "map" if data.get("unk") == "map" else "error"
     if units == "word":
+        if data["name"] == "arabic":
+            return WordTokenizer([keyword_token(k) for k in keyword_spec(data).keywords], unk=unk)
         words = data.get("words") or DIGIT_WORDS
         return WordTokenizer(list(words), unk=unk)
     if units == "spm":
@@ -109,6 +127,10 @@ def _utterances(data: dict) -> dict[str, list]:
     name = data["name"]
     if name == "digits":
         manifest = build_digit_corpus(data["root"], digit_spec(data), on_error=data.get("recordings_on_error", "raise"))
+        return {k: load_manifest(manifest, split=k) for k in ("train", "dev", "test")}
+    if name == "arabic":
+        manifest = build_keyword_corpus(data["root"], keyword_spec(data), source=data.get("source") or SHIPPED_ROOT,
+                                        on_error=data.get("recordings_on_error", "raise"))
         return {k: load_manifest(manifest, split=k) for k in ("train", "dev", "test")}
     if name == "embedded":
         manifest = build_corpus(data["root"], data["size"], seed=data.get("seed", 0),
