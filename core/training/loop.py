@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from core.training.atomic import atomic_write_json, atomic_write_text
 from core.training.checkpoint import capture_state, restore_state, save_checkpoint
 from core.training.distributed import barrier, is_distributed
-from core.training.progress import progress
+from core.training.progress import RunProgress, progress_enabled
 from core.training.results import git_commit
 from core.training.run import CHECKPOINT_DIR, Run, checkpoint_path, fingerprint_diff, fingerprint_hash
 from core.training.seeding import get_rng_state, set_rng_state
@@ -241,44 +241,60 @@ class TrainLoop:
     def run(self) -> dict:
         """Train to the end (or resume and finish), evaluate, write the summary; returns it."""
         self._resume_rng = None
+        self._t_start = time.perf_counter()
         if self.run_info.ckpt is not None:
             self._restore(self.run_info.ckpt)
             log.info("resumed %s at step %d (epoch %d, batch %d)", self.run_info.ckpt_path, self.step, self.epoch,
                      self.batch_in_epoch)
+        else:
+            self.run_info.write_identity()      # run.json: only once the run really starts
+        for path, why in self.run_info.resume_skipped:
+            self.record_event("resume_skipped", checkpoint=path, reason=why)
         self.module.train()
-        bar = progress(total=self.s.max_steps, desc=f"{self.run_info.app} {self.run_info.variant}".strip(),
-                       enabled=self.s.progress)
-        bar.update(self.step)
-        while not self._done():
-            resuming_mid_epoch = self._resume_rng is not None and self.batch_in_epoch > 0
-            if resuming_mid_epoch:
-                set_rng_state(self._epoch_rng)
-            elif self._resume_rng is not None:
+        self._bar = RunProgress(enabled=progress_enabled(self.s.progress), label=self._label(),
+                                max_steps=self.s.max_steps, epochs=self.s.epochs)
+        self._bar.begin(self.step)
+        try:
+            while not self._done():
+                resuming_mid_epoch = self._resume_rng is not None and self.batch_in_epoch > 0
+                if resuming_mid_epoch:
+                    set_rng_state(self._epoch_rng)
+                elif self._resume_rng is not None:
+                    set_rng_state(self._resume_rng)
+                    self._resume_rng = None
+                if not resuming_mid_epoch:
+                    self._epoch_rng = get_rng_state()
+                self.task.on_epoch_start(self, self.epoch)
+                batches = self.task.epoch_batches(self.epoch)
+                self._bar.start_epoch(self.epoch, _len_or_none(batches), done=self.batch_in_epoch)
+                it = iter(batches)
+                if resuming_mid_epoch:
+                    for _ in itertools.islice(it, self.batch_in_epoch):
+                        pass
+                    set_rng_state(self._resume_rng)
+                    self._resume_rng = None
+                exhausted = True
+                for batch in it:
+                    self._train_step(batch)
+                    self._bar.update(self.step)
+                    self.task.on_step_end(self, self.step)
+                    self._after_step()
+                    if self.s.max_steps is not None and self.step >= self.s.max_steps:
+                        exhausted = _is_exhausted(it)
+                        break
+                if exhausted:
+                    self._end_epoch()
+            if self._resume_rng is not None:
+                # resumed with nothing left to train (killed after its last optimizer step): finish under the RNG the
+                # checkpoint saved, exactly as the uninterrupted run did, not under the fresh seed of this process
                 set_rng_state(self._resume_rng)
                 self._resume_rng = None
-            if not resuming_mid_epoch:
-                self._epoch_rng = get_rng_state()
-            self.task.on_epoch_start(self, self.epoch)
-            batches = self.task.epoch_batches(self.epoch)
-            it = iter(batches)
-            if resuming_mid_epoch:
-                for _ in itertools.islice(it, self.batch_in_epoch):
-                    pass
-                set_rng_state(self._resume_rng)
-                self._resume_rng = None
-            exhausted = True
-            for batch in it:
-                self._train_step(batch)
-                bar.update(1)
-                self.task.on_step_end(self, self.step)
-                self._after_step()
-                if self.s.max_steps is not None and self.step >= self.s.max_steps:
-                    exhausted = _is_exhausted(it)
-                    break
-            if exhausted:
-                self._end_epoch()
-        bar.close()
-        return self._finish()
+            return self._finish()
+        finally:
+            self._bar.close()
+
+    def _label(self) -> str:
+        return f"{self.run_info.app} {self.run_info.variant}".strip()
 
     def _set_lr(self) -> float | None:
         if self.lr_schedule is None:
@@ -389,6 +405,13 @@ class TrainLoop:
         self.last_eval, self.last_eval_step = metrics, self.step
         self.history.append({"kind": "eval", "step": self.step, "epoch": self.epoch, "train_s": self.train_s,
                              "train_cpu_s": self.train_cpu_s, "work": self.work, **metrics})
+        bar = getattr(self, "_bar", None)
+        if bar is not None:
+            loss = self._epoch_acc.mean().get("loss")
+            if loss is None:    # evaluated right after an epoch ended: that epoch's mean
+                loss = next((r.get("train_loss") for r in reversed(self.history) if r.get("kind") == "epoch"), None)
+            bar.eval_line(step=self.step, epoch=self.epoch, metrics=metrics, loss=loss,
+                          elapsed=time.perf_counter() - self._t_start)
 
     def _finish(self) -> dict:
         self._evaluate()
@@ -437,6 +460,13 @@ class _Acc:
     @classmethod
     def from_state(cls, st: dict) -> _Acc:
         return cls(st["sums"], int(st["n"]))
+
+
+def _len_or_none(x) -> int | None:
+    try:
+        return len(x)
+    except TypeError:
+        return None
 
 
 def _is_exhausted(it) -> bool:

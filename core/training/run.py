@@ -10,7 +10,17 @@
   newest checkpoint even if the configuration changed (``"force"``). A checkpoint whose configuration
   fingerprint differs from this run's stops here with an error that names the differing keys,
 * notices a run folder that already holds a finished run of the same configuration: ``run.finished`` is then
-  true and ``run.summary`` holds its results, which stay untouched.
+  true and ``run.summary`` holds its results, which stay untouched. Nothing is written then (no write probe, no
+  lock), so archived results in a read-only folder are returned as they are,
+* takes an advisory lock (``fcntl.flock`` on ``<run_dir>/.lock``, which holds the owner's pid) for the run's life:
+  a second process on the same folder stops at once with a ``ValueError`` naming the folder and the holder's pid.
+  The lock goes when the process ends (the OS drops it even after SIGKILL) or when the ``Run`` is released,
+* resumes from the newest checkpoint that loads: a corrupt or unreadable newer one is skipped with a warning
+  naming it and why (``run.resume_skipped``; the loop records a ``resume_skipped`` event).
+
+``run.json`` (the run's identity) is written by the loop when training really starts, so a run that fails its
+own checks after ``prepare_run`` (bad data, say) leaves no ``run.json``; a folder ``prepare_run`` made that is
+still empty when the process ends is removed.
 
 The fingerprint is the flattened dict of the configuration that matters for training (the app leaves out
 keys such as ``trainer.resume``, ``run_dir`` or progress switches); it is stored in every checkpoint and in
@@ -18,11 +28,15 @@ keys such as ``trainer.resume``, ``run_dir`` or progress switches); it is stored
 """
 from __future__ import annotations
 
+import atexit
+import errno
 import hashlib
 import json
+import logging
 import math
 import os
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,19 +45,23 @@ from typing import Any
 import torch
 
 from core.training.atomic import atomic_write_json, clean_stale_temporaries
-from core.training.checkpoint import latest_checkpoint, load_checkpoint
+from core.training.checkpoint import UnsafeFileError, latest_checkpoint, load_checkpoint
 from core.training.distributed import DistInfo, broadcast_object, init_distributed, is_main_process
 from core.training.seeding import seed_everything
 from core.settings import ConfigError, ConfigReader
 from core.validation import check_number
 
 __all__ = ["LoopSettings", "Run", "prepare_run", "flatten_config", "run_fingerprint", "fingerprint_hash", "fingerprint_diff",
-           "default_run_dir", "RESUME_MODES", "AMP_MODES", "CHECKPOINT_DIR", "checkpoint_path"]
+           "default_run_dir", "RESUME_MODES", "AMP_MODES", "CHECKPOINT_DIR", "checkpoint_path", "LOCK_FILE",
+           "RunFolderBusy"]
+
+log = logging.getLogger(__name__)
 
 RESUME_MODES = ("auto", "never", "force")
 AMP_MODES = ("auto", "off", "bf16", "fp16")   # auto: bf16 on CUDA, off on CPU
 DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINT_DIR = "checkpoints"
+LOCK_FILE = ".lock"
 
 
 def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
@@ -240,6 +258,7 @@ class Run:
     ckpt_path: Path | None = None
     finished: bool = False
     summary: dict | None = None
+    resume_skipped: list = field(default_factory=list)   # [(checkpoint path, why it was skipped)], newest first
 
     @property
     def is_main(self) -> bool:
@@ -267,9 +286,28 @@ class Run:
             return None
         return self.ckpt.get("states", {}).get(name)
 
+    def write_identity(self) -> None:
+        """``run.json``: who this run is (app, variant, seed, ranks, fingerprint, settings, when). Rank 0; the loop
+        calls it when training starts from scratch."""
+        if not self.is_main:
+            return
+        s = self.settings
+        atomic_write_json(self.run_dir / "run.json", {
+            "app": self.app, "variant": self.variant, "seed": s.seed, "world_size": self.dist.world_size,
+            "fingerprint": s.fingerprint, "fingerprint_hash": fingerprint_hash(s.fingerprint),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(),
+            "settings": {k: v for k, v in asdict(s).items() if k != "fingerprint"}})
+
+    def release(self) -> None:
+        """Give up this run's folder lock now (it is also released when the ``Run`` is garbage-collected or the
+        process ends). Idempotent."""
+        fin = getattr(self, "_lock_finalizer", None)
+        if fin is not None:
+            fin()
+
 
 def prepare_run(settings: LoopSettings, *, app: str, variant: str = "", runs_root: str | os.PathLike = "outputs") -> Run:
-    """Validate, start distributed, make/check the folder and decide the resume point (see module docstring)."""
+    """Validate, start distributed, make/check/lock the folder and decide the resume point (see module docstring)."""
     dev_arg = None if settings.device == "auto" else settings.device
     if dev_arg == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{settings.prefix}.device=cuda but no CUDA device is available (use auto or cpu)")
@@ -284,20 +322,90 @@ def prepare_run(settings: LoopSettings, *, app: str, variant: str = "", runs_roo
         run_dir = Path(broadcast_object(str(run_dir) if run_dir is not None else None))
     else:
         run_dir = Path(settings.run_dir)
-    if is_main_process():
-        _check_writable(run_dir)
-        clean_stale_temporaries(run_dir)
     run = Run(settings=settings, app=app, variant=variant, dist=info, device=device, run_dir=run_dir)
+    if _finished_summary(run):          # archived results: read only, nothing written (the folder may be read-only)
+        seed_everything(settings.seed)
+        return run
+    err = None
+    if is_main_process():
+        try:
+            created = not run_dir.exists()
+            _check_writable(run_dir)
+            _lock_run_dir(run, created)
+            clean_stale_temporaries(run_dir)
+        except ValueError as e:
+            err = str(e)
+    err = broadcast_object(err)     # every rank stops with rank 0's error instead of waiting for it
+    if err is not None:
+        raise (RunFolderBusy(err) if "is in use by" in err else ValueError(err))
     _decide_resume(run)
     seed_everything(settings.seed)
-    if run.ckpt is None and not run.finished and is_main_process():
-        atomic_write_json(run_dir / "run.json", {"app": app, "variant": variant, "seed": settings.seed,
-                                                 "world_size": info.world_size, "fingerprint": settings.fingerprint,
-                                                 "fingerprint_hash": fingerprint_hash(settings.fingerprint),
-                                                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                                 "settings": {k: v for k, v in asdict(settings).items()
-                                                              if k != "fingerprint"}})
     return run
+
+
+class RunFolderBusy(ValueError):
+    """Another live process holds the run folder's lock."""
+
+
+# ---- the run folder's advisory lock -------------------------------------------------------------------------
+# One flock per folder per process: preparing the same folder again in this process (a test, an in-process driver)
+# shares it; another process gets RunFolderBusy. The lock file is never removed while a run may use it (removing a
+# flock file lets two processes lock two different files), except when the folder was made by this process and is
+# still empty apart from it when the lock is released (a run that failed before it started).
+_HELD: dict[str, list] = {}     # resolved folder -> [fd, holders, created by this process]
+
+
+def _lock_run_dir(run: Run, created: bool) -> None:
+    import fcntl
+
+    key = os.path.realpath(run.run_dir)
+    if key in _HELD:
+        _HELD[key][1] += 1
+    else:
+        path = Path(key) / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = ""
+            try:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            except OSError:
+                pass
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise ValueError(f"run folder {run.run_dir} is in use by another process (pid "
+                                 f"{holder or 'unknown'}); wait for it to finish or choose another run_dir") from None
+            raise ValueError(f"cannot lock run folder {run.run_dir} ({e}); choose another run_dir") from e
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD[key] = [fd, 1, created]
+    run._lock_finalizer = weakref.finalize(run, _unlock, key)
+
+
+def _unlock(key: str) -> None:
+    held = _HELD.get(key)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] > 0:
+        return
+    fd, _, created = _HELD.pop(key)
+    try:
+        if created and {p.name for p in Path(key).iterdir()} <= {LOCK_FILE}:
+            os.unlink(Path(key) / LOCK_FILE)      # a run that never started: leave no folder behind
+            os.rmdir(key)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@atexit.register
+def _unlock_all() -> None:
+    for key in list(_HELD):
+        _HELD[key][1] = 1
+        _unlock(key)
 
 
 def _check_writable(run_dir: Path) -> None:
@@ -311,21 +419,36 @@ def _check_writable(run_dir: Path) -> None:
                          f"choose another run_dir") from e
 
 
+def _finished_summary(run: Run) -> bool:
+    """True (and ``run.finished``/``run.summary`` set) when the folder holds a finished run of this configuration;
+    a finished run of another configuration is an error (its results are kept). Reads only."""
+    summary_path = run.run_dir / "summary.json"
+    if not summary_path.is_file():
+        return False
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{summary_path} is unreadable ({e}); move it away or choose another run_dir") from e
+    if not isinstance(summary, dict) or summary.get("status") != "finished":
+        return False
+    diff = fingerprint_diff(summary.get("fingerprint", {}), run.settings.fingerprint)
+    if diff:
+        raise ValueError(f"run folder {run.run_dir} holds a finished run of a different configuration; its "
+                         f"results are kept. Choose another run_dir. Differing keys:\n  " + "\n  ".join(diff))
+    run.finished, run.summary = True, summary
+    return True
+
+
+def _checkpoints_newest_first(ckpt_dir: Path) -> list[Path]:
+    files = [p for p in ckpt_dir.glob("step_*.pt") if not p.name.startswith(".")] if ckpt_dir.is_dir() else []
+    nums = {p: int(p.stem.split("_")[-1]) if p.stem.split("_")[-1].isdigit() else -1 for p in files}
+    return sorted(files, key=lambda p: (nums[p], p.stat().st_mtime), reverse=True)
+
+
 def _decide_resume(run: Run) -> None:
     s, run_dir = run.settings, run.run_dir
-    summary_path = run_dir / "summary.json"
-    if summary_path.is_file():
-        try:
-            summary = json.loads(summary_path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{summary_path} is unreadable ({e}); move it away or choose another run_dir") from e
-        if summary.get("status") == "finished":
-            diff = fingerprint_diff(summary.get("fingerprint", {}), s.fingerprint)
-            if diff:
-                raise ValueError(f"run folder {run_dir} holds a finished run of a different configuration; its "
-                                 f"results are kept. Choose another run_dir. Differing keys:\n  " + "\n  ".join(diff))
-            run.finished, run.summary = True, summary
-            return
+    if _finished_summary(run):      # finished while this process waited for the folder
+        return
     ckpt_dir = run_dir / CHECKPOINT_DIR
     if s.resume == "never":
         if latest_checkpoint(ckpt_dir, "step_*.pt") is not None:
@@ -333,12 +456,30 @@ def _decide_resume(run: Run) -> None:
                              f"{s.prefix}.resume=auto, or choose another run_dir (nothing was overwritten)")
         return
     if s.resume in ("auto", "force"):
-        path = latest_checkpoint(ckpt_dir, "step_*.pt")
-        if path is None:
+        candidates = _checkpoints_newest_first(ckpt_dir)
+        if not candidates:
             return
     else:
-        path = Path(s.resume)
-    ckpt = load_checkpoint(path)
+        candidates = [Path(s.resume)]     # an explicit file: that one or an error
+    ckpt = path = None
+    for cand in candidates:
+        try:
+            ckpt = load_checkpoint(cand)
+            if not isinstance(ckpt.get("extra", {}).get("loop"), dict):
+                raise ValueError(f"corrupt checkpoint {cand}: it holds no loop state")
+            path = cand
+            break
+        except (ValueError, OSError, UnsafeFileError) as e:   # UnsafeFileError: nothing was unpickled
+            if len(candidates) == 1 and s.resume not in ("auto", "force"):
+                raise
+            why = str(e).splitlines()[0][:300]
+            run.resume_skipped.append((str(cand), why))
+            if run.is_main:
+                log.warning("resume: skipping checkpoint %s (%s); trying an older one", cand, why)
+    if ckpt is None:
+        raise ValueError(f"run folder {run_dir} holds checkpoints but none of them loads ("
+                         + "; ".join(f"{p}: {w}" for p, w in run.resume_skipped)
+                         + f"); move {ckpt_dir} away to start afresh, or choose another run_dir")
     meta = ckpt.get("extra", {}).get("loop", {})
     diff = fingerprint_diff(meta.get("fingerprint", {}), s.fingerprint)
     if diff and s.resume != "force":
