@@ -1,6 +1,7 @@
 """The ``sparselab`` command: benchmarks, and the apps' training entry points.
 
     sparselab bench [--suite smoke|quick|standard|full] [--device cpu|cuda] [--only a,b] [--out DIR] [--seed N]
+                    [--jobs N]                       # modules at a time, each in its own process (default: 2; smoke 1)
     sparselab bench compare OLD NEW [--threshold 0.05] [--fail-on-regression]   # exit 1: regression / bad NEW run
     sparselab bench list
     sparselab bench report DIR                       # re-render DIR/REPORT.md from its results
@@ -38,6 +39,9 @@ def build_bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--suites-package", default="benchmarks.suites",
                    help="package whose modules are the benchmarks (default: benchmarks.suites)")
     p.add_argument("--quiet", action="store_true", help="do not print every recorded figure")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="modules run at a time, each in its own worker process with one torch thread "
+                        "(default: 2 for quick and standard, 1 for smoke and full)")
     return p
 
 
@@ -109,12 +113,16 @@ def _bench(argv: list[str]) -> int:
         return _error("sparselab bench", f"unknown subcommand {sub!r}; valid: compare, list, report "
                                          f"(or options such as --suite quick)")
 
-    from benchmarks.runner import run_suite
+    from benchmarks.runner import default_jobs, run_suite
 
     a = build_bench_parser().parse_args(argv)
     try:
+        jobs = default_jobs(a.suite) if a.jobs is None else a.jobs
+        if jobs > 1 and a.device.startswith("cuda") and a.jobs is None:
+            jobs = 1     # one GPU: modules take turns on it unless asked otherwise
         outcome = run_suite(a.suite, a.device, only=a.only, out_dir=a.out, seed=a.seed, package=a.suites_package,
-                            overwrite=a.overwrite, argv=["sparselab", "bench", *argv], verbose=not a.quiet)
+                            overwrite=a.overwrite, argv=["sparselab", "bench", *argv], verbose=not a.quiet,
+                            jobs=jobs)
     except ValueError as e:  # argument validation happens before any module runs
         return _error("sparselab bench", str(e))
     return outcome.exit_code
@@ -144,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sparselab`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = (f"usage: sparselab {{{','.join(COMMANDS)}}} ...\n"
-             "  sparselab bench [--suite smoke|quick|standard|full] [--device cpu|cuda] [--only a,b] [--out DIR] [--seed N]\n"
+             "  sparselab bench [--suite smoke|quick|standard|full] [--device cpu|cuda] [--only a,b] [--out DIR] [--seed N]"
+             " [--jobs N]\n"
              "  sparselab bench compare OLD.jsonl NEW.jsonl [--threshold 0.05] [--fail-on-regression]\n"
              "  sparselab bench list | sparselab bench report DIR\n"
              "  sparselab run SET.yaml --out DIR [--seeds 0,1,2] [--only a,b] [overrides...]   # a comparison set\n"

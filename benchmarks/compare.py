@@ -16,7 +16,8 @@ of a scaling curve) is matched in order of appearance (#1, #2, ...).
   one sample).
 * Modules: ok -> failed / interrupted / skipped, and a module missing from NEW, are regressions;
   failed -> ok is a fix.
-* An empty NEW run, one without its end-of-run record (crashed) or an interrupted one fails the gate.
+* An empty NEW run, one without its end-of-run record (crashed) or an interrupted one fails the gate; so does
+  such an OLD run: a baseline that recorded nothing (or only part of a run) cannot stand for "no regression".
 
 Which way is better comes from, in order: the record's ``higher_is_better``; its target ('>=', '>'
 higher; '<=', '<' lower); its unit (time and memory units lower, rates '.../s' higher); words of its
@@ -283,17 +284,25 @@ def compare_records(old: list[dict], new: list[dict], threshold: float = 0.05) -
             if rec.get("kind") == "module":
                 row.verdict, row.note = "regression", "module missing in NEW"
             cmp.rows.append(row)
-    if not new:
-        cmp.gate_failures.append("NEW run is empty (no results): did it crash before recording anything?")
-    else:
-        suite = [r for r in new if r.get("kind") == "suite"]
-        if not suite:
-            cmp.gate_failures.append("NEW run has no end-of-run record: it crashed or is still running")
-        elif any(r.get("status") == "interrupted" for r in suite):
-            cmp.gate_failures.append("NEW run was interrupted")
-        if not any(r.get("kind") == "module" for r in new) and any(r.get("kind") == "module" for r in old):
-            cmp.gate_failures.append("NEW run has no module records")
+    for side, rows, other in (("OLD", old, new), ("NEW", new, old)):
+        cmp.gate_failures += _run_failures(side, rows, other)
     return cmp
+
+
+def _run_failures(side: str, rows: list[dict], other: list[dict]) -> list[str]:
+    """Why one side of the comparison cannot be gated on: empty, crashed (no end-of-run record), interrupted."""
+    what = "the baseline" if side == "OLD" else "the candidate"
+    if not rows:
+        return [f"{side} run is empty (no results): {what} recorded nothing; did it crash before recording anything?"]
+    out = []
+    suite = [r for r in rows if r.get("kind") == "suite"]
+    if not suite:
+        out.append(f"{side} run has no end-of-run record: {what} crashed or is still running")
+    elif any(r.get("status") == "interrupted" for r in suite):
+        out.append(f"{side} run was interrupted: {what} holds part of a run")
+    if not any(r.get("kind") == "module" for r in rows) and any(r.get("kind") == "module" for r in other):
+        out.append(f"{side} run has no module records")
+    return out
 
 
 def _contexts_by_key(records: list[dict], keyed: dict[tuple, dict]) -> dict[tuple, str]:

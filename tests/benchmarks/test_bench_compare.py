@@ -227,3 +227,27 @@ def test_only_some_apps(tmp_path, capsys):
     assert main(["bench", "compare", str(old), str(new), "--only", "a", "--fail-on-regression"]) == 0
     assert main(["bench", "compare", str(old), str(new), "--only", "zzz"]) == 2
     assert "no such app or module" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("old, why", [
+    ([], "OLD run is empty"),
+    ([module("a")], "OLD run has no end-of-run record"),
+    ([module("a"), dict(END, status="interrupted")], "OLD run was interrupted"),
+])
+def test_bad_old_runs_fail_the_gate(old, why):
+    cmp = compare_records(old, [module("a"), END])
+    assert cmp.failed and any(why in g for g in cmp.gate_failures)
+    assert why in render_comparison(cmp)
+
+
+def test_an_empty_or_crashed_old_file_fails_the_cli_gate_and_says_why(tmp_path, capsys):
+    new = write(tmp_path / "new.jsonl", [module("a"), timing("a", 1.0, 0.98, 1.02), END])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["bench", "compare", str(empty), str(new), "--fail-on-regression"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("Gate FAILS") and "OLD run is empty" in out
+    crashed = write(tmp_path / "crashed.jsonl", [module("a"), timing("a", 1.0, 0.98, 1.02)])   # no end record
+    assert main(["bench", "compare", str(crashed), str(new), "--fail-on-regression"]) == 1
+    assert "OLD run has no end-of-run record" in capsys.readouterr().out
+    assert main(["bench", "compare", str(new), str(new), "--fail-on-regression"]) == 0
