@@ -12,6 +12,13 @@ first). Of the remaining nodes, hubs touch >= 2 clusters and outliers touch fewe
 No Python loop over nodes or edges: common-neighbour counts per edge come either from row-wise
 products of CSR rows or from a degree-ordered wedge enumeration with binary search
 (``edge_triangles``), both in chunks to bound memory; ``structural_similarity`` picks the cheaper.
+
+Two engines with the same rules, tie-breaks and float64 values (tests compare labels and roles exactly):
+``engine="numpy"`` is this module's vectorized scipy code, kept as the reference; ``engine="compiled"`` is
+``scan_compiled.scan_csr`` (numba: sorted-adjacency intersection, union-find, parallel rows; it also takes a
+``csr.CSRGraph``). ``engine="auto"`` (default) takes the compiled one from ``AUTO_COMPILED_NNZ`` stored
+entries, where it is several times faster and lighter, and numpy below, where compiling would cost more
+than the whole run (Cora and CiteSeer stay on the numpy path).
 """
 from __future__ import annotations
 
@@ -21,12 +28,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-__all__ = ["edge_triangles", "edge_common_rows", "SIMILARITY_METHODS", "CORE", "BORDER", "HUB", "OUTLIER", "ScanResult", "scan", "structural_similarity", "scan_reference",
+__all__ = ["ENGINES", "AUTO_COMPILED_NNZ", "edge_triangles", "edge_common_rows", "SIMILARITY_METHODS", "CORE", "BORDER", "HUB", "OUTLIER", "ScanResult", "scan", "structural_similarity", "scan_reference",
            "check_scan_params"]
 
 CORE, BORDER, HUB, OUTLIER = 0, 1, 2, 3
 ROLE_NAMES = ("core", "border", "hub", "outlier")
 _TOL = 1e-9  # sigma >= eps - _TOL, so that e.g. 2 / sqrt(16) counts for eps = 0.5 whatever the rounding
+ENGINES = ("auto", "numpy", "compiled")
+AUTO_COMPILED_NNZ = 2_000_000   # stored entries (2x undirected edges) from which engine="auto" compiles
 
 
 @dataclass
@@ -127,20 +136,28 @@ def edge_common_rows(adj: sp.csr_matrix, chunk_edges: int = 262_144) -> tuple[np
     return r, c, common
 
 
-SIMILARITY_METHODS = ("auto", "rows", "wedges")
+SIMILARITY_METHODS = ("auto", "rows", "wedges", "compiled")
 
 
 def structural_similarity(adj: sp.csr_matrix, method: str = "auto") -> sp.csr_matrix:
     """(N, N) symmetric binary CSR without self loops -> (N, N) CSR of sigma on every edge.
 
     ``method``: "rows" (work ~ sum d^2), "wedges" (degree-ordered triangle listing, work ~ E + wedges;
-    wins on hub-heavy graphs such as Tolokers), "auto" picks by a cost model fitted on this 2-core CPU
-    (rows 0.25 us per d^2 unit; wedges 7.2 us per edge + 1.2 us per wedge).
+    wins on hub-heavy graphs such as Tolokers), "compiled" (``scan_compiled``: the same float64 values from
+    numba kernels), "auto": "compiled" from ``AUTO_COMPILED_NNZ`` entries, below that rows or wedges by a
+    cost model fitted on this 2-core CPU (rows 0.25 us per d^2 unit; wedges 7.2 us per edge + 1.2 us per wedge).
     """
     adj = _check_adj(adj)
     if method not in SIMILARITY_METHODS:
         raise ValueError(f"method={method!r}; choose one of {list(SIMILARITY_METHODS)}")
     n = adj.shape[0]
+    if method == "compiled" or (method == "auto" and adj.nnz >= AUTO_COMPILED_NNZ):
+        from apps.spa_graph.scan_compiled import edge_sigma
+
+        a = adj if adj.has_sorted_indices else adj.sorted_indices()
+        out = sp.csr_matrix((edge_sigma(a), a.indices.copy(), a.indptr.copy()), shape=(n, n))
+        out.has_sorted_indices = True
+        return out
     deg = np.diff(adj.indptr).astype(np.int64)
     if method == "auto":
         upper = sp.triu(adj, k=1).tocoo()
@@ -158,10 +175,28 @@ def structural_similarity(adj: sp.csr_matrix, method: str = "auto") -> sp.csr_ma
 
 
 def scan(adj: sp.csr_matrix, eps: float = 0.5, mu: int = 3, include_self: bool = False,
-         similarity: sp.csr_matrix | None = None) -> ScanResult:
-    """SCAN on a clean adjacency (N, N) -> labels/roles (N,). See the module docstring for the rules."""
+         similarity: sp.csr_matrix | None = None, engine: str = "auto") -> ScanResult:
+    """SCAN on a clean adjacency (N, N) (or a ``CSRGraph``) -> labels/roles (N,). See the module docstring for
+    the rules and the engines; ``similarity`` (a precomputed ``structural_similarity``) implies the numpy engine."""
     eps, mu = check_scan_params(eps, mu)
-    adj = _check_adj(adj)
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r}; choose one of {list(ENGINES)}")
+    from apps.spa_graph.csr import CSRGraph
+
+    if isinstance(adj, CSRGraph):
+        if engine == "numpy" or similarity is not None:
+            raise ValueError("a CSRGraph runs on engine='compiled' only; pass graph.to_scipy() for the numpy engine")
+        engine = "compiled"
+    else:
+        adj = _check_adj(adj)
+    if engine == "auto":
+        engine = "compiled" if similarity is None and adj.nnz >= AUTO_COMPILED_NNZ else "numpy"
+    if engine == "compiled":
+        if similarity is not None:
+            raise ValueError("engine='compiled' computes its own similarity; pass similarity only with engine='numpy'")
+        from apps.spa_graph.scan_compiled import scan_csr
+
+        return scan_csr(adj, eps, mu, include_self)
     n = adj.shape[0]
     sim = structural_similarity(adj) if similarity is None else sp.csr_matrix(similarity)
     coo = sim.tocoo()
