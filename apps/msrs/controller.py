@@ -1,19 +1,24 @@
-"""MSRS: learn a soft mask with L1 sparse regularization until it settles, then switch.
+"""MSRS: learn a soft mask with sparse regularization until it settles, then switch (dense or sparse).
 
-``MSRSController`` wraps ``core.regularizers.SoftMasks`` + ``MaskStability`` on the chosen weights:
+``MSRSController`` wraps a ``core.regularizers.SoftMaskL1`` (the soft masks, their L1 price, when they learn,
+their temperature, the allocation rule and the stability detector), which the shared loop runs through its
+``regularizer=`` slot (the loop adds ``reg.penalty()`` to the loss and calls ``reg.step()``). The controller:
 
-* mask phase: ``loss = task + lam * masks.penalty()``; every ``check_every`` steps the hard mask goes
-  to the stability detector (``core.regularizers.MaskStability``: distance between checks under ``tol``,
-  density change over the window under ``density_tol``, density at most ``max_density``) and its distance
-  to the previous one and its density are logged; at the switch each check's distance to the final mask is
-  added (``history[i]["to_final"]``);
-* switch (when stable, or forced at ``force_at`` steps): ``variant="d"`` (MSRS-D) removes the masks and
-  goes on dense from the raw weights; ``variant="s"`` (MSRS-S) hardens them (weights * hard mask) and
-  hands the masks to ``core.sparse.DynamicSparsity.from_masks`` (static topology) attached to the
-  optimizer, so masked weights and their optimizer state stay exactly zero.
+* feeds validation WER to the regularizer (``observe_eval``: the mask starts learning only once the model has
+  learned, ``SoftMaskL1.start_below``);
+* every ``check_every`` steps (``after_step``) asks the regularizer whether the hard mask has settled (checks
+  before the start do not count) and logs the check (step, distance to the previous check, density, temperature,
+  last val WER);
+* switches when settled and at least ``min_steps`` are done, or at ``force_at`` whatever the detector says
+  (``forced`` records that the detector had not reported a settled mask, at a check step or not);
+* at the switch (``switch``): MSRS-D removes the masks (raw dense weights), MSRS-S hardens them by the allocation
+  rule and hands the masks to ``core.sparse.DynamicSparsity.from_masks`` (static topology) attached to the
+  optimizer, so masked weights and their optimizer state stay exactly zero. It records what the diagnostics
+  plot: per-layer density of the hard mask with the ERK density at the same overall density, and histograms of
+  the soft mask values and logits.
 
-The optimizer is rebuilt at the switch without the mask logits, carrying over the state of every
-remaining parameter (``rebuild_optimizer``).
+The optimizer is rebuilt at the switch without the mask logits, carrying over the state of every remaining
+parameter (``rebuild_optimizer``).
 """
 from __future__ import annotations
 
@@ -23,13 +28,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from core.regularizers import MaskStability, SoftMasks
-from core.schedules import Schedule
+from core.regularizers import SoftMaskL1
 from core.sparse import DynamicSparsity
+from core.sparse.density import allocate_densities
 
-__all__ = ["MSRSController", "rebuild_optimizer", "VARIANTS"]
+__all__ = ["MSRSController", "rebuild_optimizer", "VARIANTS", "HIST_BINS"]
 
 VARIANTS = ("d", "s")
+HIST_BINS = 40
 
 
 def rebuild_optimizer(optimizer: torch.optim.Optimizer, params: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
@@ -45,80 +51,105 @@ def rebuild_optimizer(optimizer: torch.optim.Optimizer, params: Sequence[nn.Para
     return new
 
 
-class MSRSController:
-    """See module docstring. ``targets``: module-name globs / callable as in ``core.sparse.select_targets``."""
+def _histogram(values: torch.Tensor, lo: float, hi: float, bins: int = HIST_BINS) -> dict:
+    v = values.detach().float().flatten().clamp(lo, hi)
+    return {"lo": lo, "hi": hi, "counts": torch.histc(v, bins=bins, min=lo, max=hi).long().tolist()}
 
-    def __init__(self, model: nn.Module, targets, *, variant: str = "d", lam: float = 1.0,
-                 beta: float | Schedule = 1.0, init_logit: float = 3.0, threshold: float = 0.5,
-                 check_every: int = 10, window: int = 5, tol: float = 0.01, density_tol: float | None = 0.01,
-                 max_density: float | None = 0.95, min_steps: int = 0, force_at: int | None = None) -> None:
+
+class MSRSController:
+    """See module docstring. ``reg``: the model's ``SoftMaskL1`` (its masks already on the model)."""
+
+    def __init__(self, model: nn.Module, reg: SoftMaskL1, *, variant: str, check_every: int, min_steps: int = 0,
+                 force_at: int | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"variant={variant!r}; valid choices: {VARIANTS} (MSRS-D dense, MSRS-S sparse)")
         if check_every < 1:
             raise ValueError(f"check_every={check_every} must be >= 1")
-        if lam < 0:
-            raise ValueError(f"lam={lam} must be >= 0")
-        self.model, self.variant, self.lam = model, variant, float(lam)
-        self.masks = SoftMasks(model, targets, beta=beta, init_logit=init_logit, threshold=threshold)
-        self.names = list(self.masks.modules)
-        self.stability = MaskStability(window=window, tol=tol, density_tol=density_tol, max_density=max_density,
-                                       keep_history=True)
-        self.check_every, self.min_steps, self.force_at = check_every, min_steps, force_at
-        self.history: list[dict] = []          # {step, distance, density}
+        if reg.stability is None:
+            raise ValueError("MSRS needs a regularizer with a stability detector")
+        self.model, self.reg, self.variant = model, reg, variant
+        self.check_every, self.min_steps, self.force_at = int(check_every), int(min_steps), force_at
+        self.history: list[dict] = []          # one record per check after the start
         self.switch_step: int | None = None
         self.forced = False
         self.sparsity: DynamicSparsity | None = None
         self.final_density: float | None = None
+        self.layers: dict[str, dict] | None = None
+        self.histograms: dict | None = None
+        self.stable_step: int | None = None
+        self._start: int | None = None
 
+    # ------------------------------------------------------------------ phase
     @property
     def active(self) -> bool:
         """True while the soft masks are being learned."""
         return self.switch_step is None
 
-    def mask_parameters(self) -> list[nn.Parameter]:
-        return self.masks.parameters()
+    @property
+    def start_step(self) -> int | None:
+        """The step at which the mask started learning (None: not yet)."""
+        return self.reg.start_step if self.reg is not None else self._start
 
-    def penalty(self) -> torch.Tensor:
-        """``lam * mean(sigmoid(beta * logits))`` (0 after the switch)."""
-        if not self.active:
-            return torch.zeros(())
-        return self.lam * self.masks.penalty()
+    def mask_parameters(self) -> list[nn.Parameter]:
+        return self.reg.parameters()
+
+    def observe_eval(self, step: int, val_wer: float) -> None:
+        """A validation WER (the loop evaluates every rank alike): decides when the mask starts learning."""
+        if self.active:
+            self.reg.observe(val_wer)
 
     def after_step(self, step: int) -> bool:
-        """Call after each optimizer step (``step`` = steps done). Advances beta; every ``check_every``
-        steps feeds the hard mask to the detector. Returns True when it is time to switch."""
+        """Call after each optimizer step (``step`` = steps done; the loop has already called ``reg.step()``).
+        Every ``check_every`` steps after the start the hard mask goes to the detector. True: switch now."""
         if not self.active:
             return False
-        self.masks.step()
-        if step % self.check_every:
-            return self.force_at is not None and step >= self.force_at
-        stable = self.stability.update(self.masks.hard())
-        dist = self.stability.distances[-1] if self.stability.distances else None
-        self.history.append({"step": step, "distance": dist, "density": self.masks.density()})
+        stable = False
+        if step % self.check_every == 0 and self.reg.started:
+            stable = self.reg.check()
+            st = self.reg.stability
+            if stable and self.stable_step is None:
+                self.stable_step = int(step)
+            self.history.append({"step": int(step), "distance": st.distances[-1] if st.distances else None,
+                                 "density": st.densities[-1],
+                                 "global_density": self.reg.global_density(), "beta": self.reg.beta,
+                                 "val_wer": self.reg.last_metric})
         if self.force_at is not None and step >= self.force_at:
             self.forced = not stable
             return True
         return stable and step >= self.min_steps
 
-    @property
-    def stable_step(self) -> int | None:
-        """Training step at which the detector first reported a stable mask."""
-        i = self.stability.stable_at
-        return None if i is None else self.history[i]["step"]
+    # ------------------------------------------------------------------ switch
+    def _record_masks(self, hard: dict[str, torch.Tensor]) -> None:
+        masks = self.reg.masks
+        shapes = masks.shapes()
+        dens = {n: float(h.float().mean()) for n, h in hard.items()}
+        numel = {n: int(torch.Size(s).numel()) for n, s in shapes.items()}
+        overall = self.reg.hard_density(hard)
+        erk = allocate_densities(shapes, min(max(overall, 1e-12), 1.0), "erk")
+        self.layers = {n: {"density": dens[n], "erk": float(erk[n]), "numel": numel[n]} for n in shapes}
+        soft = torch.cat([s.flatten() for s in masks.soft().values()])
+        logits = torch.cat([lg.flatten() for lg in masks.raw_logits().values()])
+        b = float(masks.bound) if masks.bound is not None else float(logits.abs().max())
+        self.histograms = {"soft": _histogram(soft, 0.0, 1.0), "logits": _histogram(logits, -b, b),
+                           "beta": self.reg.beta}
+        self.final_density = overall
 
     def switch(self, step: int, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
         """Drop (MSRS-D) or harden (MSRS-S) the masks; returns the optimizer to use from now on."""
         if not self.active:
             raise RuntimeError(f"MSRS already switched at step {self.switch_step}")
-        logits = {id(p) for p in self.masks.parameters()}
-        self.final_density = self.masks.density()
-        final = self.masks.hard()
-        for h, d in zip(self.history, self.stability.distances_to(final)):
-            h["to_final"] = d
+        masks = self.reg.masks
+        logits = {id(p) for p in masks.parameters()}
+        hard = self.reg.hard()
+        self._record_masks(hard)
+        st = self.reg.stability
+        if st.keep_history:
+            for h, d in zip(self.history, st.distances_to(hard)):
+                h["to_final"] = d
         if self.variant == "d":
-            self.masks.remove()
+            masks.remove()
         else:
-            hard = self.masks.harden()
+            hard = masks.harden(masks=hard)
         self.switch_step = int(step)
         # the parametrization's "original" tensors are now the modules' plain weights (same objects);
         # parameters in name order, so a resumed run (fresh model, no masks) builds the same optimizer
@@ -128,45 +159,38 @@ class MSRSController:
             self.sparsity = DynamicSparsity.from_masks(self.model, hard).attach(new)
         return new
 
-    def attach_restored(self, optimizer: torch.optim.Optimizer, sparsity_state: dict | None) -> None:
-        """After resuming past the switch: rebuild the sparse engine from its saved masks."""
-        if self.variant == "s":
-            if sparsity_state is None:
-                raise ValueError("MSRS-S checkpoint past the switch has no sparsity state")
-            self.sparsity = DynamicSparsity.from_masks(self.model, sparsity_state["masks"]).attach(optimizer)
-            self.sparsity.load_state_dict(sparsity_state)
+    # ------------------------------------------------------------------ record and resume
+    def record(self) -> dict:
+        """What the run reports and what a resumed run needs to know about the mask phase (plain values)."""
+        return {"history": list(self.history), "start_step": self.start_step, "stable_step": self.stable_step,
+                "switch_step": self.switch_step, "forced": self.forced, "final_density": self.final_density,
+                "layers": self.layers, "histograms": self.histograms}
 
-    def state_dict(self) -> dict:
-        return {"masks": self.masks.state_dict() if self.active else None,
-                "stability": self.stability.state_dict(), "history": list(self.history),
-                "switch_step": self.switch_step, "forced": self.forced, "final_density": self.final_density}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restores the mask phase. If the state is past the switch, the caller must have built the model
-        without masks: use ``MSRSController.restore_switched`` instead."""
-        if state["switch_step"] is not None:
-            raise ValueError("this MSRS state is past the switch; rebuild with MSRSController.restore_switched")
-        self.masks.load_state_dict(state["masks"])
-        self.stability.load_state_dict(state["stability"])
-        self.history = list(state["history"])
-        self.forced = state["forced"]
+    def load_record(self, rec: dict) -> None:
+        """Restore the mask-phase record before the switch (the regularizer's own state comes from the loop)."""
+        if rec.get("switch_step") is not None:
+            raise ValueError("this MSRS record is past the switch; rebuild with MSRSController.restore_switched")
+        self.history = list(rec["history"])
+        self.forced = bool(rec["forced"])
+        self.stable_step = rec.get("stable_step")
 
     @classmethod
-    def restore_switched(cls, model: nn.Module, state: dict, variant: str, optimizer: torch.optim.Optimizer,
+    def restore_switched(cls, model: nn.Module, rec: dict, variant: str, optimizer: torch.optim.Optimizer,
                          sparsity_state: dict | None) -> "MSRSController":
         """A controller in the post-switch phase, for resuming: no masks on the model; MSRS-S gets its
         ``DynamicSparsity`` back from ``sparsity_state``."""
         obj = cls.__new__(cls)
-        obj.model, obj.variant, obj.lam = model, variant, 0.0
-        obj.masks = None
-        obj.names = []
-        st = state["stability"]
-        obj.stability = MaskStability(window=st["window"], tol=st["tol"], density_tol=st.get("density_tol"),
-                                      max_density=st.get("max_density"), keep_history=st.get("keep_history", False))
-        obj.stability.load_state_dict(state["stability"])
+        obj.model, obj.reg, obj.variant = model, None, variant
         obj.check_every, obj.min_steps, obj.force_at = 1, 0, None
-        obj.history = list(state["history"])
-        obj.switch_step, obj.forced, obj.final_density = state["switch_step"], state["forced"], state["final_density"]
+        obj.history = list(rec["history"])
+        obj.switch_step, obj.forced, obj.final_density = rec["switch_step"], rec["forced"], rec["final_density"]
+        obj.layers, obj.histograms, obj.stable_step = rec.get("layers"), rec.get("histograms"), rec.get("stable_step")
+        obj._start = rec.get("start_step")
         obj.sparsity = None
-        obj.attach_restored(optimizer, sparsity_state)
+        if variant == "s":
+            if sparsity_state is None:
+                raise ValueError("MSRS-S checkpoint past the switch has no sparsity state")
+            obj.sparsity = DynamicSparsity.from_masks(model, sparsity_state["masks"]).attach(optimizer)
+            obj.sparsity.load_state_dict(sparsity_state)
         return obj
+

@@ -1,61 +1,58 @@
-"""Recipe: the one place the Hydra config becomes objects (run, corpus, loaders, model, method), handed to the
-shared loop (``core.training.loop.TrainLoop``) with ``MSRSTask`` (``task.py``).
+"""Recipe: the one place the Hydra config becomes objects. ``settings_from_config(cfg)`` reads every key once into
+frozen settings (``settings.py``: one validation per key, unread keys are errors, nothing touched on disk);
+``Recipe(cfg).run()`` builds the run, corpus, loaders, model and method from those settings only and hands
+them to the shared loop (``core.training.loop.TrainLoop``) with ``MSRSTask`` (``task.py``).
 
 Methods: ``dense``, ``curriculum`` (shortest utterances first, then all), ``msrs_d`` / ``msrs_s`` (soft masks
-with L1 on the ``targets`` until the mask has settled, then dense / hardened-sparse), ``static`` (random ERK
-mask), ``set`` and ``rigl`` (dynamic sparse training) at ``sparse.density``.
+with L1 on the ``targets`` -- ``core.regularizers.SoftMaskL1`` in the loop's regularizer slot -- until the mask
+has settled, then dense / hardened-sparse), ``static`` (random mask), ``set`` and ``rigl`` (dynamic sparse
+training) at ``sparse.density`` with ERK allocation, or with given per-layer densities (``sparse.init=given``).
 
 The run folder (``run_dir``; a unique ``outputs/msrs/<time>-<hash>`` when null) holds the loop's
 ``checkpoints/``, ``metrics.jsonl`` and ``summary.json`` (test WER per set and SNR, validation curve, MSRS
-switch facts, gradient norms), and ``curve.png``, ``grad_norms.png``, ``mask_distance.png``.
+switch facts, per-layer densities, gradient norms), and ``curve.png``, ``grad_norms.png`` and, for MSRS,
+``mask_timeline.png``, ``layer_density.png``, ``mask_histogram.png``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
-from core.regularizers.build import make_beta
-from core.schedules import warmup_cosine
+from core.regularizers import MaskStability, SoftMaskL1, SoftMasks
+from core.schedules import Cosine, warmup_cosine
 from core.sparse import DynamicSparsity
-from core.sparse.build import build_sparsity
 from core.speech import CharTokenizer
 from core.speech.spm_tokenizer import SentencePieceTokenizer
 from core.speech.word_tokenizer import WordTokenizer
 from core.training import progress
 from core.training.distributed import barrier, broadcast_object, cleanup, is_main_process
 from core.training.loop import TrainLoop
-from core.training.run import LoopSettings, prepare_run
+from core.training.run import Run, prepare_run
 
 from .controller import MSRSController
 from .data import AVDataset, babble_from_wavs, build_av_corpus, build_grid_corpus, load_babble_bank
 from .data.grid_words import VOCABULARY
-from .models import MODES, AVSRModel, check_modality_dropout
-from .task import MSRSTask, _snr_value
+from .models import AVSRModel
+from .settings import FINGERPRINT_EXCLUDE, METHODS, MSRSSettings, read_settings
+from .task import MSRSData, MSRSTask
 
-__all__ = ["Recipe", "METHODS", "CORPORA", "UNITS", "fingerprint_of"]
+__all__ = ["Recipe", "settings_from_config", "METHODS", "FINGERPRINT_EXCLUDE", "build_model", "mask_targets",
+           "KEEP_MASK_HISTORY_MAX"]
 
-METHODS = ("dense", "curriculum", "msrs_d", "msrs_s", "static", "set", "rigl")
-CORPORA = ("grid", "open")
-UNITS = ("auto", "char", "word", "spm")
-_MODALITY = {"vsr": "video", "asr": "audio", "avsr": "audiovisual"}
-# keys that do not change what is trained (left out of the run's fingerprint)
-_NOT_TRAINING = ("run_dir", "trainer.resume", "trainer.progress", "trainer.num_workers", "cpu_threads", "data.root",
-                 "data.cache", "test_snrs", "train.decode", "train.beam", "hydra")
+# the stability detector keeps every check's hard mask (for each check's distance to the switch mask) only while
+# the masked weights are at most this many: at auto_avsr's size a mask is ~170 MB as bools
+KEEP_MASK_HISTORY_MAX = 20_000_000
 
 
-def fingerprint_of(cfg: DictConfig) -> dict:
-    """The config that matters for training, as a plain dict (see ``core.training.run``)."""
-    d = OmegaConf.to_container(cfg, resolve=True)
-    for key in _NOT_TRAINING:
-        node, *rest = key.split(".")
-        if not rest:
-            d.pop(node, None)
-        elif isinstance(d.get(node), dict):
-            d[node].pop(rest[0], None)
-    return d
+def settings_from_config(cfg) -> MSRSSettings:
+    """The composed config (a DictConfig or a plain nested dict) as frozen, validated settings."""
+    from apps.common.hydra_config import to_plain
+
+    return read_settings(to_plain(cfg))
 
 
 def _glob_hits(glob: str, name: str) -> bool:
@@ -64,265 +61,215 @@ def _glob_hits(glob: str, name: str) -> bool:
     return fnmatch.fnmatchcase(name, glob) or fnmatch.fnmatchcase(name + ".weight", glob)
 
 
+def build_model(s: MSRSSettings, vocab: int, sos_eos: int, blank: int) -> AVSRModel:
+    m = s.model
+    return AVSRModel(s.mode, vocab, frontend_width=m.frontend_width, frontend_blocks=m.frontend_blocks,
+                     fusion_hidden=m.fusion_hidden, d_model=m.d_model, heads=m.heads, layers=m.layers, ffn=m.ffn,
+                     decoder_layers=m.decoder_layers, kernel_size=m.kernel_size, dropout=m.dropout,
+                     ctc_weight=m.ctc_weight, label_smoothing=m.label_smoothing, sos_eos=sos_eos, blank=blank,
+                     stem_kernel=m.stem_kernel, modality_dropout=m.modality_dropout,
+                     audio_drop_share=m.audio_drop_share)
+
+
+def mask_targets(s: MSRSSettings, model: torch.nn.Module) -> list[str]:
+    """Parameter / module globs MSRS (and the static/SET/RigL baselines) act on: ``targets`` plus the decoder when
+    ``mask_decoder``; only the parts the mode has (no audio front-end in VSR)."""
+    names = {n for n, _ in model.named_modules()}
+    globs = [g for g in s.targets if any(_glob_hits(g, n) for n in names)]
+    if s.mask_decoder:
+        globs.append("asr.decoder.*")
+    if not globs:
+        raise ValueError(f"targets={list(s.targets)} match no module of the {s.mode} model")
+    return globs
+
+
 class Recipe:
-    def __init__(self, cfg: DictConfig) -> None:
-        self.cfg = cfg
-        self.mode = cfg.mode
-        self.method = cfg.method
-        if self.mode not in MODES:
-            raise ValueError(f"mode={self.mode!r}; valid choices: {MODES}")
-        if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r}; valid choices: {METHODS}")
-        check_modality_dropout(self.mode, cfg.model.modality_dropout, cfg.model.audio_drop_share)
-        t = cfg.trainer
-        self.settings = LoopSettings.from_mapping(
-            OmegaConf.to_container(t, resolve=True), extra_keys=("batch_size", "num_workers"), run_dir=cfg.run_dir, max_steps=cfg.train.max_steps, epochs=None,
-            eval_every=cfg.train.eval_every, checkpoint_every=cfg.train.checkpoint_every,
-            fingerprint=fingerprint_of(cfg))
-        self.max_steps = int(self.settings.max_steps)
+    """``Recipe(cfg).run() -> summary``; ``cfg`` is read once, here, into ``self.settings``."""
+
+    def __init__(self, cfg) -> None:
+        self.settings = settings_from_config(cfg)
+        s = self.settings
+        d = s.data.dataset_dir
+        if d is not None and not d.is_dir():        # before any run folder is made
+            raise FileNotFoundError(f"data.dataset_dir={d} does not exist")
+        if s.method in ("static", "set", "rigl") and s.sparse.init == "given" and s.sparse.layer_densities is None:
+            raise ValueError("sparse.init=given needs sparse.layer_densities=[...] (one density per target layer, e.g. "
+                             "an MSRS-S run's layer_densities_list, handed over by a comparison set's `needs`)")
 
     # ------------------------------------------------------------------ data
     def _dataset_root(self) -> Path:
-        d = self.cfg.data
-        if d.dataset_dir:
-            root = Path(d.dataset_dir)
-            if not root.is_dir():
-                raise FileNotFoundError(f"data.dataset_dir={root} does not exist")
-            return root
+        d, s = self.settings.data, self.settings
+        if d.dataset_dir is not None:
+            if not d.dataset_dir.is_dir():
+                raise FileNotFoundError(f"data.dataset_dir={d.dataset_dir} does not exist")
+            return d.dataset_dir
         root = None
         if is_main_process():
             bar = lambda it, **kw: progress(it, **kw)  # noqa: E731
             if d.corpus == "grid":
-                root = build_grid_corpus(d.root, d.size, int(self.cfg.seed), num_speakers=int(d.num_speakers),
-                                         heldout_speakers=int(d.heldout_speakers), frame_size=int(d.frame_size),
-                                         progress=bar)
+                root = build_grid_corpus(d.root, d.size, s.seed, num_speakers=d.num_speakers,
+                                         heldout_speakers=d.heldout_speakers, frame_size=d.frame_size, progress=bar)
             else:
-                root = build_av_corpus(d.root, d.size, int(self.cfg.seed), max_words=int(d.max_words),
-                                       num_speakers=int(d.num_speakers), progress=bar)
+                root = build_av_corpus(d.root, d.size, s.seed, max_words=d.max_words, num_speakers=d.num_speakers,
+                                       progress=bar)
             root = str(root)
         barrier()
         return Path(broadcast_object(root))
 
-    def _units(self) -> str:
-        d = self.cfg.data
-        return ("word" if d.corpus == "grid" and not d.dataset_dir else "char") if d.units == "auto" else d.units
-
-    def _label_format(self) -> str:
-        d = self.cfg.data
-        if d.label_format != "auto":
-            return d.label_format
-        return "text" if d.corpus == "grid" and not d.dataset_dir else "ids"
-
-    def build_tokenizer(self):
-        """The output units: characters, words (GRID's 51, or ``data.word_list``) or auto_avsr's SentencePiece."""
-        d = self.cfg.data
-        units = self._units()
-        if units == "char":
+    def _tokenizer(self):
+        d = self.settings.data
+        if d.units == "char":
             return CharTokenizer(unk=d.unk)
-        if units == "word":
+        if d.units == "word":
             if d.word_list:
                 path = Path(d.word_list)
                 if not path.is_file():
                     raise FileNotFoundError(f"data.word_list={path} does not exist (one word per line)")
                 return WordTokenizer(path.read_text().split(), unk=d.unk)
-            if d.corpus != "grid" or d.dataset_dir:
-                raise ValueError("data.units=word needs the grid corpus or data.word_list=<file of words>")
             return WordTokenizer(VOCABULARY, unk=d.unk)
-        if not d.spm_model:
-            raise ValueError("data.units=spm needs data.spm_model=<auto_avsr's unigram5000.model> (and "
-                             "data.spm_units=<unigram5000_units.txt>)")
-        return SentencePieceTokenizer(d.spm_model, d.spm_units, lowercase=bool(d.lowercase))
+        return SentencePieceTokenizer(d.spm_model, d.spm_units, lowercase=d.lowercase)
 
-    def dataset(self, labels: str, noise: str, snr, seed: int) -> AVDataset:
-        d = self.cfg.data
-        return AVDataset(self.root, labels, _MODALITY[self.mode], tokenizer=self.tok, label_format=self._label_format(),
-                         noise=noise if snr is not None else "none", snr_db=snr, babble_bank=self.babble,
-                         tolerance_frames=int(d.tolerance_frames), on_error=d.on_error, seed=seed,
-                         max_frames=d.max_frames, frame_size=int(d.frame_size), lowercase=bool(d.lowercase),
-                         cache=bool(d.cache))
+    def build_data(self) -> MSRSData:
+        s, d = self.settings, self.settings.data
+        root = self._dataset_root()
+        tok = self._tokenizer()
 
-    def _test_labels(self) -> dict[str, str]:
-        """Name -> label list: ``test`` and, for the GRID corpus, ``test_unseen`` (held-out speakers)."""
-        d = self.cfg.data
-        sets = {"test": d.test_labels}
-        if d.corpus == "grid" and not d.dataset_dir:
-            sets["test_unseen"] = "labels/test_unseen.csv"
-        return sets
+        def dataset(labels: str, noise: str, snr, seed: int, babble=None) -> AVDataset:
+            return AVDataset(root, labels, s.modality, tokenizer=tok, label_format=d.label_format,
+                             noise=noise if snr is not None else "none", snr_db=snr, babble_bank=babble,
+                             tolerance_frames=d.tolerance_frames, on_error=d.on_error, seed=seed,
+                             max_frames=d.max_frames, frame_size=d.frame_size, lowercase=d.lowercase, cache=d.cache,
+                             allow_symlinks=d.allow_symlinks)
 
-    def _babble(self, train_set: AVDataset):
+        snr = list(s.snr) if isinstance(s.snr, tuple) else s.snr
+        needs_babble = s.noise == "babble" and s.mode != "vsr" and (
+            snr is not None or any(x is not None for x in s.eval.test_snrs))
+        babble, source = None, None
+        if needs_babble:
+            babble, source = self._babble(root, dataset(d.train_labels, "none", None, s.seed))
+        train = dataset(d.train_labels, s.noise if snr is not None else "none", snr, s.seed, babble)
+        val = dataset(d.val_labels, "none", None, s.seed + 1)
+        labels = {"test": d.test_labels}
+        if d.corpus == "grid" and d.embedded:
+            labels["test_unseen"] = "labels/test_unseen.csv"
+        tests = {k: dataset(v, "none", None, s.seed + 2) for k, v in labels.items()}   # read and checked now
+        ceiling = None
+        man = root / "manifest.json"
+        if man.is_file():
+            ceiling = json.loads(man.read_text()).get("viseme_ceiling_wer")
+        return MSRSData(train_set=train, val_set=val, test_sets=tests, tokenizer=tok, units=d.units,
+                        noisy=lambda name, x: dataset(labels[name], s.noise, x, s.seed + 2, babble),
+                        skipped={"train": train.skipped, "val": val.skipped, **{k: v.skipped for k, v in tests.items()}},
+                        viseme_ceiling=ceiling, babble_source=source)
+
+    def _babble(self, root: Path, train_set: AVDataset):
         """The babble bank: wavs in ``data.babble_dir``; if there are none, the training set's own audio
         (``data.babble_fallback=train``) or a how-to error (``error``)."""
-        d = self.cfg.data
+        d = self.settings.data
         bdir = Path(d.babble_dir)
-        bdir = bdir if bdir.is_absolute() else self.root / bdir
+        bdir = bdir if bdir.is_absolute() else root / bdir
         if d.babble_dir != "train" and bdir.is_dir() and any(bdir.glob("*.wav")):
-            self.babble_source = str(bdir)
-            return load_babble_bank(bdir)
+            return load_babble_bank(bdir), str(bdir)
         if d.babble_dir == "train" or d.babble_fallback == "train":
-            self.babble_source = "train"
             if is_main_process() and d.babble_dir != "train":
                 print(f"[msrs] no babble wavs in {bdir}: babble is built from the training set's audio "
                       f"(data.babble_fallback=train)", flush=True)
-            return babble_from_wavs(train_set.audio_paths(), seed=int(self.cfg.seed))
-        return load_babble_bank(bdir)          # raises the how-to error
+            return babble_from_wavs(train_set.audio_paths(), seed=self.settings.seed), "train"
+        return load_babble_bank(bdir), None          # raises the how-to error
 
-    def build_data(self) -> None:
-        cfg = self.cfg
-        d = cfg.data
-        if d.corpus not in CORPORA:
-            raise ValueError(f"data.corpus={d.corpus!r}; valid choices: {CORPORA}")
-        if d.units not in UNITS:
-            raise ValueError(f"data.units={d.units!r}; valid choices: {UNITS}")
-        if d.babble_fallback not in ("train", "error"):
-            raise ValueError(f"data.babble_fallback={d.babble_fallback!r}; valid choices: train, error")
-        self.root = self._dataset_root()
-        self.tok = self.build_tokenizer()
-        self.units = self._units()
-        needs_babble = cfg.noise == "babble" and self.mode != "vsr" and (
-            cfg.snr is not None or any(_snr_value(s) is not None for s in cfg.test_snrs))
-        snr = cfg.snr
-        if snr is not None and not isinstance(snr, (int, float)):
-            snr = [float(s) for s in snr]
-        noise = cfg.noise if self.mode != "vsr" else "none"
-        self.babble, self.babble_source = None, None
-        train_noise = noise if snr is not None and self.mode != "vsr" else "none"
-        if needs_babble:
-            probe = self.dataset(d.train_labels, "none", None, int(cfg.seed))
-            self.babble = self._babble(probe)
-        self.train_set = self.dataset(d.train_labels, train_noise, snr if self.mode != "vsr" else None, int(cfg.seed))
-        self.val_set = self.dataset(d.val_labels, "none", None, int(cfg.seed) + 1)
-        # every test list is read and checked now, before any training
-        self.test_labels = self._test_labels()
-        self.test_sets = {k: self.dataset(v, "none", None, int(cfg.seed) + 2) for k, v in self.test_labels.items()}
-        self.skipped = {"train": self.train_set.skipped, "val": self.val_set.skipped,
-                        **{k: v.skipped for k, v in self.test_sets.items()}}
-        self.viseme_ceiling = None
-        man = self.root / "manifest.json"
-        if man.is_file():
-            self.viseme_ceiling = json.loads(man.read_text()).get("viseme_ceiling_wer")
-
-    # ------------------------------------------------------------------ model / method
-    def build_model(self) -> AVSRModel:
-        m = self.cfg.model
-        return AVSRModel(self.mode, self.tok.vocab_size, frontend_width=int(m.frontend_width),
-                         frontend_blocks=tuple(m.frontend_blocks), fusion_hidden=int(m.fusion_hidden),
-                         d_model=int(m.d_model), heads=int(m.heads), layers=int(m.layers), ffn=int(m.ffn),
-                         decoder_layers=int(m.decoder_layers), kernel_size=int(m.kernel_size),
-                         dropout=float(m.dropout), ctc_weight=float(m.ctc_weight),
-                         label_smoothing=float(m.label_smoothing), sos_eos=int(self.tok.sos),
-                         blank=int(self.tok.blank), stem_kernel=tuple(m.stem_kernel),
-                         modality_dropout=float(m.modality_dropout),
-                         audio_drop_share=float(m.audio_drop_share)).to(self.device)
-
-    def targets(self) -> list[str]:
-        """Parameter / module globs MSRS (and the static/SET/RigL baselines) act on: ``targets`` plus the
-        decoder when ``mask_decoder``; only the parts the mode has (no audio front-end in VSR)."""
-        names = {n for n, _ in self.model.named_modules()}
-        globs = [g for g in self.cfg.targets if any(_glob_hits(g, n) for n in names)]
-        if self.cfg.mask_decoder:
-            globs.append("asr.decoder.*")
-        if not globs:
-            raise ValueError(f"targets={list(self.cfg.targets)} match no module of the {self.mode} model")
-        return globs
-
-    def _optimizer(self, groups) -> torch.optim.Optimizer:
-        o = self.cfg.optim
-        return torch.optim.AdamW(groups, lr=float(o.lr), weight_decay=float(o.weight_decay), betas=tuple(o.betas))
-
+    # ------------------------------------------------------------------ method
     def lr_at(self, step: int) -> float:
-        o = self.cfg.optim
-        warm = max(1, int(float(o.warmup_fraction) * self.max_steps))
-        return warmup_cosine(step, float(o.lr), warm, self.max_steps, float(o.min_lr_fraction))
+        o = self.settings.optim
+        warm = max(1, int(o.warmup_fraction * self.total_steps))
+        return warmup_cosine(step, o.lr, warm, self.total_steps, o.min_lr_fraction)
 
-    def _switched_state(self) -> dict | None:
-        """The MSRS controller state of a checkpoint taken after the switch (else None)."""
-        ck = self.run_info.ckpt
-        if ck is None:
-            return None
-        task = ck["extra"]["loop"]["per_rank"][self.rank]["task"]
-        st = task.get("msrs")
-        return st if st is not None and st.get("switch_step") is not None else None
+    def _optimizer(self, params) -> torch.optim.Optimizer:
+        o = self.settings.optim
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas)
 
-    def build_method(self) -> None:
-        """Model-side objects of the method: optimizer(s), MSRS controller or sparsity engine. A run resumed
-        past the MSRS switch is rebuilt in its post-switch shape (no masks; MSRS-S with its hardened masks)."""
-        cfg = self.cfg
-        targets = self.targets()
-        self.msrs = self.sparsity = None
-        self.extra_optimizers = []
-        switched = self._switched_state()
-        if self.method in ("msrs_d", "msrs_s") and switched is None:
-            c = cfg.msrs
-            beta = OmegaConf.to_container(c.beta) if not isinstance(c.beta, (int, float)) else c.beta
-            if isinstance(beta, dict):
-                frac = float(beta.pop("fraction", 1.0))
-                beta = make_beta(beta, max(1, int(frac * self.max_steps)))
-            self.msrs = MSRSController(
-                self.model, targets, variant=self.method[-1], lam=float(c.lam), beta=beta,
-                init_logit=float(c.init_logit), threshold=float(c.threshold), check_every=int(c.check_every),
-                window=int(c.window), tol=float(c.tol),
-                density_tol=None if c.density_tol is None else float(c.density_tol),
-                max_density=None if c.max_density is None else float(c.max_density),
-                min_steps=int(float(c.min_fraction) * self.max_steps),
-                force_at=max(1, int(float(c.force_fraction) * self.max_steps)) if c.force_fraction is not None else None)
-            logits = {id(p) for p in self.msrs.mask_parameters()}
-            main = [p for p in self.model.parameters() if id(p) not in logits]
-            if c.mask_optimizer == "adam":
-                self.optimizer = self._optimizer([{"params": main},
-                                                  {"params": self.msrs.mask_parameters(),
-                                                   "lr_fixed": float(c.mask_lr), "weight_decay": 0.0}])
-            elif c.mask_optimizer == "sgd":
-                # plain SGD on the logits: their steps shrink as sigmoid(beta * logits) saturates, so the
-                # mask freezes as beta grows (Adam would rescale the vanishing gradients back up)
-                self.optimizer = self._optimizer([{"params": main}])
-                self.extra_optimizers = [torch.optim.SGD(self.msrs.mask_parameters(), lr=float(c.mask_lr),
-                                                         momentum=float(c.mask_momentum))]
-            else:
-                raise ValueError(f"msrs.mask_optimizer={c.mask_optimizer!r}; valid choices: adam, sgd")
-        elif self.method in ("msrs_d", "msrs_s"):     # resuming past the switch: same order as switch()
-            self.optimizer = self._optimizer([{"params": [p for _, p in sorted(self.model.named_parameters(),
-                                                                                key=lambda t: t[0])]}])
-            self.msrs = MSRSController.restore_switched(self.model, switched, self.method[-1], self.optimizer,
-                                                        self.run_info.ckpt["states"].get("sparsity"))
-            self.sparsity = self.msrs.sparsity
+    def _regularizer(self, model, targets) -> SoftMaskL1:
+        """The soft masks and their schedule (module docstring of ``core.regularizers.regularizer``)."""
+        m, T = self.settings.msrs, self.total_steps
+        masks = SoftMasks(model, targets, beta=m.beta_start, init_logit=m.bound, bound=m.bound)
+        stab = MaskStability(window=m.window, tol=m.tol, density_tol=m.density_tol, max_density=m.max_density,
+                             keep_history=masks.numel() <= KEEP_MASK_HISTORY_MAX)
+        warm = int(self.settings.optim.warmup_fraction * T)          # never before the LR warm-up is over
+        return SoftMaskL1(masks, lam=m.lam, beta_start=m.beta_start, beta_end=m.beta_end,
+                          anneal_steps=max(1, int(m.anneal_fraction * T)), start_after=warm, start_below=m.start_wer,
+                          allocation=m.allocation, density=m.density, stability=stab, lr=m.mask_lr)
+
+    def build_method(self, model, run: Run) -> dict:
+        """Optimizer(s), MSRS controller and its regularizer, or the sparsity engine. A run resumed past the MSRS
+        switch (read through ``run.task_state()`` / ``run.state("sparsity")``) is rebuilt in its post-switch shape."""
+        s, T = self.settings, self.total_steps
+        targets = mask_targets(s, model)
+        out = {"controller": None, "regularizer": None, "sparsity": None}
+        task_state = run.task_state()
+        rec = (task_state or {}).get("msrs")
+        switched = rec is not None and rec.get("switch_step") is not None
+        if s.is_msrs and not switched:
+            m = s.msrs
+            reg = self._regularizer(model, targets)
+            ctrl = MSRSController(model, reg, variant=s.method[-1], check_every=m.check_every,
+                                  min_steps=int(m.min_fraction * T),
+                                  force_at=max(1, int(m.force_fraction * T)) if m.force_fraction is not None else None)
+            logits = {id(p) for p in reg.parameters()}
+            # the logits are trained by the regularizer's own Adam (mask_lr: a per-logit step whatever the gradient's
+            # scale or the model's size), outside the model optimizer and its gradient clipping
+            out["optimizer"] = self._optimizer([p for p in model.parameters() if id(p) not in logits])
+            out.update(controller=ctrl, regularizer=reg)
+        elif s.is_msrs:                      # resuming past the switch: same parameter order as switch()
+            opt = self._optimizer([p for _, p in sorted(model.named_parameters(), key=lambda t: t[0])])
+            ctrl = MSRSController.restore_switched(model, rec, s.method[-1], opt, run.state("sparsity"))
+            out.update(optimizer=opt, controller=ctrl, sparsity=ctrl.sparsity)
         else:
-            self.optimizer = self._optimizer([{"params": list(self.model.parameters())}])
-            if self.method in ("static", "set", "rigl"):
-                s = cfg.sparse
-                grow = {"static": "none", "set": "random", "rigl": "gradient"}[self.method]
-                drop = OmegaConf.to_container(s.drop_fraction) if not isinstance(s.drop_fraction, (int, float)) \
-                    else s.drop_fraction
-                self.sparsity = build_sparsity(
-                    self.model, total_steps=self.max_steps, density=float(s.density), init=s.init, grow=grow,
-                    update_every=int(s.update_every), targets=targets, seed=int(cfg.seed),
-                    end_step_fraction=float(s.end_step_fraction) if grow != "none" else None,
-                    drop_fraction=drop if grow != "none" else 0.0).attach(self.optimizer)
+            opt = self._optimizer(list(model.parameters()))
+            out["optimizer"] = opt
+            if s.method in ("static", "set", "rigl"):
+                out["sparsity"] = self._baseline_sparsity(model, targets).attach(opt)
+        return out
+
+    def _baseline_sparsity(self, model, targets) -> DynamicSparsity:
+        s, sp, T = self.settings, self.settings.sparse, self.total_steps
+        grow = {"static": "none", "set": "random", "rigl": "gradient"}[s.method]
+        end = max(1, int(round(sp.end_step_fraction * T)))
+        kw = dict(grow=grow, update_every=sp.update_every, targets=targets, seed=s.seed,
+                  end_step=end if grow != "none" else None,
+                  drop_fraction=Cosine(sp.drop_start, sp.drop_end, end) if grow != "none" else 0.0)
+        if sp.init == "given":
+            from core.sparse.targets import select_parameters
+
+            names = list(select_parameters(model, targets))
+            if len(names) != len(sp.layer_densities):
+                raise ValueError(f"sparse.layer_densities has {len(sp.layer_densities)} entries but the {s.mode} model "
+                                 f"has {len(names)} target layers ({names[0]} ... {names[-1]})")
+            return DynamicSparsity(model, 1.0, densities=dict(zip(names, sp.layer_densities)), **kw)
+        return DynamicSparsity(model, sp.density, init=sp.init, **kw)
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict:
-        cfg = self.cfg
-        self.run_info = prepare_run(self.settings, app="msrs", variant=f"{cfg.data.corpus}-{self.mode}-{self.method}")
+        s = self.settings
+        run = prepare_run(dataclasses.replace(s.loop), app="msrs", variant=f"{s.data.corpus}-{s.mode}-{s.method}")
+        self.run_dir, self.is_main = run.run_dir, run.is_main
         try:
-            if self.run_info.finished:
-                if self.run_info.is_main:
-                    print(f"[msrs] {self.run_info.run_dir} already holds this finished run; its results are kept", flush=True)
-                return self.run_info.summary
-            self.rank, self.world, self.device = self.run_info.dist.rank, self.run_info.dist.world_size, self.run_info.device
-            self.is_main = self.run_info.is_main
-            if self.device.type == "cpu" and cfg.cpu_threads:
-                torch.set_num_threads(int(cfg.cpu_threads))
-            self.build_data()
-            torch.manual_seed(int(cfg.seed))
-            self.model = self.build_model()
-            self.build_method()
-            self.task = MSRSTask(self)
-            loop = TrainLoop(self.run_info, self.model, self.optimizer, self.task, lr_schedule=self.lr_at,
-                             sparsity=self.sparsity, extra_optimizers=self.extra_optimizers)
-            summary = loop.run()
-            if self.is_main:
-                print(json.dumps({k: summary.get(k) for k in ("variant", "seed", "steps", "train_cpu_s", "test_wer",
-                                                              "test_unseen_wer", "switch_step", "switch_forced",
-                                                              "density")}), flush=True)
-            return summary
+            if run.finished:
+                if run.is_main:
+                    print(f"[msrs] {run.run_dir} already holds this finished run; its results are kept", flush=True)
+                return run.summary
+            if run.device.type == "cpu" and s.cpu_threads:
+                torch.set_num_threads(s.cpu_threads)
+            data = self.build_data()
+            per = s.batch_size * run.dist.world_size
+            self.total_steps = s.loop.max_steps if s.loop.max_steps is not None else \
+                s.loop.epochs * max(1, math.ceil(len(data.train_set) / per))
+            torch.manual_seed(s.seed)
+            tok = data.tokenizer
+            model = build_model(s, tok.vocab_size, int(tok.sos), int(tok.blank)).to(run.device)
+            parts = self.build_method(model, run)
+            task = MSRSTask(s, data, model, run, total_steps=self.total_steps, controller=parts["controller"],
+                            sparsity=parts["sparsity"])
+            loop = TrainLoop(run, model, parts["optimizer"], task, lr_schedule=self.lr_at, sparsity=parts["sparsity"],
+                             regularizer=parts["regularizer"])
+            return loop.run()
         finally:
             cleanup()

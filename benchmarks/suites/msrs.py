@@ -70,32 +70,37 @@ def _scaling(ctx) -> None:
 
 
 def _switch_smoke(ctx) -> None:
-    """MSRS-S on a tiny MLP: stabilization, switch and exact zeros after further steps."""
+    """MSRS-S on a tiny MLP: the soft-mask regularizer (core.regularizers.SoftMaskL1) learns a mask, the controller
+    switches when it has settled, and the masked weights stay exactly zero after further steps."""
     from torch import nn
 
     from apps.msrs.controller import MSRSController
+    from core.regularizers import build_regularizer
 
     torch.manual_seed(ctx.seed)
     model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
-    ctrl = MSRSController(model, ["0", "2"], variant="s", lam=20.0, init_logit=0.5, check_every=5, window=3,
-                          tol=0.01, force_at=150)
-    logits = ctrl.mask_parameters()
-    main = [p for p in model.parameters() if all(p is not q for q in logits)]
-    opt = torch.optim.AdamW([{"params": main}, {"params": logits, "lr": 0.05}], lr=1e-2)
+    reg = build_regularizer(model, lam=2e-3, beta={"start": 3.0, "end": 10.0, "anneal_steps": 100}, init_logit=1.0,
+                            bound=1.0, targets=["0", "2"], lr=0.05,
+                            stability={"window": 3, "tol": 0.01, "density_tol": 0.01, "max_density": 0.95})
+    ctrl = MSRSController(model, reg, variant="s", check_every=5, force_at=150)
+    logits = {id(p) for p in reg.parameters()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if id(p) not in logits], lr=1e-2)
     g = torch.Generator().manual_seed(ctx.seed)
     w = torch.randn(16, 4, generator=g)
     t0 = time.perf_counter()
     steps = 200
     for s in range(1, steps + 1):
         x = torch.randn(32, 16, generator=g)
-        loss = (model(x) - x @ w).pow(2).mean() + ctrl.penalty()
+        loss = (model(x) - x @ w).pow(2).mean() + (reg.penalty() if ctrl.active else 0.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if ctrl.sparsity is not None:
             ctrl.sparsity.step()
-        if ctrl.active and ctrl.after_step(s):
-            opt = ctrl.switch(s, opt)
+        if ctrl.active:
+            reg.step()
+            if ctrl.after_step(s):
+                opt = ctrl.switch(s, opt)
     ctx.record(NAME, "mlp_msrs_s", "switch_step_fraction", (ctrl.switch_step or steps) / steps, "",
                wall_s=time.perf_counter() - t0, forced=bool(ctrl.forced))
     ctx.record(NAME, "mlp_msrs_s", "sparsity", 1 - ctrl.sparsity.density() if ctrl.sparsity else 0.0, "")

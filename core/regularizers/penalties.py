@@ -1,24 +1,31 @@
 """Sparsity penalties on tensors (differentiable)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 
-import torch
 from torch import Tensor
 
-__all__ = ["l1_penalty"]
+__all__ = ["soft_count"]
 
 
-def l1_penalty(tensors: Iterable[Tensor] | Mapping[str, Tensor]) -> Tensor:
-    """Mean absolute value over every entry of every tensor: ``sum_t sum |t| / sum_t numel(t)`` -> scalar.
+def soft_count(masks: Sequence[Tensor], weights: Sequence[int] | None = None) -> Tensor:
+    """``sum_t weights[t] * sum(masks[t])`` -> scalar: the soft number of kept entries (an L1 of masks in [0, 1]).
 
-    The mean (not the sum) keeps the penalty's scale independent of the model size, so one ``lam``
-    works for small and large models. Differentiable; ValueError on no tensors or no entries.
+    A sum, not a mean: the gradient on one entry is ``weights[t]`` whatever the number of entries, so one penalty
+    weight means the same per-entry price on a small model and on a wide one (a mean would divide it by N).
+    ``weights``: entries each mask value stands for (e.g. a kernel's size), default 1. Differentiable;
+    ValueError on no tensors or no entries.
     """
-    ts = list(tensors.values()) if isinstance(tensors, Mapping) else list(tensors)
-    if not ts:
-        raise ValueError("l1_penalty needs at least one tensor; got none")
-    total = sum(t.numel() for t in ts)
-    if total == 0:
-        raise ValueError("l1_penalty got only empty tensors")
-    return sum(t.abs().sum() for t in ts) / total
+    ms = list(masks)
+    if not ms:
+        raise ValueError("soft_count needs at least one tensor; got none")
+    ws = [1] * len(ms) if weights is None else list(weights)
+    if len(ws) != len(ms):
+        raise ValueError(f"soft_count: {len(ms)} masks but {len(ws)} weights")
+    if sum(m.numel() for m in ms) == 0:
+        raise ValueError("soft_count got only empty tensors")
+    total = None
+    for m, w in zip(ms, ws):
+        term = m.sum() * float(w) if w != 1 else m.sum()
+        total = term if total is None else total + term
+    return total

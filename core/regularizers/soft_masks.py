@@ -8,8 +8,21 @@ show up in ``model.parameters()`` (create the optimizer AFTER wrapping the model
 Masks are keyed by target name (a module's name for its ``weight``, else the parameter name, e.g.
 ``layers.0.self_attn.in_proj_weight``), the keys ``DynamicSparsity.from_masks`` takes.
 ``beta`` (a float or a ``core.schedules.Schedule`` of the step) sharpens the sigmoid over training
-(``.step()`` advances it); ``.penalty()`` is the L1 term to add to the loss; ``.harden()`` ends
-training with a binary mask, ``.remove()`` with the dense raw weights.
+(``.step()`` advances it, ``.set_beta`` sets it directly); ``.penalty()`` is the L1 term to add to the loss;
+``.harden()`` ends training with a binary mask (the global threshold, or masks the caller chose, e.g. per
+layer), ``.remove()`` with the dense raw weights.
+
+**Scale-free in the number of mask entries.** ``penalty()`` is the *sum* of the soft masks over every masked
+weight (a soft count of the kept weights), not their mean: its pull on one logit,
+``d penalty / d logit = beta * sigmoid'(beta * logit)`` (times the kernel size for kernel masks), does not
+depend on how many entries the model has, so one ``lam`` means the same per-weight price on a model and on its
+4x-wider copy (a mean would divide it by N: ~1e-7 per logit at auto_avsr's size).
+
+**Bounded logits and a gradient gate.** ``bound`` keeps every logit in ``[-bound, bound]`` (``clamp_()``,
+called after each mask step): the soft mask can never be more saturated than ``sigmoid(beta * bound)``, so
+how binary it is follows the temperature schedule, not how long the logits were pushed. ``set_gate(0)``
+stops the logits from learning (their gradient is exactly zero, the forward value unchanged: a
+``logits * g + logits.detach() * (1 - g)`` gate, which keeps every logit in the autograd graph, as DDP needs).
 
 Granularity ``"weight"``: one logit per weight entry. ``"kernel"``: one logit per ``(out, in)``
 kernel of a conv, broadcast over the kernel's spatial entries (for Linear it equals "weight").
@@ -27,7 +40,7 @@ from core.schedules import Schedule
 from core.sparse.targets import SparseTarget, select_parameters
 from core.validation import check_choice
 
-from .penalties import l1_penalty
+from .penalties import soft_count
 
 __all__ = ["SoftMasks", "SoftMaskParametrization", "GRANULARITIES"]
 
@@ -44,10 +57,14 @@ class SoftMaskParametrization(nn.Module):
         self.view_shape = shape + (1,) * (weight.dim() - len(shape))
         self.kernel_numel = weight.numel() // math.prod(shape)
         self.beta = 1.0  # set by SoftMasks
+        self.gate = 1.0  # set by SoftMasks: 1 = the logits learn, 0 = frozen (zero gradient, same value)
 
     def mask(self) -> Tensor:
         """Soft mask in logits' shape, values in (0, 1)."""
-        return torch.sigmoid(self.beta * self.logits)
+        z = self.logits
+        if self.gate != 1.0:
+            z = z * self.gate + z.detach() * (1.0 - self.gate)
+        return torch.sigmoid(self.beta * z)
 
     def forward(self, weight: Tensor) -> Tensor:
         return weight * self.mask().view(self.view_shape)
@@ -74,7 +91,7 @@ class SoftMasks:
 
     def __init__(self, model: nn.Module, targets: None | str | Sequence[str] | Callable = None, *,
                  beta: float | Schedule = 1.0, init_logit: float = 3.0, threshold: float = 0.5,
-                 granularity: str = "weight") -> None:
+                 granularity: str = "weight", bound: float | None = None) -> None:
         self.granularity = check_choice("granularity", granularity, GRANULARITIES)
         self.threshold = _check_threshold(threshold)
         try:
@@ -83,6 +100,16 @@ class SoftMasks:
             raise ValueError(f"init_logit={init_logit!r} must be a finite number") from None
         if not math.isfinite(init_logit):
             raise ValueError(f"init_logit={init_logit!r} must be a finite number")
+        if bound is not None:
+            try:
+                bound = float(bound)
+            except (TypeError, ValueError):
+                raise ValueError(f"bound={bound!r} must be a positive number or None") from None
+            if not (bound > 0 and math.isfinite(bound)):
+                raise ValueError(f"bound={bound!r} must be a positive finite number or None")
+            if abs(init_logit) > bound:
+                raise ValueError(f"init_logit={init_logit} lies outside [-bound, bound] = [{-bound}, {bound}]")
+        self.bound = bound
         if isinstance(beta, Schedule) or callable(beta):
             self._beta_fn = beta
         else:
@@ -108,6 +135,7 @@ class SoftMasks:
             self._params[name] = p
         self._step = 0
         self._active = True
+        self._gate = 1.0
         self._apply_beta()
 
     # ------------------------------------------------------------------ schedule
@@ -133,6 +161,33 @@ class SoftMasks:
         self._step += 1
         self._apply_beta()
 
+    def set_beta(self, beta: float) -> None:
+        """Set the temperature directly (for a caller that owns its own schedule, e.g. one that starts late)."""
+        self._check_active()
+        self._beta_fn = lambda step, b=float(beta): b
+        self._apply_beta()
+
+    @property
+    def gate(self) -> float:
+        return self._gate
+
+    def set_gate(self, gate: float) -> None:
+        """1: the logits learn; 0: their gradient is exactly zero (value and autograd graph unchanged)."""
+        g = float(gate)
+        if not 0.0 <= g <= 1.0:
+            raise ValueError(f"gate={gate!r} must be in [0, 1]")
+        self._gate = g
+        for p in self._params.values():
+            p.gate = g
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Keep every logit in [-bound, bound] (no-op without a bound); call after each mask optimizer step."""
+        if self.bound is None or not self._active:
+            return
+        for p in self._params.values():
+            p.logits.clamp_(-self.bound, self.bound)
+
     # ------------------------------------------------------------------ masks
     def _check_active(self) -> None:
         if not self._active:
@@ -147,9 +202,16 @@ class SoftMasks:
         return list(self.logits().values())
 
     def penalty(self) -> Tensor:
-        """Scalar L1 of the soft masks: mean of sigmoid(beta * logits) over every mask entry (differentiable)."""
+        """Scalar L1 of the soft masks as a soft count of kept weights: ``sum`` of sigmoid(beta * logits) over
+        every masked weight (a kernel logit counts with its kernel size). Differentiable; its gradient on one
+        logit does not depend on the number of entries (module docstring)."""
         self._check_active()
-        return l1_penalty([p.mask() for p in self._params.values()])
+        return soft_count([p.mask() for p in self._params.values()],
+                          [p.kernel_numel for p in self._params.values()])
+
+    def numel(self) -> int:
+        """Masked weights (a kernel counts with its size)."""
+        return sum(p.logits.numel() * p.kernel_numel for p in self._params.values())
 
     def soft(self) -> dict[str, Tensor]:
         """{name: soft mask} detached, logits-shaped (weight shape, or (out, in) for kernels)."""
@@ -157,30 +219,69 @@ class SoftMasks:
         with torch.no_grad():
             return {n: p.mask().detach().clone() for n, p in self._params.items()}
 
+    def raw_logits(self) -> dict[str, Tensor]:
+        """{name: logits} detached copies (logits-shaped)."""
+        self._check_active()
+        with torch.no_grad():
+            return {n: p.logits.detach().clone() for n, p in self._params.items()}
+
     def hard(self, threshold: float | None = None) -> dict[str, Tensor]:
-        """{name: bool mask} = soft > threshold, logits-shaped."""
+        """{name: bool mask} = soft > threshold, logits-shaped (the global rule: one threshold for every layer)."""
         thr = self.threshold if threshold is None else _check_threshold(threshold)
         return {n: s > thr for n, s in self.soft().items()}
 
-    def density(self, threshold: float | None = None) -> float:
-        """Fraction of target weights the hard mask keeps (a kernel counts with its size)."""
-        hard = self.hard(threshold)
-        kept = sum(int(h.sum()) * self._params[n].kernel_numel for n, h in hard.items())
-        total = sum(h.numel() * self._params[n].kernel_numel for n, h in hard.items())
-        return kept / total
-
-    def _weight_masks(self, threshold: float | None) -> dict[str, Tensor]:
+    def hard_per_layer(self, densities: dict[str, float]) -> dict[str, Tensor]:
+        """{name: bool mask} keeping, in each layer, the ``round(density * entries)`` entries with the largest
+        logits (ties broken by position, deterministically): a per-layer budget (e.g. ERK) filled by the learned
+        scores. ``densities``: {name: fraction in [0, 1]} for every layer."""
+        missing = sorted(set(self._params) - set(densities))
+        if missing:
+            raise ValueError(f"hard_per_layer needs a density for every layer; missing {missing[:5]}")
         out = {}
-        for n, h in self.hard(threshold).items():
-            t = self.targets[n]
-            w = getattr(t.module.parametrizations, t.attr).original
-            out[n] = h.view(self._params[n].view_shape).expand(w.shape).clone()
+        for n, lg in self.raw_logits().items():
+            flat = lg.flatten()
+            k = int(round(float(densities[n]) * flat.numel()))
+            k = min(max(k, 0), flat.numel())
+            order = torch.argsort(flat, descending=True, stable=True)
+            keep = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+            keep[order[:k]] = True
+            out[n] = keep.view(lg.shape)
         return out
 
-    def harden(self, threshold: float | None = None) -> dict[str, Tensor]:
-        """Remove the parametrizations leaving ``weight = raw weight * hard mask``; return weight-shaped bool masks."""
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """{name: weight shape} of the masked tensors (for density allocations such as ERK)."""
+        return {n: tuple(t.shape) for n, t in self.targets.items()}
+
+    def masks_density(self, masks: dict[str, Tensor]) -> float:
+        """Fraction of target weights that logits-shaped bool ``masks`` keep (a kernel counts with its size)."""
+        kept = sum(int(h.sum()) * self._params[n].kernel_numel for n, h in masks.items())
+        total = sum(h.numel() * self._params[n].kernel_numel for n, h in masks.items())
+        return kept / total
+
+    def density(self, threshold: float | None = None) -> float:
+        """Fraction of target weights the hard mask keeps (a kernel counts with its size)."""
+        return self.masks_density(self.hard(threshold))
+
+    def _weight_masks(self, hard: dict[str, Tensor]) -> dict[str, Tensor]:
+        out = {}
+        for n, h in hard.items():
+            t = self.targets[n]
+            w = getattr(t.module.parametrizations, t.attr).original
+            out[n] = h.to(w.device).view(self._params[n].view_shape).expand(w.shape).clone()
+        return out
+
+    def harden(self, threshold: float | None = None, masks: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Remove the parametrizations leaving ``weight = raw weight * hard mask``; return weight-shaped bool masks.
+        The hard mask is ``hard(threshold)`` unless logits-shaped bool ``masks`` are given (e.g. ``hard_per_layer``)."""
         self._check_active()
-        masks = self._weight_masks(threshold)
+        if masks is not None:
+            if set(masks) != set(self._params):
+                raise ValueError(f"harden(masks=...) needs one mask per layer; got {sorted(set(masks) ^ set(self._params))[:5]} "
+                                 "extra or missing")
+            hard = {n: m.bool() for n, m in masks.items()}
+        else:
+            hard = self.hard(threshold)
+        masks = self._weight_masks(hard)
         for n, t in self.targets.items():
             parametrize.remove_parametrizations(t.module, t.attr, leave_parametrized=False)
             w = getattr(t.module, t.attr)
@@ -198,14 +299,15 @@ class SoftMasks:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
-        """The step (beta follows from it); the logits live in the model's state_dict."""
-        return {"step": self._step}
+        """The step (beta follows from it) and the gate; the logits live in the model's state_dict."""
+        return {"step": self._step, "gate": self._gate}
 
     def load_state_dict(self, state: dict) -> None:
         if "step" not in state:
             raise ValueError(f"soft-mask state needs key 'step'; got keys {sorted(state)}")
         self._step = int(state["step"])
         self._apply_beta()
+        self.set_gate(float(state.get("gate", 1.0)))
 
     def __repr__(self) -> str:
         return (f"SoftMasks({len(self.targets)} parameters, granularity={self.granularity!r}, beta={self._beta:g}, "

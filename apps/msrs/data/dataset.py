@@ -18,6 +18,10 @@ media, empty transcript, frame size other than ``frame_size``, audio and video l
 than ``tolerance_frames``) raises a ValueError / FileNotFoundError naming the label file and line and the
 media file, at construction (before training); with ``on_error="skip"`` the item is dropped at scan time
 and counted in ``.skipped`` (a list of (where, reason)) -- never silently.
+
+Every media path must stay inside ``root`` after resolving symlinks (``core.validation.resolve_inside``): a
+symlink out of the data root is refused unless ``allow_symlinks`` (``data.allow_symlinks=true``, for datasets
+laid out with symlinks, e.g. on clusters).
 """
 from __future__ import annotations
 
@@ -117,7 +121,8 @@ class AVDataset(Dataset):
                  tokenizer=None, label_format: str = "ids", noise: str = "none", snr_db=None,
                  babble_bank: list[np.ndarray] | None = None, frame_size: int = 88, sample_rate: int = 16000,
                  fps: int = 25, tolerance_frames: int = 2, on_error: str = "raise", seed: int = 0,
-                 max_frames: int | None = None, lowercase: bool = False, cache: bool = False) -> None:
+                 max_frames: int | None = None, lowercase: bool = False, cache: bool = False,
+                 allow_symlinks: bool = False) -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality={modality!r}; valid choices: {MODALITIES}")
         if label_format not in ("ids", "text"):
@@ -147,8 +152,11 @@ class AVDataset(Dataset):
         self.skipped: list[tuple[str, str]] = []
         items = _parse_labels(self.labels_path, label_format, tokenizer, lowercase=lowercase, on_error=on_error,
                               skipped=self.skipped)
-        for n, it in enumerate(items, 1):  # every media path must stay inside the data root
-            resolve_inside(self.root, Path(it.dataset) / it.rel_path, what=f"{self.labels_path}: entry {n}")
+        for n, it in enumerate(items, 1):  # every media path must stay inside the data root (resolved path)
+            rel = Path(it.dataset) / it.rel_path
+            for p in ([rel] if modality == "video" else [rel, rel.with_suffix(".wav")] if modality == "audiovisual"
+                      else [rel.with_suffix(".wav")]):
+                resolve_inside(self.root, p, what=f"{self.labels_path}: entry {n}", allow_symlinks=allow_symlinks)
         kept = []
         for it in items:
             try:

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 import apps.msrs
 from apps.msrs.report import judgements, load_runs, main as report_main, snr_table, steps_to_reach, summarize
@@ -14,20 +13,40 @@ CONFIGS = Path(apps.msrs.__file__).parent / "configs"
 
 
 def test_every_experiment_composes_and_sets_declare_their_hand_over():
+    from apps.common.hydra_config import compose
+    from apps.msrs.recipe import settings_from_config
+
     methods = {}
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
-        for f in sorted((CONFIGS / "experiment").glob("*.yaml")):
-            cfg = compose("train", overrides=["preset=grid_cpu", f"experiment={f.stem}"])
-            methods[f.stem] = cfg.method
-    assert methods == {m: m for m in ("curriculum", "dense", "msrs_d", "msrs_s", "rigl", "set", "static")}
+    for f in sorted((CONFIGS / "experiment").glob("*.yaml")):
+        methods[f.stem] = settings_from_config(compose("msrs", ["preset=grid_cpu", f"experiment={f.stem}"])).method
+    assert methods == {**{m: m for m in ("curriculum", "dense", "msrs_d", "msrs_s", "rigl", "set", "static")},
+                       "msrs_s_erk": "msrs_s"}
     for f in sorted((CONFIGS / "sets").glob("*.yaml")):
         cs = load_set(f)
         assert cs.entry == "apps.msrs.train"
         for name, spec in cs.runs.items():
-            if any(o in ("experiment=static", "experiment=set", "experiment=rigl") for o in spec.overrides):
-                assert spec.needs == {"msrs_s": {"sparse.density": "density"}}, (f.name, name)
-                assert cs.order().index("msrs_s") < cs.order().index(name)
-    assert len(load_set(CONFIGS / "sets" / "grid_cpu_vsr.yaml").seeds) >= 3
+            # every run composes and every key is read (the hand-over values come from the run it needs)
+            s = settings_from_config(compose("msrs", [*cs.common, *spec.overrides]))
+            if s.method in ("static", "set", "rigl"):
+                if s.sparse.init == "given":     # MSRS-S's learned per-layer densities: same allocation
+                    assert spec.needs == {"msrs_s": {"sparse.layer_densities": "layer_densities_list"}}, (f.name, name)
+                else:                            # ERK at an MSRS-S run's overall density
+                    (dep, keys), = spec.needs.items()
+                    assert keys == {"sparse.density": "density"} and dep.startswith("msrs_s"), (f.name, name)
+                for dep in spec.needs:
+                    assert cs.order().index(dep) < cs.order().index(name)
+    assert len(load_set(CONFIGS / "sets" / "grid_long_vsr.yaml").seeds) >= 5
+
+
+def test_a_learned_allocation_is_handed_over_as_an_override():
+    """The set driver writes `key=<summary value>`: MSRS-S's list of per-layer densities must parse as one."""
+    from apps.common.hydra_config import compose
+    from apps.msrs.recipe import settings_from_config
+
+    dens = [0.31, 0.2, 1.0, 0.054321]
+    s = settings_from_config(compose("msrs", ["preset=grid_cpu", "experiment=static", "sparse.init=given",
+                                              "sparse.density=null", f"sparse.layer_densities={dens}"]))
+    assert s.sparse.layer_densities == tuple(dens) and s.sparse.density is None
 
 
 def _summary(val, test, cpu, **kw):
@@ -56,10 +75,9 @@ def test_report_pairs_seeds_and_judges(tmp_path):
     assert sorted(loaded) == ["dense", "msrs_d", "msrs_s"] and sorted(loaded["msrs_d"]) == [0, 1]
     res = summarize(loaded)
     m = res["runs"]["msrs_d"]
-    # seed 0 reaches dense's 0.3 at 8 CPU s (dense: 20) -> 0.4; seed 1 reaches 0.2 at 16 s -> 0.8
-    assert m["cpu_ratio_to_baseline"]["values"] == pytest.approx([0.4, 0.8])
-    # ... and in steps: seed 0 at step 50 (dense: 100) -> 0.5, seed 1 at step 100 (dense: 100) -> 1.0
+    # in steps: seed 0 reaches dense's 0.3 at step 50 (dense: 100) -> 0.5, seed 1 reaches 0.2 at step 100 -> 1.0
     assert m["steps_ratio_to_baseline"]["values"] == pytest.approx([0.5, 1.0])
+    assert m["steps_ratio_to_baseline"]["mean"] == pytest.approx(0.75) and m["steps_ratio_to_baseline"]["hi"] > 1
     assert m["stable_fraction"]["n"] == 1 and m["forced"] == [False, True]
     v = {x["target"]: x["verdict"] for x in res["verdicts"]}
     # two seeds: the t interval of 0.31, 0.22 (t = 12.7) straddles 0.40
@@ -71,6 +89,7 @@ def test_report_pairs_seeds_and_judges(tmp_path):
     # paired on seed 0 only: 0.21 / 0.20 - 1 = +5 % at 60 % sparsity
     assert v["MSRS-S sparsity >= 50 %"] == "met (1 seed: indicative)"
     assert v["MSRS-S test WER at most 10 % above MSRS-D's (paired ratio <= 1.1)"] == "met (1 seed: indicative)"
+    assert v["MSRS-D test WER below dense's (paired ratio < 1)"] == "within noise (2 seeds: indicative)"
     # the suite records the same figures from the same list, so its verdicts are the report's
     from benchmarks.context import BenchContext
     from benchmarks.suites.msrs import NAME
@@ -84,12 +103,13 @@ def test_report_pairs_seeds_and_judges(tmp_path):
     suite = {r["metric"] + ":" + r["variant"].split(":")[1]: r for r in read_results(tmp_path / "b" / "r.jsonl")
              if r.get("verdict")}
     mine = {x["metric"] + ":" + x["variant"]: x for x in res["verdicts"]}
-    assert sorted(suite) == sorted(mine) and len(mine) == 7
+    assert sorted(suite) == sorted(mine) and len(mine) == 8
     for k, x in mine.items():
         assert x["verdict"].split(" (")[0] == suite[k]["verdict"], k
         if suite[k]["verdict"] != "not judged":
             assert x["interval"] == pytest.approx(suite[k]["interval"])
     assert report_main([str(tmp_path)]) == 0 and "msrs_d" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "report.json").read_text())["runs"]["msrs_d"]["seeds"] == [0, 1]
     with pytest.raises(FileNotFoundError, match="no finished runs"):
         load_runs(tmp_path / "empty")
 
@@ -143,8 +163,8 @@ def test_report_judges_avsr_against_asr_in_noise_paired_by_seed():
     assert minus5["verdict"] == "within noise"                  # 0.83, 1.27, 0.90
     rows = snr_table(summarize(runs))                           # the report's per-SNR table, clean first
     assert rows[2] == "| run | clean | 0 dB | -5 dB |"
-    assert rows[4].startswith("| dense | 0.300 +- 0.000 (n=3) | 0.410 +- 0.010 (n=3) | 0.573 +- 0.110 (n=3) |")
-    assert snr_table({"runs": {"dense": {"test_wer@clean": {"mean": 0.3, "std": 0.0, "n": 3}}}}) == []
+    assert rows[4].startswith("| dense | 0.300 [0.300, 0.300] | 0.410 [0.385, 0.435] | 0.573 [0.300, 0.847] |")
+    assert snr_table({"runs": {"dense": {"test_wer@clean": {"mean": 0.3, "lo": 0.3, "hi": 0.3, "n": 3}}}}) == []
     runs["asr_dense"] = {0: _avsr({"clean": 0.2, "0": 0.3, "-5": 0.4})}   # one seed in common, AVSR worse
     v = {x["target"]: x["verdict"] for x in summarize(runs)["verdicts"]}
     assert v[label.format(0)] == "missed (1 seed: indicative)"
@@ -156,3 +176,18 @@ def test_report_judges_avsr_against_asr_in_noise_paired_by_seed():
         r["val"][-1]["wer"] = 0.95
     v = {x["target"]: x["verdict"] for x in summarize(runs)["verdicts"]}
     assert v[label.format(0)].startswith("not judged (dense has not learned (final val WER 0.95")
+
+
+def test_equal_allocation_pairs_tell_selection_from_allocation():
+    """MSRS-S against static / SET / RigL at its own per-layer densities (selection), MSRS-S against MSRS-S-ERK
+    (allocation): paired ratios with their intervals, lower-in-k-of-n counted."""
+    def run(w):
+        return {k: _summary([(50, 10, 0.5), (100, 20, 0.3)], w + 0.01 * k, 20, density=0.3) for k in range(5)}
+    runs = {"dense": run(0.30), "msrs_s": run(0.40), "static": run(0.30), "set": run(0.28), "rigl": run(0.41),
+            "msrs_s_erk": run(0.35), "static_erk": run(0.33)}
+    v = {x["target"].split(" (")[0]: x for x in summarize(runs)["verdicts"]}
+    assert v["msrs_s test WER below static's"]["verdict"] == "missed"
+    assert "lower in 0 of 5" in v["msrs_s test WER below static's"]["value"]
+    assert v["msrs_s test WER below msrs_s_erk's"]["verdict"] == "missed"
+    assert v["static test WER below static_erk's"]["verdict"] == "met"
+    assert v["msrs_s test WER below rigl's"]["verdict"] == "met"

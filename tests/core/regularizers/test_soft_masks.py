@@ -1,11 +1,12 @@
-"""SoftMasks: L1 drives masks sparse while the task trains; hardening, removal, gradients, state, bad input."""
+"""SoftMasks: L1 (a soft count of kept weights) drives masks sparse while the task trains; hardening (global and
+per layer), removal, gradients, the gate and the bound, state, bad input."""
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from core.regularizers import SoftMasks, l1_penalty
+from core.regularizers import SoftMasks, soft_count
 from core.schedules import Exponential, Linear
 
 
@@ -35,7 +36,7 @@ def _train(lam, steps=300):
 
 
 def test_l1_penalty_drives_masks_sparse_while_task_trains():
-    first, last, sm = _train(lam=0.5)
+    first, last, sm = _train(lam=0.5 / 336)     # the price per weight of a mean over the 336 masked weights
     assert sm.density() < 0.4  # starts at 1.0 (sigmoid(3) = 0.95 > 0.5 everywhere)
     assert last < 0.05 * first
     assert sm.beta == pytest.approx(4.0)
@@ -104,14 +105,54 @@ def test_remove_restores_dense_raw_weights():
     assert sorted(n for n, _ in model.named_parameters()) == ["0.bias", "0.weight", "2.bias", "2.weight"]
 
 
-def test_penalty_is_mean_of_soft_masks_and_l1_penalty():
+def test_penalty_is_a_soft_count_of_kept_weights():
     model = _mlp()
     sm = SoftMasks(model, beta=2.0, init_logit=0.0)
-    assert sm.penalty().item() == pytest.approx(0.5)
-    assert l1_penalty([torch.tensor([1.0, -3.0]), torch.tensor([2.0])]).item() == pytest.approx(2.0)
-    assert l1_penalty({"a": torch.tensor([-4.0])}).item() == pytest.approx(4.0)
+    assert sm.numel() == 20 * 16 + 16 and sm.penalty().item() == pytest.approx(0.5 * 336)
+    assert soft_count([torch.tensor([1.0, 0.5]), torch.tensor([0.25])]).item() == pytest.approx(1.75)
+    assert soft_count([torch.tensor([0.5])], [9]).item() == pytest.approx(4.5)   # a kernel logit counts its size
     with pytest.raises(ValueError, match="at least one tensor"):
-        l1_penalty([])
+        soft_count([])
+
+
+def test_gate_freezes_logits_exactly_and_bound_clamps():
+    model = _mlp()
+    sm = SoftMasks(model, beta=3.0, init_logit=1.0, bound=1.0)
+    sm.set_gate(0.0)
+    w_before = model[0].weight.detach().clone()
+    (model(torch.randn(8, 20)).pow(2).mean() + 0.1 * sm.penalty()).backward()
+    g = sm.logits()["0"].grad
+    assert g is not None and torch.count_nonzero(g) == 0          # in the graph (DDP), but exactly zero
+    assert torch.equal(model[0].weight.detach(), w_before)        # the value is unchanged by the gate
+    sm.set_gate(1.0)
+    model.zero_grad()
+    (model(torch.randn(8, 20)).pow(2).mean() + 0.1 * sm.penalty()).backward()
+    assert torch.count_nonzero(sm.logits()["0"].grad) > 0
+    with torch.no_grad():
+        sm.logits()["0"].add_(5.0)
+        sm.logits()["2"].sub_(5.0)
+    sm.clamp_()
+    assert float(sm.logits()["0"].max()) == 1.0 and float(sm.logits()["2"].min()) == -1.0
+    with pytest.raises(ValueError, match="outside"):
+        SoftMasks(_mlp(), init_logit=2.0, bound=1.0)
+
+
+def test_hard_per_layer_keeps_the_largest_logits_of_each_layer():
+    model = _mlp()
+    sm = SoftMasks(model, beta=1.0, init_logit=0.0)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for lg in sm.logits().values():
+            lg.copy_(torch.randn_like(lg))
+    hard = sm.hard_per_layer({"0": 0.25, "2": 0.5})
+    assert int(hard["0"].sum()) == 80 and int(hard["2"].sum()) == 8
+    lg0 = sm.logits()["0"].detach()
+    assert float(lg0[hard["0"]].min()) >= float(lg0[~hard["0"]].max())
+    sm.set_gate(1.0)
+    equal = SoftMasks(_mlp(), init_logit=0.5)                      # ties: broken by position, deterministically
+    assert torch.equal(equal.hard_per_layer({"0": 0.5, "2": 0.5})["0"], equal.hard_per_layer({"0": 0.5, "2": 0.5})["0"])
+    masks = sm.harden(masks=hard)
+    assert torch.equal(masks["0"], hard["0"]) and int((model[0].weight == 0).sum()) == 240
 
 
 def test_beta_schedule_and_state_dict():
