@@ -14,7 +14,9 @@ def count_flops(model: nn.Module, *inputs, densities: dict[str, float] | None = 
 
     Returns ``{"dense": total FLOPs, "sparse": FLOPs with each module in ``densities`` scaled by its
     density, "per_module": {module name: dense FLOPs}}`` (a multiply-add counts as 2 FLOPs, the
-    flop_counter convention). ``densities`` keys are module names as in ``named_modules()``.
+    flop_counter convention). ``densities`` keys are module names as in ``named_modules()``. Nested keys
+    (a container and modules inside it) do not double count: a density covers the FLOPs under its module that
+    no deeper key claims, so every FLOP is scaled by exactly one density (its innermost) or by none.
     """
     densities = dict(densities or {})
     names = {m: n for n, m in model.named_modules()}
@@ -39,17 +41,22 @@ def count_flops(model: nn.Module, *inputs, densities: dict[str, float] | None = 
         per_module[fqn] = int(sum(ops.values()))
     sparse = float(total)
     for name, d in densities.items():
-        if not 0.0 <= d <= 1.0:
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= d <= 1.0:
             raise ValueError(f"density of {name!r} is {d}; must be in [0, 1]")
-        fqn = _flop_name(model, name)
-        own = per_module.get(fqn, 0)
-        # subtract FLOPs of descendant modules that also carry a density (counted separately)
-        for other in densities:
-            is_descendant = other != name and (name == "" or other.startswith(name + "."))
-            if is_descendant:
-                own -= per_module.get(_flop_name(model, other), 0)
-        sparse -= (1.0 - d) * own
+    for name, d in densities.items():
+        # a density covers the FLOPs counted under its module that no deeper density claims: subtract the nearest
+        # density-carrying descendants only (their counts already hold everything under them; subtracting a
+        # grandchild too would take it off twice)
+        inner = [o for o in densities if o != name and _is_under(o, name)]
+        nearest = [o for o in inner if not any(p != o and _is_under(o, p) for p in inner)]
+        own = per_module.get(_flop_name(model, name), 0) - sum(per_module.get(_flop_name(model, o), 0) for o in nearest)
+        sparse -= (1.0 - float(d)) * own
     return {"dense": total, "sparse": int(round(sparse)), "per_module": per_module}
+
+
+def _is_under(inner: str, outer: str) -> bool:
+    """Module ``inner`` lies inside module ``outer`` (``""`` is the root, holding every other module)."""
+    return outer == "" or inner.startswith(outer + ".")
 
 
 def _flop_name(model: nn.Module, name: str) -> str:

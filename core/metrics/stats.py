@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["VERDICTS", "MIN_SEEDS", "TARGET_OPS", "Interval", "Target", "median", "median_interval", "mean_interval",
            "t_quantile", "interval_verdict", "point_verdict", "parse_target", "judge_seeds"]
@@ -30,9 +31,6 @@ _TARGET_RE = re.compile(r"^\s*(<=|>=|<|>|within)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[
 VERDICTS = ("met", "missed", "within noise", "not judged")
 MIN_SEEDS = 3   # fewer seeds than this: a verdict is "indicative"
 
-# two-sided 95 % Student-t quantiles t_{0.975, df} for df = 1..30
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
 @dataclass(frozen=True)
@@ -88,11 +86,21 @@ def median_interval(xs, confidence: float = 0.95) -> Interval:
     return Interval(median(v), v[l - 1], v[n - l], coverage, n)
 
 
-def t_quantile(df: int) -> float:
-    """Two-sided 95 % Student-t quantile (table to df 30, Cornish-Fisher beyond)."""
-    if df < 1:
+def t_quantile(df: int, confidence: float = 0.95) -> float:
+    """Two-sided Student-t quantile ``t_{(1+confidence)/2, df}`` (``scipy.stats.t.ppf``; 95 %: 12.706 at df 1,
+    2.776 at df 4, 2.042 at df 30)."""
+    if isinstance(df, bool) or not isinstance(df, (int, float)) or df < 1:
         raise ValueError(f"df={df} must be >= 1")
-    return _T975[df - 1] if df <= 30 else 1.959964 + 2.37 / df
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence={confidence} must be in (0, 1)")
+    return _t_ppf(0.5 + confidence / 2.0, float(df))
+
+
+@lru_cache(maxsize=256)
+def _t_ppf(q: float, df: float) -> float:
+    from scipy.stats import t   # imported on first use: scipy.stats takes a moment to load
+
+    return float(t.ppf(q, df))
 
 
 def mean_interval(xs) -> Interval:

@@ -85,3 +85,25 @@ def test_local_edit_distance_equals_torchaudio():
         b = [rng.choice("abcd ") for _ in range(rng.randint(0, 12))]
         assert edit_distance(a, b) == ta_edit_distance(a, b)
     assert edit_distance("kitten".split(), []) == 1 and edit_distance(list("kitten"), list("sitting")) == 3
+
+
+def test_count_flops_nested_densities_scale_every_flop_once():
+    """Densities on a container and on modules inside it: each FLOP is scaled by its innermost density only.
+    A double count (a container's density also applied to FLOPs a deeper density already scaled, or a grandchild's
+    FLOPs taken off twice) changes the value."""
+    torch.manual_seed(0)
+    inner = nn.Sequential(nn.Linear(8, 8, bias=False), nn.Linear(8, 8, bias=False))
+    model = nn.Sequential(nn.Sequential(nn.Linear(4, 8, bias=False), inner), nn.ReLU(), nn.Linear(8, 2, bias=False))
+    x = torch.randn(3, 4)
+    lin = lambda i, o: 2 * 3 * i * o  # noqa: E731   a Linear on 3 rows: 2 * rows * in * out
+    f = count_flops(model, x)
+    assert f["dense"] == lin(4, 8) + 2 * lin(8, 8) + lin(8, 2) == 1056
+    one = count_flops(model, x, densities={"0": 0.5, "0.1": 0.25})
+    # "0.1" scales its two Linears (768) by 0.25; "0" scales only what is left under it, "0.0" (192), by 0.5
+    assert one["sparse"] == round(0.5 * lin(4, 8) + 0.25 * 2 * lin(8, 8) + lin(8, 2)) == 384
+    three = count_flops(model, x, densities={"0": 0.5, "0.1": 0.25, "0.1.0": 0.1})
+    assert three["sparse"] == round(0.5 * lin(4, 8) + 0.25 * lin(8, 8) + 0.1 * lin(8, 8) + lin(8, 2)) == 326
+    root = count_flops(model, x, densities={"": 0.5, "0.1.1": 1.0})
+    assert root["sparse"] == round(0.5 * (lin(4, 8) + lin(8, 8) + lin(8, 2)) + lin(8, 8)) == 720
+    with pytest.raises(ValueError, match="must be in"):
+        count_flops(model, x, densities={"0": 1.5})

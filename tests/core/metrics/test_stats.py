@@ -17,11 +17,23 @@ def test_median_interval_ranks_and_coverage():
 
 
 def test_mean_interval_student_t():
-    iv = mean_interval([1.0, 2.0, 3.0])       # mean 2, s 1, t(2) 4.303 -> +- 2.484
-    assert iv.center == 2.0 and iv.hi - iv.center == pytest.approx(4.303 / 3 ** 0.5)
+    iv = mean_interval([1.0, 2.0, 3.0])       # mean 2, s 1, t(2) 4.3027 -> +- 2.484
+    assert iv.center == 2.0 and iv.hi - iv.center == pytest.approx(4.302653 / 3 ** 0.5, rel=1e-6)
     one = mean_interval([5.0])
     assert (one.lo, one.hi, one.n) == (5.0, 5.0, 1)
-    assert t_quantile(40) == pytest.approx(2.021, abs=2e-3)
+
+
+@pytest.mark.parametrize("df, t975", [(1, 12.706205), (2, 4.302653), (4, 2.776445), (9, 2.262157), (30, 2.042272),
+                                      (40, 2.021075), (120, 1.979930), (10_000, 1.960201)])
+def test_t_quantiles_are_scipys(df, t975):
+    """Two-sided 95 % quantiles t_{0.975, df} (standard tables to 6 digits), from scipy.stats.t.ppf at every df."""
+    from scipy.stats import t
+
+    assert t_quantile(df) == pytest.approx(t975, abs=1e-6)
+    assert t_quantile(df) == float(t.ppf(0.975, df))
+    assert t_quantile(df, confidence=0.90) == pytest.approx(float(t.ppf(0.95, df)))
+    with pytest.raises(ValueError, match="df=0"):
+        t_quantile(0)
 
 
 @pytest.mark.parametrize("op, thr, lo, hi, verdict", [
