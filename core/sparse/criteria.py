@@ -1,137 +1,186 @@
-"""Prune and grow scores, and the exact-count prune-and-grow step.
+"""Prune and grow criteria: small registered objects, one class per criterion.
 
-Scores are computed on the *mask* shape: the weight shape for granularity "weight", ``(out, in)``
-for "kernel" (L1 over each kernel's spatial positions; for a Linear the kernel is the weight itself).
+A topology update of ``DynamicSparsity`` drops, in every layer, the ``n`` active entries its *prune* criterion
+scores lowest and grows ``n`` inactive entries its *grow* criterion scores highest (the exact-count step is
+``core.sparse.topology.prune_and_grow``). A criterion is one method, in the spirit of ``torch.ao.pruning``'s
+``update_mask``: it sees one layer and returns a mask-shaped score::
 
-Regrowth semantics (a documented choice): new connections are grown only among positions that were
-inactive *before* the update, so just-pruned positions are never regrown in the same update. To keep
-this exact, a layer drops at most as many connections as it has inactive positions
-(``n_drop <= numel - active``); a dense layer therefore never changes.
+    @register_grow
+    class GradientGrowth(GrowCriterion):
+        name = "gradient"                      # DynamicSparsity(grow="gradient"), sparse/*.yaml `grow: gradient`
 
-Ties (a documented choice): entries whose score equals the boundary score of the drop or grow set are
-chosen uniformly at random (seeded), not by index order; e.g. with all-zero gradients RigL's regrowth is
-spread over the whole layer instead of filling its first rows.
+        def score(self, weight, grad, granularity):
+            return kernel_reduce(grad, granularity)       # |grad| (or each kernel's L1)
+
+Scores are mask-shaped: the weight's shape for granularity "weight", ``(out, in)`` for "kernel" (``kernel_reduce``
+sums each kernel's |values|). A grow criterion may return ``None`` for "uniformly at random" (SET), drawn by the
+engine from its seeded generator; ``updates = False`` makes a static topology (``grow="none"``).
+
+Built in: prune "magnitude" (|w|); grow "random" (SET), "gradient" (RigL), "none" (static masks). A new criterion
+is one class and its registration (``@register_prune`` / ``@register_grow``); ``DynamicSparsity(prune=..., grow=...)``
+and the ``sparse`` config group then accept its name. An instance may also be passed directly.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
-__all__ = ["PRUNE_CRITERIA", "GROW_CRITERIA", "GRANULARITIES", "mask_shape", "kernel_reduce",
-           "magnitude_score", "gradient_score", "random_score", "prune_and_grow", "random_mask", "topk_random_ties",
-           "device_generator"]
+# the mechanics live in core.sparse.topology; re-exported here for callers of the old module
+from core.sparse.topology import (GRANULARITIES, device_generator, kernel_reduce, mask_shape, prune_and_grow,
+                                  random_mask, topk_random_ties)
 
-PRUNE_CRITERIA = ("magnitude",)
-GROW_CRITERIA = ("random", "gradient", "none")
-GRANULARITIES = ("weight", "kernel")
-
-
-def mask_shape(weight_shape: torch.Size | tuple, granularity: str) -> tuple:
-    """Weight shape -> mask shape: itself ("weight") or ``(out, in)`` ("kernel")."""
-    return tuple(weight_shape) if granularity == "weight" else tuple(weight_shape[:2])
+__all__ = ["PruneCriterion", "GrowCriterion", "register_prune", "register_grow", "make_prune", "make_grow",
+           "prune_criteria", "grow_criteria", "MagnitudePruning", "RandomGrowth", "GradientGrowth", "NoGrowth",
+           "PRUNE_CRITERIA", "GROW_CRITERIA", "GRANULARITIES", "mask_shape", "kernel_reduce", "magnitude_score",
+           "gradient_score", "random_score", "prune_and_grow", "random_mask", "topk_random_ties", "device_generator"]
 
 
-def kernel_reduce(x: torch.Tensor, granularity: str) -> torch.Tensor:
-    """``(out, in, *k) -> (out, in)``: L1 over each kernel for "kernel"; ``|x|`` for "weight"."""
-    a = x.detach().abs()
-    if granularity == "weight" or a.dim() <= 2:
-        return a
-    return a.flatten(2).sum(-1)
+class PruneCriterion:
+    """Which active entries an update drops: those with the lowest ``score``."""
 
+    name: ClassVar[str] = ""
+
+    def score(self, weight: torch.Tensor, grad: torch.Tensor | None, granularity: str) -> torch.Tensor:
+        """Mask-shaped scores of one layer (``weight`` is the layer's weight, ``grad`` its dense gradient or None)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class GrowCriterion:
+    """Which inactive entries an update grows: those with the highest ``score`` (None: uniformly at random)."""
+
+    name: ClassVar[str] = ""
+    updates: ClassVar[bool] = True      # False: no topology updates at all (static masks)
+
+    def score(self, weight: torch.Tensor, grad: torch.Tensor | None, granularity: str) -> torch.Tensor | None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+_PRUNE: dict[str, type[PruneCriterion]] = {}
+_GROW: dict[str, type[GrowCriterion]] = {}
+
+
+def _register(table: dict, base: type, cls: type) -> type:
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"{cls!r} must be a subclass of {base.__name__}")
+    name = getattr(cls, "name", "")
+    if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
+        raise ValueError(f"{cls.__name__}.name={name!r} must be a non-empty identifier (it is what configs write)")
+    if name in table and table[name] is not cls:
+        raise ValueError(f"a {base.__name__} named {name!r} is already registered ({table[name].__name__})")
+    table[name] = cls
+    return cls
+
+
+def register_prune(cls: type[PruneCriterion]) -> type[PruneCriterion]:
+    """Class decorator: make ``cls`` available as ``DynamicSparsity(prune=cls.name)``."""
+    return _register(_PRUNE, PruneCriterion, cls)
+
+
+def register_grow(cls: type[GrowCriterion]) -> type[GrowCriterion]:
+    """Class decorator: make ``cls`` available as ``DynamicSparsity(grow=cls.name)``."""
+    return _register(_GROW, GrowCriterion, cls)
+
+
+def prune_criteria() -> tuple[str, ...]:
+    """Names of the registered prune criteria (built-in ones first)."""
+    return tuple(_PRUNE)
+
+
+def grow_criteria() -> tuple[str, ...]:
+    """Names of the registered grow criteria (built-in ones first)."""
+    return tuple(_GROW)
+
+
+def _make(table: dict, base: type, what: str, spec):
+    if isinstance(spec, base):
+        return spec
+    if isinstance(spec, str) and spec in table:
+        return table[spec]()
+    raise ValueError(f"{what}={spec!r} is not a registered {what} criterion; valid choices: {', '.join(table)} "
+                     f"(or a {base.__name__} instance)")
+
+
+def make_prune(spec: str | PruneCriterion) -> PruneCriterion:
+    """A prune criterion from its registered name (or an instance, returned as is); ValueError names the choices."""
+    return _make(_PRUNE, PruneCriterion, "prune", spec)
+
+
+def make_grow(spec: str | GrowCriterion) -> GrowCriterion:
+    """A grow criterion from its registered name (or an instance, returned as is); ValueError names the choices."""
+    return _make(_GROW, GrowCriterion, "grow", spec)
+
+
+# ---- the built-in criteria ------------------------------------------------------------------------------------------
+
+@register_prune
+class MagnitudePruning(PruneCriterion):
+    """Drop the smallest |w| (or kernel L1): SET, RigL."""
+
+    name = "magnitude"
+
+    def score(self, weight, grad, granularity):
+        return kernel_reduce(weight, granularity)
+
+
+@register_grow
+class RandomGrowth(GrowCriterion):
+    """Grow uniformly at random among inactive entries (SET, Mocanu et al. 2018); drawn from the engine's seed."""
+
+    name = "random"
+
+    def score(self, weight, grad, granularity):
+        return None
+
+
+@register_grow
+class GradientGrowth(GrowCriterion):
+    """Grow where the dense gradient is largest (RigL, Evci et al. 2020); kernel L1 of the gradient for "kernel"."""
+
+    name = "gradient"
+
+    def score(self, weight, grad, granularity):
+        if grad is None:
+            raise RuntimeError(
+                "grow='gradient' needs the weights' gradients: call sparsity.step() after optimizer.step() "
+                "and before optimizer.zero_grad()")
+        return kernel_reduce(grad, granularity)
+
+
+@register_grow
+class NoGrowth(GrowCriterion):
+    """Static masks: no topology update ever happens."""
+
+    name = "none"
+    updates = False
+
+    def score(self, weight, grad, granularity):
+        return None
+
+
+# the built-in names (what configs of this checkout use); prune_criteria() / grow_criteria() list registrations too
+PRUNE_CRITERIA = prune_criteria()
+GROW_CRITERIA = grow_criteria()
+
+
+# ---- function forms kept for callers of the old module ------------------------------------------------------------
 
 def magnitude_score(weight: torch.Tensor, granularity: str) -> torch.Tensor:
-    """Weight (or kernel L1) magnitude, mask-shaped."""
-    return kernel_reduce(weight, granularity)
+    """Weight (or kernel L1) magnitude, mask-shaped (``MagnitudePruning``)."""
+    return MagnitudePruning().score(weight, None, granularity)
 
 
 def gradient_score(weight: torch.Tensor, granularity: str, grad: torch.Tensor | None = None) -> torch.Tensor:
-    """RigL: dense gradient magnitude (kernel L1 of the gradient), mask-shaped. ``grad`` defaults to ``weight.grad``."""
-    grad = weight.grad if grad is None else grad
-    if grad is None:
-        raise RuntimeError(
-            "grow='gradient' needs the weights' gradients: call sparsity.step() after optimizer.step() "
-            "and before optimizer.zero_grad()"
-        )
-    return kernel_reduce(grad, granularity)
-
-
-def device_generator(seed: int, device: torch.device | str) -> torch.Generator:
-    """A generator on ``device`` seeded with ``seed`` (random draws of an update happen where the weights are)."""
-    return torch.Generator(device=torch.device(device)).manual_seed(int(seed))
+    """RigL: dense gradient magnitude, mask-shaped (``GradientGrowth``). ``grad`` defaults to ``weight.grad``."""
+    return GradientGrowth().score(weight, weight.grad if grad is None else grad, granularity)
 
 
 def random_score(shape: tuple, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Uniform random scores from a CPU ``generator``, moved to ``device`` (kept for callers; the engine now draws
-    its random growth on the weight's device inside ``prune_and_grow``)."""
+    """Uniform random scores from a CPU ``generator``, moved to ``device``."""
     return torch.rand(shape, generator=generator).to(device)
-
-
-def random_mask(shape: tuple, count: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Bool mask of ``shape`` with exactly ``count`` True entries at random positions."""
-    n = 1
-    for s in shape:
-        n *= int(s)
-    flat = torch.zeros(n, dtype=torch.bool)
-    if count > 0:
-        idx = torch.randperm(n, generator=generator)[:count]
-        flat[idx] = True
-    return flat.view(shape).to(device)
-
-
-def topk_random_ties(values: torch.Tensor, k: int, *, largest: bool, generator: torch.Generator | None) -> torch.Tensor:
-    """``(M,) -> (k,)`` indices of the ``k`` largest (or smallest) values; entries tied at the boundary value are
-    chosen uniformly at random with ``generator`` (``None``: whatever ``torch.topk`` returns, i.e. index order).
-
-    One ``torch.topk`` plus two counts; the random draw (on ``values``' device) happens only when a tie
-    straddles the boundary (e.g. many zero gradients or weights regrown at exactly zero).
-    """
-    m = values.numel()
-    if k >= m:
-        return torch.arange(m, device=values.device)
-    if k <= 0:
-        return torch.zeros(0, dtype=torch.long, device=values.device)
-    res = torch.topk(values, k, largest=largest, sorted=False)
-    if generator is None:
-        return res.indices
-    thr = res.values.min() if largest else res.values.max()
-    beyond = values > thr if largest else values < thr      # strictly inside the top k
-    tied = values == thr
-    n_beyond, n_tied = int(beyond.sum()), int(tied.sum())
-    if n_beyond + n_tied == k:
-        return res.indices
-    tied_idx = tied.nonzero().squeeze(1)
-    pick = torch.randperm(n_tied, generator=generator, device=values.device)[: k - n_beyond]
-    return torch.cat([beyond.nonzero().squeeze(1), tied_idx[pick]])
-
-
-@torch.no_grad()
-def prune_and_grow(mask: torch.Tensor, prune_score: torch.Tensor, grow_score: torch.Tensor | None, n_drop: int,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Drop the ``n_drop`` active entries with the smallest ``prune_score``, grow ``n_drop`` inactive
-    entries (inactive before this update) with the largest ``grow_score``. Shapes: all ``mask.shape``.
-
-    ``grow_score=None`` grows uniformly at random (SET). ``generator`` (a generator on ``mask``'s device)
-    breaks ties in both scores uniformly at random and draws the random growth; without it ties go by
-    index order (and ``grow_score=None`` is an error).
-
-    Returns a new bool mask with exactly ``mask.sum()`` active entries. ``n_drop`` is clipped to
-    ``min(active, inactive)``.
-    """
-    flat = mask.reshape(-1)
-    on = flat.nonzero().squeeze(1)     # (A,) active positions
-    off = (~flat).nonzero().squeeze(1)  # (N - A,) inactive positions (before this update)
-    n_drop = max(0, min(int(n_drop), on.numel(), off.numel()))
-    if n_drop == 0:
-        return mask.clone()
-    # small-k top-k on the active / inactive subsets (much cheaper than a large-k top-k over everything)
-    drop = on[topk_random_ties(prune_score.reshape(-1)[on].float(), n_drop, largest=False, generator=generator)]
-    if grow_score is None:
-        if generator is None:
-            raise ValueError("random growth (grow_score=None) needs a generator")
-        keys = torch.rand(off.numel(), generator=generator, device=off.device)
-        grow = off[torch.topk(keys, n_drop, sorted=False).indices]
-    else:
-        grow = off[topk_random_ties(grow_score.reshape(-1)[off].float(), n_drop, largest=True, generator=generator)]
-    new = flat.clone()
-    new[drop] = False
-    new[grow] = True
-    return new.view(mask.shape)

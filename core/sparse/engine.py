@@ -9,7 +9,9 @@ Usage::
         sparsity.step()                 # topology update when due
 
 Targets are parameters (``core.sparse.targets``): Conv/Linear weights and attention's ``in_proj_weight`` by
-default, any >= 2-D parameter by glob, optionally Q/K/V thirds as separate layers.
+default, any >= 2-D parameter by glob, optionally Q/K/V thirds as separate layers. What an update drops and grows
+is decided by registered criteria (``core.sparse.criteria``); the exact-count step is ``core.sparse.topology``,
+optimizer-state masking ``core.sparse.optimizer_masking``, the drop-fraction schedule ``core.sparse.drop_fraction``.
 
 Invariants (tested): pruned weights are exactly zero after every step and their optimizer state
 (SGD momentum, Adam moments, any state tensor of the weight's shape) is zero, so momentum cannot
@@ -25,58 +27,21 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from core.schedules import SCHEDULES, Constant, Cosine, Schedule, make_schedule
 from core.sparse import criteria as C
+from core.sparse import topology as T
 from core.sparse.density import allocate_densities, layer_counts
+from core.sparse.drop_fraction import make_drop_fraction
+from core.sparse.optimizer_masking import OptimizerMasking
 from core.sparse.targets import SparseTarget, resolve_target, select_parameters
 from core.validation import check_choice, check_fraction, check_nonneg_int, check_positive_int
 
-__all__ = ["DynamicSparsity", "INITS", "make_drop_fraction"]
+__all__ = ["DynamicSparsity", "INITS", "make_drop_fraction"]   # make_drop_fraction: from core.sparse.drop_fraction
 
 INITS = ("erk", "uniform", "dense_first_last")
 _MAX_SEED = 2**62
 
 
-def make_drop_fraction(drop_fraction, end_step: int | None) -> Schedule:
-    """float | Schedule | schedule name | ``{"schedule": name, **kw}`` -> Schedule.
-
-    A name or mapping without ``total_steps`` runs over ``end_step`` steps. ``None`` gives the RigL default
-    ``Cosine(0.3, 0.0, end_step)`` (``Constant(0.3)`` without an end step).
-    """
-    if drop_fraction is None:
-        return Cosine(0.3, 0.0, end_step) if end_step else Constant(0.3)
-    if isinstance(drop_fraction, Schedule):
-        return drop_fraction
-    if isinstance(drop_fraction, bool):
-        raise ValueError(f"drop_fraction={drop_fraction!r} must be a number in [0, 1], a schedule name or a Schedule")
-    if isinstance(drop_fraction, (int, float)):
-        return Constant(check_fraction("drop_fraction", drop_fraction, low_open=False))
-    if isinstance(drop_fraction, str):
-        drop_fraction = {"schedule": drop_fraction}
-    if isinstance(drop_fraction, Mapping):
-        kw = dict(drop_fraction)
-        name = kw.pop("schedule", kw.pop("name", None))
-        check_choice("drop_fraction schedule", name, tuple(SCHEDULES))
-        if name == "constant":
-            kw.setdefault("value", kw.get("start", 0.3))
-        else:
-            kw.setdefault("start", 0.3)
-            kw.setdefault("end", 0.0)
-            if "total_steps" not in kw:
-                if not end_step:
-                    raise ValueError(f"drop_fraction schedule {name!r} needs end_step (or total_steps) to be set")
-                kw["total_steps"] = end_step
-        for key in ("value", "start", "end"):
-            if key in kw:
-                check_fraction(f"drop_fraction {key}", kw[key], low_open=False)
-        return make_schedule(name, **kw)
-    raise ValueError(
-        f"drop_fraction={drop_fraction!r} must be a number in [0, 1], a schedule name "
-        f"({', '.join(SCHEDULES)}), a mapping {{schedule: ..., start: ..., end: ...}} or a Schedule"
-    )
-
-
-class DynamicSparsity:
+class DynamicSparsity(OptimizerMasking):
     """Sparse masks on the target parameters (default: Conv*/Linear weights and attention ``in_proj_weight``),
     updated every ``update_every`` steps.
 
@@ -85,7 +50,10 @@ class DynamicSparsity:
         init: per-layer densities: "erk" (RigL Erdős–Rényi-kernel), "uniform", "dense_first_last".
             Ignored when ``densities`` (``{name: density}``) is given.
         granularity: "weight" (one bit per weight) or "kernel" (one bit per (out, in) kernel of a ConvNd).
-        prune: "magnitude". grow: "random" (SET), "gradient" (RigL), "none" (static masks).
+        prune: "magnitude". grow: "random" (SET), "gradient" (RigL), "none" (static masks). Names of registered
+            criteria (``core.sparse.criteria``: a new one is a class plus ``@register_prune`` / ``@register_grow``)
+            or criterion instances; ``.prune`` / ``.grow`` hold the names, ``.prune_criterion`` / ``.grow_criterion``
+            the objects.
         drop_fraction: float, Schedule, schedule name or ``{"schedule": ..., "start": ..., "end": ...}``
             (fraction of each layer's active entries replaced at an update; default Cosine(0.3, 0, end_step)).
         update_every: steps between topology updates; end_step: last step that may update (None: never stop).
@@ -106,8 +74,8 @@ class DynamicSparsity:
         *,
         init: str = "erk",
         granularity: str = "weight",
-        prune: str = "magnitude",
-        grow: str = "random",
+        prune: str | C.PruneCriterion = "magnitude",
+        grow: str | C.GrowCriterion = "random",
         drop_fraction=None,
         update_every: int = 100,
         end_step: int | None = None,
@@ -124,9 +92,10 @@ class DynamicSparsity:
         # --- validate everything before touching the model ---
         self.target_density = check_fraction("density", density)
         self.init = check_choice("init", init, INITS)
-        self.granularity = check_choice("granularity", granularity, C.GRANULARITIES)
-        self.prune = check_choice("prune", prune, C.PRUNE_CRITERIA)
-        self.grow = check_choice("grow", grow, C.GROW_CRITERIA)
+        self.granularity = check_choice("granularity", granularity, T.GRANULARITIES)
+        self.prune_criterion = C.make_prune(prune)
+        self.grow_criterion = C.make_grow(grow)
+        self.prune, self.grow = self.prune_criterion.name, self.grow_criterion.name
         self.update_every = check_positive_int("update_every", update_every)
         self.end_step = None if end_step is None else check_nonneg_int("end_step", end_step)
         self.drop_fraction = make_drop_fraction(drop_fraction, self.end_step)
@@ -185,11 +154,11 @@ class DynamicSparsity:
         self._masks: dict[str, torch.Tensor] = {}
         self._fmasks: dict[str, torch.Tensor] = {}  # parameter name -> parameter-shaped float mask (the hook's)
         self._version = 0  # bumped whenever the float masks change (the hooks cache them)
-        mshapes = {n: C.mask_shape(s, self.granularity) for n, s in shapes.items()}
+        mshapes = {n: T.mask_shape(s, self.granularity) for n, s in shapes.items()}
         numels = {n: int(torch.Size(s).numel()) for n, s in mshapes.items()}
         if _init_masks is None:
             counts = layer_counts(numels, self.layer_densities)
-            masks = {n: C.random_mask(mshapes[n], counts[n], self.generator, self.targets[n].param.device)
+            masks = {n: T.random_mask(mshapes[n], counts[n], self.generator, self.targets[n].param.device)
                      for n in self.names}
         else:
             masks = _init_masks
@@ -306,92 +275,6 @@ class DynamicSparsity:
         self._sync_devices()
         torch._foreach_mul_([self._param(k) for k in self._pkeys], [self._fmasks[k] for k in self._pkeys])
 
-    # ------------------------------------------------------------------ optimizer
-    def _check_state(self, optimizer, pkey: str, p: torch.Tensor, st) -> None:
-        """ValueError for state the engine cannot mask (tensors neither weight-shaped nor scalar)."""
-        for key, v in (st.items() if st else ()):
-            if isinstance(v, torch.Tensor) and v.shape != p.shape and v.numel() > 1:
-                raise ValueError(
-                    f"optimizer {type(optimizer).__name__} keeps state {key!r} of shape {tuple(v.shape)} for the "
-                    f"masked parameter {pkey!r} of shape {tuple(p.shape)}; DynamicSparsity can only zero optimizer "
-                    f"state of the weight's shape (SGD, Adam, AdamW, RMSprop, Adagrad, ...), so pruned weights "
-                    f"could be revived through it. Use such an optimizer, or keep these parameters out of the targets")
-
-    def attach(self, optimizer: torch.optim.Optimizer) -> "DynamicSparsity":
-        """Register a step post-hook on ``optimizer``: after every ``optimizer.step()`` the masked weights
-        and every optimizer state tensor of a weight's shape (momentum_buffer, exp_avg, exp_avg_sq,
-        max_exp_avg_sq, ...) are multiplied by the mask. ValueError if the optimizer holds no target weight, or
-        keeps state that is not weight-shaped (factored moments such as Adafactor's ``row_var``/``col_var``:
-        checked now for known classes and existing state, else at the first step)."""
-        if any(opt is optimizer for opt, _, _ in self._hooks):
-            return self  # already attached: one hook per optimizer
-        by_id = {id(self._param(k)): k for k in self._pkeys}
-        mine = []
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                if id(p) in by_id:
-                    mine.append((by_id[id(p)], p))
-        if not mine:
-            raise ValueError(f"optimizer {type(optimizer).__name__} holds none of the target weights {self.names}")
-        factored = tuple(c for c in (getattr(torch.optim, "Adafactor", None),) if c is not None)
-        if factored and isinstance(optimizer, factored):
-            raise ValueError(
-                f"optimizer {type(optimizer).__name__} keeps factored second moments (row_var / col_var), which "
-                f"DynamicSparsity cannot mask; use SGD, Adam, AdamW, RMSprop, Adagrad, ... for masked parameters")
-        for k, p in mine:
-            self._check_state(optimizer, k, p, optimizer.state.get(p))
-        keys = [k for k, _ in mine]
-        params = [p for _, p in mine]
-        # The tensor lists are rebuilt only when the masks change or any state tensor object is new or gone
-        # (first steps, optimizer.load_state_dict, an optimizer that replaces its state): checked by identity.
-        cache = {"version": -1, "masks": [], "ids": None, "tensors": [], "fmasks": []}
-
-        def hook(opt, args, kwargs) -> None:
-            # hot path (every step): one fused in-place multiply over weights and their state tensors
-            self._fired += 1
-            state = opt.state  # not captured: load_state_dict replaces the optimizer's state dict
-            sts = [state.get(p) for p in params]
-            ids = [tuple(map(id, st.values())) if st else () for st in sts]
-            if (cache["version"] != self._version or ids != cache["ids"]
-                    or params[0].device != cache["masks"][0].device):
-                self._sync_devices()
-                pmasks = [self._fmasks[k] for k in keys]
-                tensors, masks = list(params), list(pmasks)
-                for k, p, m, st in zip(keys, params, pmasks, sts):
-                    self._check_state(opt, k, p, st)
-                    for v in (st.values() if st else ()):
-                        if isinstance(v, torch.Tensor) and v.shape == p.shape:
-                            tensors.append(v)
-                            masks.append(m if v.dtype == m.dtype else m.to(v.dtype))
-                cache.update(version=self._version, masks=pmasks, ids=ids, tensors=tensors, fmasks=masks)
-            prev = torch.is_grad_enabled()
-            torch._C._set_grad_enabled(False)
-            try:
-                torch._foreach_mul_(cache["tensors"], cache["fmasks"])
-            finally:
-                torch._C._set_grad_enabled(prev)
-
-        self._hooks.append((optimizer, keys, optimizer.register_step_post_hook(hook)))
-        return self
-
-    def detach(self) -> None:
-        """Remove every optimizer hook."""
-        for _, _, h in self._hooks:
-            h.remove()
-        self._hooks.clear()
-
-    @torch.no_grad()
-    def _zero_state(self, name: str, keep: torch.Tensor) -> None:
-        """Multiply the optimizer state of target ``name`` by the target-shaped float ``keep``."""
-        t = self.targets[name]
-        p = t.param
-        for opt, _, _ in self._hooks:
-            st = opt.state.get(p)
-            if st:
-                for v in st.values():
-                    if isinstance(v, torch.Tensor) and v.shape == p.shape:
-                        t.block(v).mul_(keep.to(v.dtype))
-
     # ------------------------------------------------------------------ topology
     @property
     def step_count(self) -> int:
@@ -399,7 +282,7 @@ class DynamicSparsity:
 
     def is_update_step(self, step: int) -> bool:
         """Whether ``step`` (1-based count of optimizer steps) updates the topology."""
-        if self.grow == "none" or step % self.update_every != 0:
+        if not self.grow_criterion.updates or step % self.update_every != 0:
             return False
         return self.end_step is None or step < self.end_step
 
@@ -433,12 +316,13 @@ class DynamicSparsity:
 
     @torch.no_grad()
     def update_topology(self, drop_fraction: float | None = None) -> dict[str, int]:
-        """Drop the smallest-magnitude active entries and regrow as many (random or by |grad|) in every
-        layer; regrown weights and their optimizer state start at zero. Returns ``{name: n_replaced}``.
+        """In every layer, drop the active entries the prune criterion scores lowest and grow as many inactive ones
+        (inactive before this update) the grow criterion scores highest, or at random when it gives no scores;
+        regrown weights and their optimizer state start at zero. Returns ``{name: n_replaced}``.
 
         Random draws (growth, ties) happen on each weight's device with a generator seeded by one draw from
         ``self.generator`` per update, so the engine's checkpointed CPU generator fixes them all."""
-        if self.grow == "none":
+        if not self.grow_criterion.updates:
             return {n: 0 for n in self.names}
         self._sync_devices()
         f = self.drop_fraction(self._step) if drop_fraction is None else float(drop_fraction)
@@ -454,14 +338,12 @@ class DynamicSparsity:
                 new_masks[name], replaced[name] = mask, 0
                 continue
             w = t.block(t.param)
+            grad = None if t.param.grad is None else t.block(t.param.grad)
             if mask.device not in gens:
                 gens[mask.device] = C.device_generator(seed, mask.device)
-            g = None
-            if self.grow == "gradient":
-                grad = t.param.grad
-                g = C.gradient_score(w, self.granularity, None if grad is None else t.block(grad))
-            p = C.magnitude_score(w, self.granularity)
-            new_masks[name] = C.prune_and_grow(mask, p, g, n_drop, generator=gens[mask.device])
+            p = self.prune_criterion.score(w, grad, self.granularity)
+            g = self.grow_criterion.score(w, grad, self.granularity)
+            new_masks[name] = T.prune_and_grow(mask, p, g, n_drop, generator=gens[mask.device])
             replaced[name] = n_drop
         old = dict(self._masks)
         self._set_masks(new_masks)
@@ -561,9 +443,9 @@ class DynamicSparsity:
             if len(ts) > 1 and any(t.rows is None for t in ts):
                 raise ValueError(f"from_masks: parameter {pname!r} is given both whole and as [q]/[k]/[v] blocks")
         gran = kw.get("granularity", "weight")
-        check_choice("granularity", gran, C.GRANULARITIES)
+        check_choice("granularity", gran, T.GRANULARITIES)
         for n, m in given.items():
-            want = C.mask_shape(targets[n].shape, gran)
+            want = T.mask_shape(targets[n].shape, gran)
             if tuple(m.shape) != want:
                 raise ValueError(f"from_masks: mask {n!r} has shape {tuple(m.shape)}, granularity={gran!r} needs {want}")
         order = {pn: i for i, (pn, _) in enumerate(model.named_parameters())}

@@ -88,7 +88,7 @@ def test_topk_random_ties_is_uniform_over_tied_and_exact_elsewhere():
 
 def test_regrowth_draws_on_the_weight_device_without_global_rng(monkeypatch):
     seen = []
-    real = C.device_generator
+    real = C.device_generator   # the engine draws through core.sparse.criteria.device_generator
 
     def spy(seed, device):
         seen.append(torch.device(device))
