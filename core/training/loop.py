@@ -290,6 +290,9 @@ class TrainLoop:
                 set_rng_state(self._resume_rng)
                 self._resume_rng = None
             return self._finish()
+        except BaseException:
+            self.run_info.release()     # a failed run is over: another process may resume the folder now
+            raise
         finally:
             self._bar.close()
 

@@ -220,3 +220,13 @@ def test_an_existing_folder_is_never_removed_by_a_run_that_did_not_start(tmp_pat
     del run
     gc.collect()
     assert folder.is_dir()
+
+
+def test_a_run_that_failed_in_this_process_can_be_resumed_by_another(tmp_path):
+    with pytest.raises(Killed) as e:                    # the traceback keeps the Run alive ...
+        build_and_run(tmp_path / "r", max_steps=4, kill_after=4, fingerprint={"lr": "0.05"})   # as toy_cli
+    assert e.value is not None and (tmp_path / "r" / "checkpoints" / "step_00000003.pt").is_file()
+    proc = _python(_toy(tmp_path / "r"))                 # ... but its lock went with the failure
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("event") == "resumed" for r in events)
