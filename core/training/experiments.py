@@ -37,6 +37,7 @@ Each run is started with an argument list (``subprocess.run([python, "-m", entry
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -322,7 +323,16 @@ def write_summaries(cs: ComparisonSet, out: str | os.PathLike) -> list[dict]:
     out = Path(out)
     recs = [{"run": name, "seed": seed, "run_dir": str(out / name / f"seed{seed}"), "summary": summary}
             for name, seeds in finished_runs(out, cs.order()).items() for seed, summary in seeds.items()]
-    atomic_write_text(out / "summaries.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
+    text = "".join(json.dumps(r) + "\n" for r in recs)
+    path = out / "summaries.jsonl"
+    try:
+        if path.is_file() and path.read_text() == text:
+            return recs            # unchanged: nothing to write (an archived, read-only folder is fine)
+        atomic_write_text(path, text)
+    except OSError as e:
+        if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        print(f"note: {path} not updated ({e.strerror}: a read-only folder); the summaries are returned", flush=True)
     return recs
 
 

@@ -162,3 +162,21 @@ def test_runs_get_an_argument_list_never_a_shell(tmp_path, monkeypatch):
                                   "+cb@pkg.x=y", "msrs.max_density=null", "k=", "trainer.seed=0", "x='a b'"])
 def test_valid_overrides_pass(item):
     assert check_override(item) == item
+
+
+def test_archived_finished_runs_are_reused_from_a_read_only_folder(tmp_path, monkeypatch, read_only):
+    import subprocess
+
+    def fake_run(cmd, **kw):
+        rd = Path(cmd[-1].split("=", 1)[1])
+        rd.mkdir(parents=True)
+        (rd / "summary.json").write_text(json.dumps({"status": "finished", "density": 0.25}))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    cs = load_set(_set(tmp_path, "entry: apps.msrs.train\nruns: {a: [x=1], b: [x=2]}\n"))
+    first = run_set(cs, tmp_path / "out", seeds=[0, 1], log=lambda *_: None)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a finished run was started again"))
+    read_only(tmp_path / "out")
+    again = run_set(cs, tmp_path / "out", seeds=[0, 1], log=lambda *_: None)
+    assert again == first and len(again) == 4
