@@ -87,8 +87,8 @@ def test_the_auto_avsr_preset_is_auto_avsr_sized():
 @pytest.mark.slow
 def test_the_auto_avsr_preset_runs_a_step_and_its_mask_learns_at_that_width(tmp_path_factory, tmp_path):
     """One MSRS step at auto_avsr's width (d 768, 12 heads, 3072 units, 8192 fusion, ResNet-18 at 88x88; one
-    encoder and one decoder block instead of 12 and 6 to fit a test): every logit moves by ~mask_lr in that step
-    (a scale-free pull; a mean penalty would move them by ~1e-8 at this size)."""
+    encoder and one decoder block instead of 12 and 6 to fit a test): every logit the price pulls down moves by
+    mask_lr in that step (a scale-free pull; the former mean penalty with SGD moved them by ~1e-6 at this size)."""
     from apps.msrs.data import build_grid_corpus
 
     corpus = build_grid_corpus(tmp_path_factory.mktemp("msrs_grid88"), "tiny", 0, num_speakers=2, heldout_speakers=1,
@@ -97,14 +97,19 @@ def test_the_auto_avsr_preset_runs_a_step_and_its_mask_learns_at_that_width(tmp_
                            f"run_dir={tmp_path}", "trainer.progress=off", "data.size=tiny", "data.num_speakers=2",
                            "data.heldout_speakers=1", "trainer.epochs=null", "trainer.max_steps=1", "trainer.batch_size=2",
                            "model.layers=1", "model.decoder_layers=1", "optim.warmup_fraction=0", "msrs.start_wer=null",
+                           "msrs.force_fraction=null",
                            "test_snrs=[clean]", "eval.max_val=1", "trainer.checkpoint_every=1"])
     res = Recipe(cfg).run()
     assert res["steps"] == 1 and res["mask_start_step"] == 0
     states = torch.load(tmp_path / "checkpoints" / "step_00000001.pt", weights_only=False)["states"]
     logits = torch.cat([v.flatten() for k, v in states["model"].items() if k.endswith(".logits")])
-    assert logits.numel() > 50_000_000                     # the masked weights at this width
-    moved = (1.0 - logits).abs()
-    assert float(moved.median()) == pytest.approx(0.01, rel=0.05)
+    assert logits.numel() > 40_000_000                     # the masked weights at this width
+    moved = 1.0 - logits                                   # all started at the bound +1; Adam's first step is +-lr
+    down = moved > 0.005
+    close = ((moved[down] - 0.01).abs() <= 2e-4).float().mean()   # Adam's first step: lr (less only where the
+    assert float(close) > 0.95                                      # gradient is near its epsilon)
+    assert float(moved[~down].abs().max()) < 0.005                  # pushed up: held near the bound
+    assert float(down.float().mean()) > 0.1                # the price pulls a large share down in one step
 
 
 def _tiny():
