@@ -1,5 +1,5 @@
 """Edge samples -> CSRGraph without a sort of the whole edge list: a counting scatter, then each row sorted and
-deduplicated in place (numba, rows in parallel), then one compaction.
+deduplicated in place (numba), then one compaction.
 
 Memory: the (E,) int32 samples, the (2E,) int32 scatter and the final (2E',) int32 indices (E' unique edges);
 ``np.unique`` on int64 pair keys would need about four times as much at 1e8 edges.
@@ -27,10 +27,10 @@ def _scatter(u, v, indptr, out):   # (E,), (E,) int32, (N+1,) int64 -> fills out
         fill[b] += 1
 
 
-@numba.njit(parallel=True, cache=False)
+@numba.njit(cache=False)
 def _sort_dedup_rows(indptr, out, kept):   # (N+1,), (nnz,) -> rows sorted and unique in their prefix; kept (N,)
     n = len(indptr) - 1
-    for u in numba.prange(n):               # loop over rows, each sorted on its own
+    for u in range(n):                      # loop over rows, each sorted on its own (one thread: compiles fast)
         lo, hi = indptr[u], indptr[u + 1]
         if hi - lo == 0:
             kept[u] = 0

@@ -91,10 +91,10 @@ def _scipy_pagerank(adj, damping, tol, max_iter, tol_rule) -> np.ndarray:
     raise RuntimeError(f"pagerank did not converge in {max_iter} iterations (tol={tol}, tol_rule={tol_rule!r})")
 
 
-@numba.njit(parallel=True)
+@numba.njit
 def _out_weights(indptr, data, out):              # (N+1,), (nnz,) weights or empty -> out (N,) row sums
     n = len(indptr) - 1
-    for u in numba.prange(n):
+    for u in range(n):
         if len(data) == 0:
             out[u] = float(indptr[u + 1] - indptr[u])
         else:
@@ -144,9 +144,9 @@ def _cg_matvec(indptr, indices, data, dm, q, p, d, bounds, ap, part):
         part[b] = acc
 
 
-@numba.njit(parallel=True)
+@numba.njit
 def _cg_step(alpha, z, r, p, ap, bounds, part):   # z += alpha p, r -= alpha ap; part[b] = block's share of r . r
-    for b in numba.prange(len(bounds) - 1):
+    for b in range(len(bounds) - 1):              # O(N), one thread (a parallel loop compiles slower than it saves)
         acc = 0.0
         for v in range(bounds[b], bounds[b + 1]):
             z[v] += alpha * p[v]
@@ -156,9 +156,9 @@ def _cg_step(alpha, z, r, p, ap, bounds, part):   # z += alpha p, r -= alpha ap;
         part[b] = acc
 
 
-@numba.njit(parallel=True)
+@numba.njit
 def _cg_direction(beta, r, p, q, dm, bounds):     # p = r + beta p, q = dm * p
-    for b in numba.prange(len(bounds) - 1):
+    for b in range(len(bounds) - 1):
         for v in range(bounds[b], bounds[b + 1]):
             pv = r[v] + beta * p[v]
             p[v] = pv
@@ -211,11 +211,11 @@ def _push(indptr, indices, data, inv, x, c1, d, c2, x_new):   # one iteration al
         x_new[v] = d * (x_new[v] + c1) + c2
 
 
-@numba.njit(parallel=True)
+@numba.njit
 def _symmetric_rows(indptr, indices, data):       # every entry (u, v, w) has its mirror (v, u, w)
     n = len(indptr) - 1
     bad = 0
-    for u in numba.prange(n):
+    for u in range(n):
         for j in range(indptr[u], indptr[u + 1]):
             v = indices[j]
             lo, hi = indptr[v], indptr[v + 1]

@@ -33,9 +33,9 @@ from apps.spa_graph.scan_compiled import SIGMA_TOL, common_counts, edge_sigma
 __all__ = ["ScanIndex"]
 
 
-@numba.njit(parallel=True)
+@numba.njit
 def _sort_rows(indptr, indices, sig, sig_sorted, nbr_sorted):   # rows by sigma desc, ties by neighbour id
-    for u in numba.prange(len(indptr) - 1):
+    for u in range(len(indptr) - 1):            # one thread: a one-off build; a parallel sort compiles 4x longer
         lo, hi = indptr[u], indptr[u + 1]
         if hi == lo:
             continue
@@ -54,9 +54,9 @@ def _fill_core_lists(indptr, ptr, nodes):   # nodes of degree >= k into list k, 
             fill[k] += 1
 
 
-@numba.njit(parallel=True)
+@numba.njit
 def _sort_core_lists(indptr, sig_sorted, ptr, nodes):   # list k by the k-th largest sigma desc (stable)
-    for k in numba.prange(1, len(ptr) - 1):
+    for k in range(1, len(ptr) - 1):
         lo, hi = ptr[k], ptr[k + 1]
         if hi - lo < 2:
             continue
