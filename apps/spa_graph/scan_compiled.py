@@ -1,4 +1,4 @@
-"""SCAN compiled with numba: exact structural similarity by sorted-adjacency merge intersection, clusters by
+"""SCAN compiled with numba: exact structural similarity by intersecting sorted adjacency rows, clusters by
 union-find, rows in parallel over numba's threads. Same rules, tie-breaks and floating-point values as the
 numpy reference ``scan.scan`` (tests compare labels and roles exactly).
 
@@ -16,7 +16,8 @@ Pieces (N nodes, nnz = 2E directed CSR entries, rows sorted):
   - ``"merge"``: from the lower id u (v > u), a linear merge of the two sorted rows, or, when one row is more
     than ``_GALLOP`` times longer, a galloping search of the shorter row's ids in the longer one; the mirror
     entry's position by binary search in row v. Work ~ sum over edges of d_u + d_v.
-  - ``"mark"`` (default, about 2x faster here): u's row marked in a per-thread byte array, then for each
+  - ``"mark"`` (default; at 1e7 input edges, one thread, 1.1 s against merge's 2.3 s, and 2.8 s against 4.1 s
+    with randomly permuted ids): u's row marked in a per-thread byte array, then for each
     neighbour v of lower (degree, id) rank, v's row scanned against the marks (the mirror entry is where the
     scan meets u). Work ~ sum over edges of min(d_u, d_v) plus one pass over each row; the marks cost N bytes
     per thread. Both give the same integers (tested); the sorted rows make both exact and cheap.
