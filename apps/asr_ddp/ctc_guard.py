@@ -38,23 +38,24 @@ def guard_rates(lengths: list[int], tokens: list[list[int]], keep: float, unit: 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--units", default=None, help="word | char | spm (default: the data config's)")
+    ap.add_argument("--units", default=None, help="word | char | spm (default: the data config's; or data.units=...)")
     ap.add_argument("--subsampling", type=int, default=4)
     ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=embedded data.size=quick")
     a = ap.parse_args(argv)
     from apps.asr_ddp.data.corpora import _utterances, make_tokenizer
-    from apps.asr_ddp.experiments import compose
+    from apps.asr_ddp.recipe import settings_from_config
+    from apps.common.hydra_config import compose
 
-    cfg = compose(list(a.overrides))
-    data = dict(cfg["data"], **({"units": a.units} if a.units else {}))
-    tok = make_tokenizer(data)
-    utts = _utterances(data)["train"]
-    hop = float(data.get("hop_ms", 10.0)) / 1000
+    data = settings_from_config(compose("asr_ddp", [*a.overrides, *([f"data.units={a.units}"] if a.units else [])])).data
+    all_utts = _utterances(data)
+    tok = make_tokenizer(data, all_utts)
+    utts = all_utts["train"]
+    hop = data.hop_ms / 1000
     lengths = [int(u.duration / hop) + 1 for u in utts]
     tokens = [tok.encode(u.text) for u in utts]
     enc = [subsampled_length(n, a.subsampling) for n in lengths]
     need = [ctc_min_frames(t) / max(1, e) for t, e in zip(tokens, enc)]
-    print(f"{data['name']} ({data.get('units')} units, x{a.subsampling}): {len(utts)} training utterances; CTC needs "
+    print(f"{data.name} ({data.units} units, x{a.subsampling}): {len(utts)} training utterances; CTC needs "
           f"{100 * sum(need) / len(need):.1f}% of the encoder frames on average (max {100 * max(need):.1f}%)")
     for keep in (0.7, 0.5):
         for unit in ("chunk", "point"):

@@ -1,209 +1,173 @@
-"""Config -> objects for apps/asr_ddp (the only place the Hydra config meets code).
+"""Config -> settings -> objects for apps/asr_ddp (the only place the Hydra config meets code).
 
-Order: every config value is checked (``validate``) and the run folder prepared (``prepare_run``: fingerprint,
-resume decision, writable folder) BEFORE any corpus is built or any feature extracted; then data, model,
-pruner, task, and ``core.training.loop.TrainLoop`` runs it. The recipe holds no checkpoint, resume, AMP or
-DDP code of its own.
+``settings_from_config(cfg)`` reads every key of the composed config once, through ``core.settings.ConfigReader``
+(typed, validated, errors naming the key), into a frozen ``AsrSettings`` and ends with ``check_consumed()``: a key
+nothing reads is an error. It touches no data. ``Recipe(cfg).run()`` then prepares the run folder (fingerprint,
+resume decision) BEFORE any corpus is built, builds data, model, pruner and task from the settings only, and trains
+through ``core.training.loop.TrainLoop``, which owns checkpoints, resume, AMP and DDP.
+
+The walk of ``pruning.keep`` (one default, one validation, three hops):
+``core/configs/pruning/common/base.yaml`` (the default; ``experiment/*`` or the command line override it) ->
+``PrunerSettings.from_reader`` (read once; validated once by ``DataPruner``'s ``check_fraction``, error
+``pruning.keep=...``) -> ``DataPruner.num_keep`` (the kept count each pruned epoch).
 """
 from __future__ import annotations
 
-import inspect
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
-from core.data_pruning import DataPruner
+from core.data_pruning import PrunerSettings
+from core.settings import ConfigError, ConfigReader
 from core.speech.features import GlobalCMVN, SpecAugment
 from core.speech.model import CTCAttentionModel
 from core.training.atomic import atomic_torch_save
 from core.training.loop import TrainLoop
-from core.training.run import LoopSettings, prepare_run
+from core.training.run import LoopSettings, prepare_run, run_fingerprint
 
-from apps.asr_ddp.data.corpora import (DATA_NAMES, check_units, digit_spec, keyword_spec, load_splits, make_tokenizer,
-                                      tokenizer_state, vocab_size_hint)
+from apps.asr_ddp.data.corpora import DataSettings, check_inputs, load_splits, read_data_settings, tokenizer_state
 from apps.asr_ddp.task import ASRModule, ASRTask, TaskSettings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["APP", "MODEL_FILE", "FINGERPRINT_EXCLUDE", "AsrSettings", "ModelSettings", "settings_from_config",
+           "Recipe", "export_model", "dev_curve"]
+
 APP = "asr_ddp"
 MODEL_FILE = "model.pt"
-_PRUNER_KEYS = [p for p in inspect.signature(DataPruner.__init__).parameters if p not in ("self", "num_items")]
-_MODEL_KEYS = ("d_model", "heads", "layers", "ffn", "decoder_layers", "ctc_weight", "kernel_size", "dropout",
-               "subsampling", "label_smoothing", "subsampling_channels")
-# keys that never change what is trained (left out of the fingerprint)
-_NOT_TRAINING = {"run_dir", "variant", "trainer.resume", "trainer.progress", "trainer.device", "trainer.num_workers",
-                 "data.root", "data.on_error", "data.recordings_on_error", "trainer.log_every"}
+# keys that never change what is trained (left out of the run's fingerprint)
+FINGERPRINT_EXCLUDE = ("run_dir", "variant", "trainer.resume", "trainer.progress", "trainer.device", "trainer.log_every",
+                       "data.root", "data.source", "data.on_error", "data.recordings_on_error", "data.allow_symlinks",
+                       "data.allow_absolute")
 
 
-def _plain(cfg) -> dict:
+@dataclass(frozen=True)
+class ModelSettings:
+    """``CTCAttentionModel`` keyword arguments (besides input size and vocabulary), validated once."""
+
+    d_model: int
+    heads: int
+    layers: int
+    ffn: int
+    kernel_size: int
+    decoder_layers: int
+    ctc_weight: float
+    dropout: float
+    label_smoothing: float
+    subsampling: int
+    subsampling_channels: int | None
+
+    @classmethod
+    def from_reader(cls, r: ConfigReader) -> ModelSettings:
+        m = cls(d_model=r.int("model.d_model", low=1), heads=r.int("model.heads", low=1),
+                layers=r.int("model.layers", low=1), ffn=r.int("model.ffn", low=1),
+                kernel_size=r.int("model.kernel_size", low=1), decoder_layers=r.int("model.decoder_layers", low=0),
+                ctc_weight=r.float("model.ctc_weight", low=0.0, high=1.0),
+                dropout=r.float("model.dropout", low=0.0, high=1.0, high_open=True),
+                label_smoothing=r.float("model.label_smoothing", low=0.0, high=1.0, high_open=True),
+                subsampling=r.choice("model.subsampling", (1, 2, 4, 8)),
+                subsampling_channels=r.optional_int("model.subsampling_channels", low=1))
+        if m.d_model % m.heads:
+            raise ConfigError(f"model.d_model={m.d_model} must be divisible by model.heads={m.heads}")
+        if m.kernel_size % 2 == 0:
+            raise ConfigError(f"model.kernel_size={m.kernel_size} must be odd (the Conformer's depthwise convolution)")
+        if m.ctc_weight < 1.0 and m.decoder_layers < 1:
+            raise ConfigError(f"model.ctc_weight={m.ctc_weight} < 1 needs model.decoder_layers >= 1")
+        return m
+
+    def kwargs(self, input_dim: int, tok) -> dict:
+        kw = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return dict(input_dim=input_dim, vocab=tok.vocab_size, sos_eos=tok.sos, blank=tok.blank, **kw)
+
+
+@dataclass(frozen=True)
+class AsrSettings:
+    """Everything a run needs, read and validated at the door."""
+
+    loop: LoopSettings
+    data: DataSettings
+    model: ModelSettings
+    task: TaskSettings
+    pruning: PrunerSettings
+    variant: str
+
+
+def _variant(name: str | None, ps: PrunerSettings, task: TaskSettings) -> str:
+    if name:
+        return name
+    v = ps.name if ps.name in ("full", "infobatch") else f"{ps.name}{ps.keep}"
+    if task.time_keep < 1.0:
+        v += f"x{task.time_keep}{task.time_unit}"
+    return v
+
+
+def settings_from_config(cfg) -> AsrSettings:
+    """The composed config (a ``DictConfig`` or a plain nested dict) as frozen settings; see the module docstring."""
+    from apps.common.hydra_config import to_plain
+
+    plain = to_plain(cfg)
+    r = ConfigReader(plain, source="asr_ddp config")
     try:
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_container(cfg, resolve=True)
-    except (ImportError, ValueError):
-        return dict(cfg)
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _num(key: str, v, kind=float):
-    if isinstance(v, bool) or v is None:
-        raise ValueError(f"{key}={v!r} must be a number")
+        loop = LoopSettings.from_reader(r, "trainer", run_dir=r.optional_str("run_dir"),
+                                        fingerprint=run_fingerprint(plain, FINGERPRINT_EXCLUDE))
+    except ConfigError:
+        raise
+    except ValueError as e:             # the loop's own validation: re-raised as a config error (it names the key)
+        raise ConfigError(str(e)) from None
+    if loop.epochs is None:
+        raise ConfigError("trainer.epochs must be set (the LR schedule and the pruning schedule span the epochs; "
+                          "trainer.max_steps may stop a run earlier)")
+    data = read_data_settings(r)
+    model = ModelSettings.from_reader(r)
+    pruning = PrunerSettings.from_reader(r, "pruning")
     try:
-        x = kind(v)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{key}={v!r} must be a number") from e
-    if kind is int and float(v) != x:
-        raise ValueError(f"{key}={v!r} must be an integer")
-    return x
-
-
-def pruner_seed(cfg: dict) -> int:
-    """The pruner follows the run's seed: pruning.seed + trainer.seed."""
-    return int(cfg["pruning"].get("seed", 0)) + int(cfg["trainer"].get("seed", 0))
-
-
-def make_pruner(pruning: dict, num_items: int, num_epochs: int, seed: int) -> DataPruner:
-    """DataPruner from the ``pruning`` config group (the time_* / rescore_* keys are the task's)."""
-    kw = {k: pruning[k] for k in _PRUNER_KEYS if k in pruning and k not in ("num_epochs", "seed")}
-    return DataPruner(num_items, num_epochs=num_epochs, seed=seed, **kw)
-
-
-def task_settings(cfg: dict) -> TaskSettings:
-    t, p, tr = cfg["train"], cfg["pruning"], cfg["trainer"]
-    return TaskSettings(epochs=_num("trainer.epochs", tr["epochs"], int), lr=_num("train.lr", t["lr"]),
-                        warmup_steps=_num("train.warmup_steps", t["warmup_steps"], int),
-                        min_lr_ratio=_num("train.min_lr_ratio", t.get("min_lr_ratio", 0.05)),
-                        frame_budget=_num("train.frame_budget", t["frame_budget"], int),
-                        max_batch=_num("train.max_batch", t.get("max_batch", 64), int),
-                        time_keep=_num("pruning.time_keep", p.get("time_keep", 1.0)),
-                        time_unit=p.get("time_unit", "chunk"), chunk_ms=_num("pruning.chunk_ms", p.get("chunk_ms", 200)),
-                        rescore_every=_num("pruning.rescore_every", p.get("rescore_every", 1), int),
-                        rescore_fraction=_num("pruning.rescore_fraction", p.get("rescore_fraction", 0.25)),
-                        eval_method=t.get("eval_method", "greedy"), test_method=t.get("test_method", "greedy"),
-                        beam=_num("train.beam", t.get("beam", 4), int), seed=_num("trainer.seed", tr.get("seed", 0), int))
-
-
-def loop_settings(cfg: dict) -> LoopSettings:
-    tr = cfg["trainer"]
-    amp = tr.get("amp", "off")
-    if amp is True or amp in ("true", "on"):          # "true": bf16 where it pays (CUDA), off on CPU
-        amp = "bf16" if torch.cuda.is_available() and tr.get("device", "auto") != "cpu" else "off"
-    prog = {"on": True, "off": False, "auto": None, True: True, False: False, None: None}.get(tr.get("progress", "auto"))
-    fp = {k: v for k, v in _flat(cfg).items() if k not in _NOT_TRAINING}
-    return LoopSettings(run_dir=cfg.get("run_dir"), epochs=tr["epochs"], max_steps=tr.get("max_steps"),
-                        seed=tr.get("seed", 0), device=tr.get("device", "auto"), amp=amp, grad_clip=tr.get("grad_clip"),
-                        eval_every=tr.get("eval_every", 0), checkpoint_every=tr.get("checkpoint_every", 0),
-                        keep_checkpoints=tr.get("keep_checkpoints", 2), log_every=tr.get("log_every", 10),
-                        resume=tr.get("resume", "auto"), progress=prog, fingerprint=fp)
-
-
-def model_kwargs(cfg: dict, vocab: int, tok) -> dict:
-    m = cfg["model"]
-    kw = {k: m[k] for k in _MODEL_KEYS if k in m}
-    for k in ("d_model", "heads", "layers", "ffn", "decoder_layers", "kernel_size", "subsampling"):
-        if k in kw:
-            kw[k] = _num(f"model.{k}", kw[k], int)
-    if kw["d_model"] % kw["heads"]:
-        raise ValueError(f"model.d_model={kw['d_model']} must be divisible by model.heads={kw['heads']}")
-    if kw.get("subsampling", 4) not in (1, 2, 4, 8):
-        raise ValueError(f"model.subsampling={kw['subsampling']}; valid choices: 1, 2, 4, 8")
-    return dict(input_dim=_num("data.n_mels", cfg["data"].get("n_mels", 80), int), vocab=vocab, sos_eos=tok.sos,
-                blank=tok.blank, **kw)
-
-
-def validate(cfg: dict) -> None:
-    """Every check that needs no data: raises ValueError naming the key (called before any corpus is built)."""
-    d = cfg["data"]
-    if d.get("name") not in DATA_NAMES:
-        raise ValueError(f"data.name={d.get('name')!r}; valid choices: {', '.join(DATA_NAMES)}")
-    if d.get("on_error", "raise") not in ("raise", "skip"):
-        raise ValueError(f"data.on_error={d.get('on_error')!r}; valid choices: raise, skip")
-    _num("data.sample_rate", d.get("sample_rate", 16000), int)
-    for k in ("win_ms", "hop_ms"):
-        if k in d and not _num(f"data.{k}", d[k]) > 0:
-            raise ValueError(f"data.{k}={d[k]} must be > 0")
-    if d["name"] == "digits":
-        digit_spec(d)
-    if d["name"] == "arabic":
-        keyword_spec(d)
-    if d["name"] == "librispeech" and not d.get("root"):
-        raise ValueError("data=librispeech needs data.root=<folder holding train-clean-100/, dev-clean/, ...>")
-    if d["name"] == "manifest":
-        for k in ("train", "dev", "test"):
-            if not d.get(k):
-                raise ValueError(f"data=manifest needs data.{k}=<manifest .jsonl/.tsv>")
-    check_units(d)
-    hint = vocab_size_hint(d)        # SentencePiece pieces still to train: the size is known, the corpus not read
-    tok = SimpleNamespace(vocab_size=hint, sos=hint - 1, blank=0) if hint else make_tokenizer(d)
-    TaskSettings.__post_init__(task_settings(cfg))
-    for k in ("eval_method", "test_method"):
-        v = cfg["train"].get(k, "greedy")
-        if v not in ("greedy", "ctc_beam", "joint_beam"):
-            raise ValueError(f"train.{k}={v!r}; valid choices: greedy, ctc_beam, joint_beam")
-    try:
-        make_pruner(cfg["pruning"], 10, int(cfg["trainer"]["epochs"]), pruner_seed(cfg))
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"pruning: {e}") from e
-    CTCAttentionModel(**model_kwargs(cfg, tok.vocab_size, tok))        # checks the architecture (tiny cost)
-
-
-def variant_name(cfg: dict) -> str:
-    if cfg.get("variant"):
-        return str(cfg["variant"])
-    p = cfg["pruning"]
-    name = p["policy"] if p["policy"] == "full" else f"{p['policy']}{p.get('keep', '')}"
-    if float(p.get("time_keep", 1.0)) < 1.0:
-        name += f"x{p['time_keep']}{p.get('time_unit', 'chunk')}"
-    return name
+        task = TaskSettings(epochs=loop.epochs, seed=loop.seed, lr=r.get("train.lr"),
+                            warmup_steps=r.get("train.warmup_steps"), min_lr_ratio=r.get("train.min_lr_ratio"),
+                            weight_decay=r.get("train.weight_decay"), frame_budget=r.get("train.frame_budget"),
+                            max_batch=r.get("train.max_batch"), specaug=r.bool("train.specaug"),
+                            time_keep=r.get("pruning.time_keep"), time_unit=r.get("pruning.time_unit"),
+                            chunk_ms=r.get("pruning.chunk_ms"), eval_method=r.get("train.eval_method"),
+                            test_method=r.get("train.test_method"), beam=r.get("train.beam"))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    variant = _variant(r.optional_str("variant"), pruning, task)
+    r.check_consumed()
+    return AsrSettings(loop=loop, data=data, model=model, task=task, pruning=pruning, variant=variant)
 
 
 class Recipe:
-    """``Recipe(cfg).run()``: validate, prepare the run, build data/model/pruner/task, train through the loop."""
+    """``Recipe(cfg).run()``: settings, run folder, data, model, pruner, task, training through the shared loop."""
 
     def __init__(self, cfg, stores: dict | None = None) -> None:
-        self.cfg = _plain(cfg)
-        self.stores = stores            # pre-built FeatureStores (experiment driver: one feature pass per corpus)
+        self.settings = cfg if isinstance(cfg, AsrSettings) else settings_from_config(cfg)
+        self.stores = stores            # pre-built (FeatureStores, tokenizer) for tests sharing a corpus
 
     def run(self) -> dict:
-        c = self.cfg
-        validate(c)
-        settings = loop_settings(c)
-        run = prepare_run(settings, app=APP, variant=variant_name(c))
+        s = self.settings
+        check_inputs(s.data)                 # missing paths: an error naming the key, before the run folder is made
+        run = prepare_run(s.loop, app=APP, variant=s.variant)
         if run.finished:
             log.info("%s already holds this finished run; its results are returned unchanged", run.run_dir)
-            return run.summary
+            return dict(run.summary, run_dir=str(run.run_dir))
         return self._train(run)
 
     def _train(self, run) -> dict:
-        c = self.cfg
-        tok = make_tokenizer(c["data"])
-        mkw = model_kwargs(c, tok.vocab_size, tok)
-        stores = self.stores or load_splits(c["data"], tok, mkw.get("subsampling", 4))
+        s = self.settings
+        stores, tok = self.stores or load_splits(s.data, None, s.model.subsampling)
+        mkw = s.model.kwargs(s.data.n_mels, tok)
         model = CTCAttentionModel(**mkw)
-        cmvn = GlobalCMVN(stores["train"].feats[0].shape[1]).fit(f.float() for f in stores["train"].feats)
-        n_mels = stores["train"].feats[0].shape[1]
-        spec = SpecAugment(freq_width=max(1, round(27 * n_mels / 80))) if c["train"].get("specaug", False) else None
+        cmvn = GlobalCMVN(s.data.n_mels).fit(f.float() for f in stores["train"].feats)
+        spec = SpecAugment(freq_width=max(1, round(27 * s.data.n_mels / 80))) if s.task.specaug else None
         module = ASRModule(model, cmvn, spec).to(run.device)
-        ts = task_settings(c)
-        pruner = make_pruner(c["pruning"], len(stores["train"]), ts.epochs, pruner_seed(c))
-        task = ASRTask(module, tok, stores["train"], stores["dev"], pruner, ts, run.dist, test=stores["test"])
-        opt = torch.optim.AdamW(module.parameters(), lr=ts.lr,
-                                weight_decay=_num("train.weight_decay", c["train"].get("weight_decay", 0.01)))
+        pruner = s.pruning.build(len(stores["train"]), num_epochs=s.loop.epochs, seed_offset=s.loop.seed)
+        task = ASRTask(module, tok, stores["train"], stores["dev"], pruner, s.task, run.dist, test=stores["test"])
+        opt = torch.optim.AdamW(module.parameters(), lr=s.task.lr, weight_decay=s.task.weight_decay)
         loop = TrainLoop(run, module, opt, task, pruner=pruner)
         summary = loop.run()
         if run.is_main:
-            export_model(run.run_dir / MODEL_FILE, module, mkw, tok, stores["train"].logmel, c)
+            export_model(run.run_dir / MODEL_FILE, module, mkw, tok, stores["train"].logmel, s.task)
             try:
                 from apps.asr_ddp.plots import plot_wer_vs_time
 
@@ -218,12 +182,12 @@ def dev_curve(history: list[dict]) -> list[dict]:
     return [r for r in history if r.get("kind") == "eval" and "dev_wer" in r]
 
 
-def export_model(path: Path, module: ASRModule, model_kwargs: dict, tok, logmel, cfg: dict) -> None:
+def export_model(path: Path, module: ASRModule, model_kwargs: dict, tok, logmel, task: TaskSettings) -> None:
     """Everything ``sparselab-asr transcribe`` needs, in one file (atomic write)."""
     atomic_torch_save(path, {"format": "sparselab-asr-model/1", "model": model_kwargs, "tokenizer": tokenizer_state(tok),
                              "features": {"sample_rate": logmel.sample_rate, "n_mels": logmel.n_mels,
                                           "win_length": logmel.win_length, "hop_length": logmel.hop_length},
-                             "decode": {"method": cfg["train"].get("test_method", "greedy"),
-                                        "beam": int(cfg["train"].get("beam", 4))},
+                             "decode": {"method": task.test_method, "beam": int(task.beam)},
                              "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()
                                             if not k.startswith("specaug")}})
+

@@ -2,9 +2,12 @@
 
 Per epoch (``epoch_batches``):
 
-1. score-based policies first re-score a sample of the items the previous epoch dropped (forward only, no
-   gradient; ``rescore_fraction`` of them every ``rescore_every`` epochs), so a policy that keeps the
-   same items because their stale scores say so sees fresh losses for the ones it left out;
+1. score-based policies first get the losses the pruner asks for (``DataPruner.score_request``): every item
+   before the first pruned epoch (so all scores come from one model state, not from where an item fell in the
+   warm-up epoch), and later a sample of the items the previous epoch dropped. One forward pass without gradient
+   in training mode -- the mode every training-step loss is taken in, so scores never mix modes -- with the
+   batch-norm running statistics restored afterwards and the RNG forked (seeded by the epoch), so a scoring
+   pass changes neither the model nor the training's random stream;
 2. the pruner selects this epoch's items; the overlap with the previous epoch's selection is recorded;
 3. each kept utterance is time-pruned (``time_keep`` < 1) by a generator seeded with (seed, epoch, item),
    and the batches are planned on the *pruned* lengths (so time pruning really makes fewer steps);
@@ -17,6 +20,7 @@ were planned on unpruned lengths, leaving 31% of a 0.7 x 0.7 run at the floor LR
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -25,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from core.data_pruning import DataPruner
-from core.data_pruning.policies import SCORE_POLICIES
 from core.metrics import cer, wer
+from core.validation import check_number
 from core.speech.datasets import ctc_min_frames
 from core.speech.decoding import decode_batch
 from core.speech.features import GlobalCMVN, SpecAugment
@@ -41,42 +45,52 @@ from apps.asr_ddp.data.time_pruning import TIME_UNITS, covered_words, min_input_
 __all__ = ["TaskSettings", "ASRModule", "ASRTask", "progress_lr"]
 
 
-@dataclass
-class TaskSettings:
-    """The app's training knobs (the loop's own ones live in ``core.training.run.LoopSettings``)."""
+DECODE_METHODS = ("greedy", "ctc_beam", "joint_beam")
 
-    epochs: int = 10
-    lr: float = 2e-3
-    warmup_steps: int = 100
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """The app's training knobs (the loop's own ones live in ``core.training.run.LoopSettings``), validated once
+    here; errors name the config key."""
+
+    epochs: int                        # trainer.epochs (the loop's key; the LR schedule spans them)
+    lr: float = 3e-3
+    warmup_steps: int = 50
     min_lr_ratio: float = 0.05
-    frame_budget: int = 6000           # padded frames (max_len x utterances) per batch per rank, after time pruning
+    weight_decay: float = 0.01
+    frame_budget: int = 3000           # padded frames (max_len x utterances) per batch per rank, after time pruning
     max_batch: int = 64
+    specaug: bool = False
     time_keep: float = 1.0             # fraction of each kept utterance's frames that trains
     time_unit: str = "chunk"           # point | chunk | chunk_aligned
     chunk_ms: float = 200.0            # chunk length for chunk / chunk_aligned
-    rescore_every: int = 1             # epochs between forward-only re-scoring passes (score policies); 0 = off
-    rescore_fraction: float = 0.25     # of the items the previous epoch dropped
     eval_method: str = "greedy"
     test_method: str = "greedy"
     beam: int = 4
     seed: int = 0
 
     def __post_init__(self) -> None:
+        def num(key: str, attr: str, **kw) -> None:
+            object.__setattr__(self, attr, check_number(key, getattr(self, attr), **kw))
+
+        num("trainer.epochs", "epochs", integer=True, low=1)
+        num("train.lr", "lr", low=0.0, low_open=True)
+        num("train.warmup_steps", "warmup_steps", integer=True, low=0)
+        num("train.min_lr_ratio", "min_lr_ratio", low=0.0, high=1.0)
+        num("train.weight_decay", "weight_decay", low=0.0)
+        num("train.frame_budget", "frame_budget", integer=True, low=1)
+        num("train.max_batch", "max_batch", integer=True, low=1)
+        num("pruning.time_keep", "time_keep", low=0.0, low_open=True, high=1.0)
+        num("pruning.chunk_ms", "chunk_ms", low=0.0, low_open=True)
+        num("train.beam", "beam", integer=True, low=1)
+        num("trainer.seed", "seed", integer=True, low=0)
+        if not isinstance(self.specaug, bool):
+            raise ValueError(f"train.specaug={self.specaug!r} must be true or false")
         if self.time_unit not in TIME_UNITS:
             raise ValueError(f"pruning.time_unit={self.time_unit!r}; valid choices: {', '.join(TIME_UNITS)}")
-        if not 0.0 < float(self.time_keep) <= 1.0:
-            raise ValueError(f"pruning.time_keep={self.time_keep} must be in (0, 1]")
-        if not self.chunk_ms > 0:
-            raise ValueError(f"pruning.chunk_ms={self.chunk_ms} must be > 0")
-        if not 0.0 <= float(self.rescore_fraction) <= 1.0:
-            raise ValueError(f"pruning.rescore_fraction={self.rescore_fraction} must be in [0, 1]")
-        if self.rescore_every < 0:
-            raise ValueError(f"pruning.rescore_every={self.rescore_every} must be >= 0")
-        for k in ("lr", "frame_budget", "max_batch", "epochs"):
-            if not getattr(self, k) > 0:
-                raise ValueError(f"{k}={getattr(self, k)} must be > 0")
-        if self.warmup_steps < 0:
-            raise ValueError(f"train.warmup_steps={self.warmup_steps} must be >= 0")
+        for k in ("eval_method", "test_method"):
+            if getattr(self, k) not in DECODE_METHODS:
+                raise ValueError(f"train.{k}={getattr(self, k)!r}; valid choices: {', '.join(DECODE_METHODS)}")
 
 
 def progress_lr(step: int, progress: float, peak: float, warmup_steps: int, min_ratio: float) -> float:
@@ -144,19 +158,24 @@ class ASRTask(Task):
         self.prev_kept: list[int] | None = None  # the planned epoch's selection
         self.before_kept: list[int] | None = None  # the selection of the epoch before it
         self.stats = {"guard_items": 0, "time_items": 0, "frames_in": 0, "frames_kept": 0, "words_in": 0,
-                      "words_dropped": 0, "rescored": 0, "rescore_cpu_s": 0.0}
+                      "words_dropped": 0, "scored_items": 0, "score_cpu_s": 0.0}
         self.epoch_log: list[dict] = []
+        # where each item fell in epoch 0 (its batch's index), kept for score policies to measure whether the
+        # scores used in the first pruned epoch still encode that position (``decorrelation`` in the summary)
+        self.epoch0_pos: list[int] | None = None
+        self.decorrelation: dict | None = None
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "n_batches": self.n_batches, "planned": self.planned,
                 "prev_kept": self.prev_kept, "before_kept": self.before_kept, "stats": dict(self.stats),
-                "epoch_log": list(self.epoch_log)}
+                "epoch_log": list(self.epoch_log), "epoch0_pos": self.epoch0_pos, "decorrelation": self.decorrelation}
 
     def load_state_dict(self, sd: dict) -> None:
         self.epoch, self.n_batches, self.planned = sd["epoch"], sd["n_batches"], sd["planned"]
         self.prev_kept, self.before_kept = sd["prev_kept"], sd["before_kept"]
         self.stats, self.epoch_log = dict(sd["stats"]), list(sd["epoch_log"])
+        self.epoch0_pos, self.decorrelation = sd.get("epoch0_pos"), sd.get("decorrelation")
 
     # ------------------------------------------------------------------ batches
     def _pruned(self, i: int, epoch: int) -> tuple[Tensor | None, list[int]]:
@@ -210,10 +229,13 @@ class ASRTask(Task):
         s = self.s
         self.epoch = epoch
         fresh = epoch != self.planned          # False when a mid-epoch resume rebuilds the same epoch
+        before = None
         if fresh:
-            if self.pruner.policy in SCORE_POLICIES and s.rescore_every and self.prev_kept is not None \
-                    and epoch % s.rescore_every == 0 and self.pruner.phase(epoch) == "pruned":
-                self._rescore(epoch)
+            req = self.pruner.score_request(epoch)
+            if req is not None:
+                if req.replace and self.epoch0_pos is not None:
+                    before = self.pruner.scores.clone()
+                self.score_items(req.ids.tolist(), epoch, replace=req.replace)
             self.before_kept, self.planned = self.prev_kept, epoch
         kept = self.pruner.select(epoch).tolist()
         self.prev_kept = kept
@@ -225,6 +247,14 @@ class ASRTask(Task):
         mine = split_batches(plan, self.dist.rank, self.dist.world_size)
         self.n_batches = max(1, len(mine))
         if fresh:
+            if epoch == 0 and self.pruner.uses_scores:
+                pos = [-1] * len(self.train)
+                for b, batch in enumerate(plan):
+                    for i in batch:
+                        pos[i] = b
+                self.epoch0_pos = pos
+            if (self.decorrelation is None and self.epoch0_pos is not None and self.pruner.phase(epoch) == "pruned"):
+                self.decorrelation = position_report(self.epoch0_pos, self.pruner.scores, kept, before)
             self._account(epoch, kept, items, lengths, len(mine))
         return [[(i, *items[i]) for i in b] for b in mine]
 
@@ -249,28 +279,22 @@ class ASRTask(Task):
         self.epoch_log.append({"epoch": epoch, "kept": len(kept), "overlap_prev": overlap, "batches": n_batches,
                                "pruned_frames": sum(lengths), "phase": self.pruner.phase(epoch)})
 
-    def _rescore(self, epoch: int) -> None:
-        """Forward-only losses for a random sample of the items the previous epoch dropped (every rank its share)."""
+    def score_items(self, ids: list[int], epoch: int, *, replace: bool) -> None:
+        """Per-item losses of ``ids`` under the current model, handed to the pruner: one forward pass without gradient
+        in training mode (the mode of the training-step losses the pruner also observes; ``scoring_mode``: batch-norm
+        statistics restored, RNG forked and seeded by (seed, epoch)). A collective under DDP: every rank calls
+        ``observe`` once per batch of its equal share."""
         c0 = time.process_time()
-        dropped = sorted(set(range(len(self.train))) - set(self.prev_kept))   # prev_kept: epoch - 1
-        g = torch.Generator().manual_seed(self.s.seed * 7_919 + epoch)
-        k = int(round(self.s.rescore_fraction * len(dropped)))
-        if k == 0:
-            return
-        sample = [dropped[j] for j in torch.randperm(len(dropped), generator=g)[:k].tolist()]
-        plan = bucket_batches(sample, self.train.lengths, self.s.frame_budget, max_batch=self.s.max_batch,
+        plan = bucket_batches(ids, self.train.lengths, self.s.frame_budget, max_batch=self.s.max_batch,
                               seed=self.s.seed, epoch=epoch, shuffle=False)
-        was = self.module.training
-        self.module.eval()
-        with torch.no_grad():
+        with scoring_mode(self.module, seed=self.s.seed * 7_919 + epoch, device=self.device), torch.no_grad():
             for b in split_batches(plan, self.dist.rank, self.dist.world_size):
                 x, lens = pad_feats([self.train.feats[i] for i in b])
                 tgt, tl = pad_targets([self.train.tokens[i] for i in b])
-                out = self.module(x.to(self.device), lens.to(self.device), tgt.to(self.device), tl.to(self.device))
-                self.pruner.observe(torch.tensor(b), out["utt_loss"].float().cpu())
-        self.module.train(was)
-        self.stats["rescored"] += k
-        self.stats["rescore_cpu_s"] += time.process_time() - c0
+                o = self.module(x.to(self.device), lens.to(self.device), tgt.to(self.device), tl.to(self.device))
+                self.pruner.observe(torch.tensor(b), o["utt_loss"].float().cpu(), replace=replace)
+        self.stats["scored_items"] += len(ids)
+        self.stats["score_cpu_s"] += time.process_time() - c0
 
     # ------------------------------------------------------------------ step
     def training_step(self, model: nn.Module, batch, step: int) -> StepOutput:
@@ -322,10 +346,16 @@ class ASRTask(Task):
         audio = loop.work
         epochs = max(1, loop.epoch)
         st = self.stats
-        out = {"audio_s": audio, "audio_fraction": audio / (self.full_audio_s * epochs),
+        out = {"run_dir": str(loop.run_info.run_dir), "audio_s": audio,
+               "audio_fraction": audio / (self.full_audio_s * epochs),
                "epoch_log": self.epoch_log, "task": asdict(self.s), "pruner": repr(self.pruner),
-               "rescored_items": st["rescored"], "rescore_cpu_s": st["rescore_cpu_s"],
-               "train_cpu_total_s": loop.train_cpu_s + st["rescore_cpu_s"]}
+               "scored_items": st["scored_items"], "score_cpu_s": st["score_cpu_s"],
+               "train_cpu_total_s": loop.train_cpu_s + st["score_cpu_s"],
+               "kept_fraction_per_epoch": [e["kept"] / len(self.train) for e in self.epoch_log],
+               "schedule": {"policy": self.pruner.policy, "keep": self.pruner.keep,
+                            "warmup_epochs": self.pruner.warmup_epochs, "anneal": self.pruner.anneal}}
+        if self.decorrelation is not None:
+            out["decorrelation"] = self.decorrelation
         if st["time_items"]:
             out.update(guard_binding_fraction=st["guard_items"] / st["time_items"],
                        time_keep_real=st["frames_kept"] / max(1, st["frames_in"]))
@@ -340,3 +370,50 @@ class ASRTask(Task):
             out.update(test_wer=ev["wer"], test_cer=ev["cer"], test_n=ev["n"], test_missing=ev["missing"],
                        test_example=ev["example"])
         return out
+
+
+@contextlib.contextmanager
+def scoring_mode(module: nn.Module, *, seed: int, device=None):
+    """Training mode without side effects: batch-norm running statistics are saved and restored, and the global RNG
+    (dropout, SpecAugment) is forked and seeded with ``seed``, so the pass neither changes the model nor shifts the
+    training's random stream (a resumed run replays it exactly)."""
+    was = module.training
+    bn = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in bn]
+    devices = [device] if device is not None and torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        module.train()
+        try:
+            yield
+        finally:
+            for m, sd in zip(bn, saved):
+                m.load_state_dict(sd)
+            module.train(was)
+
+
+def position_report(pos: list[int], scores: Tensor, kept: list[int], before: Tensor | None = None) -> dict:
+    """Do the scores used in the first pruned epoch still say where an item fell in epoch 0?
+
+    ``pos[i]``: the index of item i's batch in epoch 0; ``scores``: what the selection used; ``kept``: the selection.
+    Returns Spearman(position, score) (and of the scores before the scoring pass replaced them, ``before``), and the
+    fraction kept of each quarter of epoch 0 (items ordered by position) next to the overall kept fraction."""
+    from scipy.stats import spearmanr
+
+    p = torch.tensor(pos, dtype=torch.float64)
+    seen = p >= 0
+    idx = torch.nonzero(seen).flatten()
+    out = {"items": int(idx.numel())}
+    if idx.numel() < 8:
+        return out
+    out["spearman_position_score"] = float(spearmanr(p[idx].numpy(), scores[idx].double().numpy()).statistic)
+    if before is not None:
+        out["spearman_position_score_before_pass"] = float(
+            spearmanr(p[idx].numpy(), before[idx].double().numpy()).statistic)
+    order = idx[torch.argsort(p[idx], stable=True)]
+    mask = torch.zeros(len(pos), dtype=torch.bool)
+    mask[torch.tensor(kept, dtype=torch.long)] = True
+    quarters = torch.tensor_split(order, 4)
+    out["kept_fraction"] = float(mask[idx].float().mean())
+    out["kept_by_quarter"] = [float(mask[q].float().mean()) for q in quarters]
+    return out

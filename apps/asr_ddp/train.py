@@ -1,8 +1,8 @@
 """sparselab-asr: dynamic data pruning for ASR (Hydra CLI). See apps/asr_ddp/README.md.
 
-    sparselab-asr [experiment=digits_dyn07] [key=value ...]        train (Hydra overrides)
-    sparselab-asr transcribe --model RUN_DIR FILE...                print the text of audio files
-    sparselab-asr align --model RUN_DIR --manifest IN --out OUT.jsonl   word timings (CTC forced alignment)
+    sparselab-asr [experiment=dynamic_random07] [key=value ...]          train (Hydra overrides; --help lists groups)
+    sparselab-asr transcribe --model RUN_DIR FILE|FOLDER|MANIFEST...      text of audio files (TSV/JSONL with --out)
+    sparselab-asr align --model RUN_DIR --manifest IN --out OUT.jsonl     word timings (CTC forced alignment)
 """
 from __future__ import annotations
 
@@ -11,14 +11,38 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+NOT_LEARNED_WER = 0.95
+
+
+def summarise_run(summary: dict) -> str:
+    """The last line of a training run (``apps.common.cli.print_summary``), with a warning when it learned nothing."""
+    from apps.common.cli import print_summary
+
+    run_dir = summary.get("run_dir")
+    wer = summary.get("test_wer")
+    warn = None
+    if wer is not None and wer >= NOT_LEARNED_WER:
+        warn = (f"test WER {wer:.2f} >= {NOT_LEARNED_WER}: the model learned (almost) nothing; train longer "
+                f"(trainer.epochs), on more data, or check the data (README: calibration)")
+    return print_summary("asr", run_dir=run_dir, metrics={"variant": summary.get("variant"), "test_wer": wer,
+                                                          "test_cer": summary.get("test_cer"),
+                                                          "steps": summary.get("steps")},
+                         next_step=f"sparselab-asr transcribe --model {run_dir} FILE..." if run_dir else None,
+                         not_learned=warn)
+
 
 @hydra.main(config_path="configs", config_name="train", version_base=None)
 def _train(cfg: DictConfig) -> dict:
     from apps.asr_ddp.recipe import Recipe
-    from core.training.distributed import cleanup
+    from apps.common.cli import user_errors
+    from core.training.distributed import cleanup, is_main_process
 
     try:
-        return Recipe(cfg).run()
+        with user_errors("asr"):
+            summary = Recipe(cfg).run()
+        if is_main_process():
+            summarise_run(summary)
+        return summary
     finally:
         cleanup()
 

@@ -1,70 +1,87 @@
-"""apps/asr_ddp: dynamic data pruning for ASR on real speech (FSDD connected digits), judged over seeds.
+"""apps/asr_ddp: dynamic data pruning for ASR on real speech, speaker-independent (connected Arabic digits of the
+Arabic Speech Commands corpus: train on 18 speakers, test on 6 unseen ones), judged over seeds.
 
-Runs the comparison set ``apps/asr_ddp/configs/sets/digits.yaml`` (the experiment configs; nothing is
-defined here) through the in-process driver (features extracted once), then records per run: test WER over
-seeds (paired with full data by seed), training CPU seconds, steps, audio fraction, and the CPU seconds to
-reach full data's final dev WER. Targets (issue 14), judged on the seed spread and only where full data has
-learned (test WER < 50 %):
+Runs the comparison set ``apps/asr_ddp/configs/sets/arabic.yaml`` (the experiment configs; nothing is defined here)
+through the one comparison driver (``core.training.experiments.run_set``: a process per (run, seed), two at a time
+on a CPU -- one per core, one thread each), then records per run: test WER over seeds (paired with full data by
+seed), training CPU seconds, steps, audio fraction, and the CPU seconds to reach full data's final dev WER. Targets
+(issue 14), judged on the seed spread and only where full data has learned (test WER < 50 %):
 
 * the best 0.7 instance policy within 5 % relative WER of full (per-seed ratio <= 1.05);
 * dynamic random beats static random at 0.7 (paired ratio < 1);
 * 0.7 x 0.7 (best time-pruning variant): >= 1.5x less training CPU than full with <= 5 % relative WER loss;
 * 0.5 instance measurably worse than 0.7 (paired ratio > 1).
 
-Sizes: smoke = 2 runs, 60 utterances, 1 epoch, 1 seed (plumbing); quick = full vs dynamic 0.7 vs 0.7 x 0.7
-chunk on 300 utterances, 3 epochs, 2 seeds; standard = the issue's eleven runs of the set on the calibrated
-corpus (1,000 training utterances, 20 epochs: full data's dev curve flat at the end), 3 seeds; full = every run of
-the set (adds the 50 / 100 ms chunk-length sweep of both time-pruning variants, plotted as test WER vs chunk
-length) at the standard size, 5 seeds (so it reuses the standard runs).
-The corpus is cached under ``.cache/asr_ddp``.
+Sizes: smoke = 2 runs on 3 keywords, 40 utterances, 1 epoch, 1 seed (plumbing); quick = full vs dynamic 0.7 on
+1,000 utterances, 5 epochs, 2 seeds (full data learns: test WER well below 50 %); standard = the issue's eleven runs
+at the calibrated size (the set's common settings), 3 seeds; full = every run of the set, 5 seeds.
+The corpus and its features are cached under ``core.paths.cache_dir("asr_ddp")``.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 NAME = "asr_ddp"
-DESCRIPTION = "dynamic data pruning for ASR (DDP-ASR) on real connected-digit speech: WER over seeds vs compute"
+DESCRIPTION = ("dynamic data pruning for ASR (DDP-ASR) on real speech, unseen speakers (connected Arabic digits): "
+               "WER over seeds vs compute")
 
-SET = Path(__file__).resolve().parents[2] / "apps" / "asr_ddp" / "configs" / "sets" / "digits.yaml"
+SET = Path(__file__).resolve().parents[2] / "apps" / "asr_ddp" / "configs" / "sets" / "arabic.yaml"
 # the issue's comparison: full, every 0.7 instance policy, 0.5, and 0.7 x 0.7 by points, chunks and aligned chunks
 STANDARD_RUNS = ["full", "dynamic_random0.7", "static_random0.7", "easy_to_hard0.7", "infobatch", "eps_greedy0.7",
                  "ucb0.7", "dynamic_random0.5", "dynamic_random0.7x0.7point", "dynamic_random0.7x0.7chunk",
                  "dynamic_random0.7x0.7aligned"]
 LEARNED_WER = 0.5          # below this full data has learned enough for a comparison to mean something
+QUICK = ["data.n_train=1000", "data.eval_passes=1", "trainer.epochs=5", "train.warmup_steps=20"]
 
 
 def _plan(ctx):
     smoke = dict(only=["full", "dynamic_random0.7x0.7chunk"],
-                 extra=["data.n_train=60", "data.n_dev=10", "data.n_test=20", "trainer.epochs=1",
+                 extra=["data.keywords=[zero,one,two]", "data.n_train=40", "data.eval_passes=1", "trainer.epochs=1",
                         "train.warmup_steps=2"])
-    quick = dict(only=["full", "dynamic_random0.7", "dynamic_random0.7x0.7chunk"],
-                 extra=["data.n_train=300", "data.n_dev=60", "data.n_test=150", "trainer.epochs=3",
-                        "train.warmup_steps=10"])
-    calibrated = ["data.n_train=1000", "trainer.epochs=20"]      # full adds runs and seeds, not size
-    standard = dict(only=STANDARD_RUNS, extra=calibrated)
-    full = dict(only=None, extra=calibrated)
+    quick = dict(only=["full", "dynamic_random0.7"], extra=QUICK)
+    standard = dict(only=STANDARD_RUNS, extra=[])
+    full = dict(only=None, extra=[])
     return ctx.sizes(smoke=smoke, quick=quick, standard=standard, full=full)
 
 
-def run(ctx) -> None:
-    import torch
+def train_runs(set_path, out: Path, seeds: list[int], only: list[str] | None, extra: list[str], *, workers: int = 2,
+               device: str = "cpu", log=print) -> dict:
+    """Every (run, seed) through ``core.training.experiments.run_set`` (finished runs are read back, not retrained),
+    ``workers`` processes at a time, one thread each; returns ``report.load_results(out)`` for these runs."""
+    from apps.asr_ddp.report import load_results
+    from core.training.experiments import load_set, run_set, write_summaries
 
-    from apps.asr_ddp.experiments import run_experiments, summarise
+    cs = load_set(set_path)
+    names = only or list(cs.runs)
+    jobs = [(n, s) for n in names for s in seeds]
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "SPARSELAB_PROGRESS": "0"}
+    over = [*extra, f"trainer.device={'cpu' if device == 'cpu' else 'auto'}", "trainer.progress=off"]
+
+    def one(job):
+        n, s = job
+        return run_set(cs, out, seeds=[s], only=[n], extra=over, env=env, log=log)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+        for _ in ex.map(one, jobs):         # the first failure is raised here, after the others finish
+            pass
+    write_summaries(cs, out)
+    res = load_results(out)
+    return {n: {s: r for s, r in res[n].items() if s in seeds} for n in names if n in res}
+
+
+def run(ctx) -> None:
+    from apps.asr_ddp.report import summarise
 
     plan = _plan(ctx)
     seeds = ctx.seed_list()
-    threads = torch.get_num_threads()
-    if ctx.device == "cpu":
-        torch.set_num_threads(1)
     t0 = time.perf_counter()
-    try:
-        res = run_experiments(SET, Path(ctx.runs_dir) / "asr_ddp_runs", seeds=seeds, only=plan["only"],
-                              extra=[*plan["extra"], "data.root=.cache/asr_ddp",
-                                     f"trainer.device={'cpu' if ctx.device == 'cpu' else 'auto'}"], log=lambda m: None)
-    finally:
-        torch.set_num_threads(threads)
+    workers = 1 if ctx.suite == "smoke" or ctx.device != "cpu" else min(2, os.cpu_count() or 1)
+    res = train_runs(SET, Path(ctx.runs_dir) / "asr_ddp_runs", seeds, plan["only"], plan["extra"], workers=workers,
+                     device=ctx.device, log=lambda m: None)
     table = summarise(res)
     _record(ctx, res, table, seeds)
     _plot(ctx, res, table)
@@ -86,7 +103,7 @@ def _record(ctx, res: dict, table: dict, seeds: list[int]) -> None:
     why = None if full_wer < LEARNED_WER else (f"full data did not learn at this size (test WER "
                                                f"{100 * full_wer:.0f}%): no policy comparison is meaningful")
     if ctx.suite == "smoke":
-        why = why or "smoke: plumbing only (one epoch on 60 utterances)"
+        why = why or "smoke: plumbing only (one epoch on 40 utterances)"
     base_wer = _per_seed(res, "full", "test_wer")
     base_cpu = {s: _cpu(r) for s, r in full.items()}
     for name, runs in res.items():
@@ -138,13 +155,15 @@ def _plot(ctx, res: dict, table: dict) -> None:
                      title=f"asr_ddp {ctx.suite}: 0.7 x 0.7, test WER vs chunk length")
     pts = [{"method": n, "x": r["train_cpu_s"][0], "x_err": r["train_cpu_s"][1], "y": 100 * r["test_wer"][0],
             "y_err": 100 * r["test_wer"][1], "n_seeds": len(r["seeds"])} for n, r in table.items()]
-    ctx.headline_plot(pts, x_label="training CPU seconds (mean over seeds)", y_label="test WER % (mean ± sd)",
-                      title=f"asr_ddp ({ctx.suite}): connected digits, quality vs compute", higher_is_better=False)
+    ctx.headline_plot(pts, x_label="training CPU seconds (mean over seeds)",
+                      y_label="test WER % on unseen speakers (mean ± 95 % CI)",
+                      title=f"asr_ddp ({ctx.suite}): connected Arabic digits, learned WER vs compute",
+                      higher_is_better=False)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # README verdicts from finished runs of any set (nothing is trained):
-#   python -m benchmarks.suites.asr_ddp outputs/asr_ddp/digits_standard     (or an espeak.yaml run folder)
+#   python -m benchmarks.suites.asr_ddp outputs/asr_ddp/arabic     (or a digits.yaml / espeak.yaml run folder)
 # (also writes <folder>/dev_wer_vs_cpu.png)
 
 def verdicts(res: dict) -> list[tuple[str, str, str]]:
@@ -193,7 +212,7 @@ def verdicts(res: dict) -> list[tuple[str, str, str]]:
 
 def tables(res: dict, table: dict) -> str:
     """The README's comparison table and the targets' verdicts (markdown), from the runs' summaries."""
-    from apps.asr_ddp.experiments import format_table
+    from apps.asr_ddp.report import format_table
 
     lines = [format_table(table), "| target | measured (mean [95% interval], paired by seed) | verdict |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {v} |" for t, m, v in verdicts(res)]
@@ -203,7 +222,7 @@ def tables(res: dict, table: dict) -> str:
 if __name__ == "__main__":
     import sys
 
-    from apps.asr_ddp.experiments import load_results, summarise
+    from apps.asr_ddp.report import load_results, summarise
     from apps.asr_ddp.plots import plot_chunk_sweep, plot_wer_vs_time
 
     results = load_results(sys.argv[1])

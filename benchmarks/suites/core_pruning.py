@@ -33,7 +33,7 @@ NAME = "core_pruning"
 DESCRIPTION = ("data pruner + DDP sampler: epoch set-up vs one torch.randperm (10M items; dynamic random, easy-to-hard, "
                "InfoBatch, UCB), a DataLoader epoch vs RandomSampler, vs the official InfoBatch logic, and scaling")
 
-POLICIES = ("dynamic_random", "easy_to_hard", "infobatch", "ucb")
+BENCH_POLICIES = ("dynamic_random", "easy_to_hard", "infobatch", "ucb")   # the policies timed here
 EPOCHS = 1_000_000       # easy_to_hard's schedule length (its window moves 1/EPOCHS per epoch: never near the end here)
 KEEP = 0.7
 TARGET = "<= 2"          # set-up of a new epoch <= 2 x one torch.randperm(n)
@@ -41,8 +41,9 @@ CLAIM_N = 10_000_000     # the size the target stands for
 
 
 def _make(policy: str, n: int, seed: int) -> tuple[PrunedSampler, torch.Tensor]:
-    pruner = DataPruner(n, KEEP, policy, seed=seed, infobatch_ratio=0.5, ucb_c=1.0,
-                        num_epochs=EPOCHS if policy == "easy_to_hard" else None)
+    params = {"infobatch": {"infobatch_ratio": 0.5}, "ucb": {"ucb_c": 1.0}}.get(policy, {})
+    pruner = DataPruner(n, 1.0 if policy == "infobatch" else KEEP, policy, seed=seed,
+                        num_epochs=EPOCHS if policy == "easy_to_hard" else None, **params)
     g = torch.Generator().manual_seed(seed)
     ids = torch.arange(n)
     loss = None
@@ -72,7 +73,7 @@ def _randperm(n: int):
 def _vs_floor(ctx, n: int, rounds: int) -> dict[str, float]:
     not_judged = None if n >= CLAIM_N else f"{n:,} items cannot stand for the {CLAIM_N:,}-item claim"
     ratios = {}
-    for policy in ctx.progress(POLICIES, total=len(POLICIES), desc=f"set-up vs randperm, {n:,} items"):
+    for policy in ctx.progress(BENCH_POLICIES, total=len(BENCH_POLICIES), desc=f"set-up vs randperm, {n:,} items"):
         sampler, _ = _make(policy, n, ctx.seed)
         kept = sampler.indices(0).numel()
         rec = ctx.compare_timing(policy, _randperm(n), _setup_fn(sampler), metric="epoch_setup_time", target=TARGET,
@@ -135,10 +136,10 @@ def _setup_times(sampler: PrunedSampler, epochs: int) -> list[float]:
 
 def _scaling(ctx, sizes: list[int], epochs: int) -> None:
     t0 = time.perf_counter()
-    curves: dict[str, list[float]] = {p: [] for p in POLICIES}
+    curves: dict[str, list[float]] = {p: [] for p in BENCH_POLICIES}
     perm = []
     for n in ctx.progress(sizes, total=len(sizes), desc="set-up scaling"):
-        for policy in POLICIES:
+        for policy in BENCH_POLICIES:
             wall = _setup_times(_make(policy, n, ctx.seed)[0], epochs)
             curves[policy].append(min(wall))
             ctx.record(NAME, f"scaling_{policy}", "epoch_setup_time", min(wall), "s", items=n, epochs=epochs,
@@ -154,7 +155,7 @@ def _scaling(ctx, sizes: list[int], epochs: int) -> None:
 
     fig = Figure(figsize=(5.5, 3.8))
     ax = fig.add_subplot(1, 1, 1)
-    for policy, marker in zip(POLICIES, "os^"):
+    for policy, marker in zip(BENCH_POLICIES, "os^"):
         ax.loglog(sizes, curves[policy], marker + "-", label=policy)
     ax.loglog(sizes, perm, "k--", label="one torch.randperm(n)")
     ax.set_xlabel("items")

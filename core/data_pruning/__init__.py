@@ -6,9 +6,10 @@ UCB, InfoBatch), ``PrunedSampler`` feeds them to a stock DataLoader under DDP, `
 """
 from .index import ItemIndex
 from .plots import plot_selection_history
-from .policies import POLICIES, SCORE_POLICIES, keep_count
-from .pruner import DataPruner
+from .policies import REGISTRY, Policy, Selection, SelectionState, keep_count, make_policy, policy_names, register
+from .pruner import DataPruner, ScoreRequest
+from .settings import PrunerSettings
 from .sampler import PrunedSampler
 
-__all__ = ["POLICIES", "SCORE_POLICIES", "DataPruner", "PrunedSampler", "ItemIndex", "keep_count",
-           "plot_selection_history"]
+__all__ = ["DataPruner", "ScoreRequest", "PrunerSettings", "Policy", "Selection", "SelectionState", "REGISTRY", "register",
+           "policy_names", "make_policy", "PrunedSampler", "ItemIndex", "keep_count", "plot_selection_history"]

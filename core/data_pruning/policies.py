@@ -1,4 +1,11 @@
-"""Selection policies: which items to keep, as vectorized functions of the scores.
+"""Selection policies: which items to keep, as small registered objects over vectorized functions of the scores.
+
+A policy is a frozen dataclass holding its own parameters (``EpsGreedy(epsilon=0.1)``) with one method,
+``select(state) -> Selection``; ``@register`` adds it to ``REGISTRY`` under its ``name``. Class attributes say what
+the pruner must do for it: ``uses_scores`` (an EMA of losses, a scoring pass over every item before its first pruned
+epoch, re-scoring of dropped items), ``tracks_variance`` (UCB's EMA variance), ``needs_num_epochs`` (a curriculum),
+``keeps_exactly`` (kept count = ``keep_count(keep, N)``; InfoBatch's follows the scores) and ``default_ema``.
+Adding a policy is one class here plus one ``core/configs/pruning/<name>.yaml`` (docs/ARCHITECTURE.md: "how to add").
 
 All functions work on 1-D CPU tensors over the item ids and never loop over items in Python,
 so one epoch's selection for 10 million items costs a few tenths of a second.
@@ -13,24 +20,105 @@ Conventions shared by the score-based policies
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-POLICIES = (
-    "full",
-    "static_random",
-    "dynamic_random",
-    "loss_hard",
-    "loss_easy",
-    "easy_to_hard",
-    "eps_greedy",
-    "ucb",
-    "infobatch",
-)
-SCORE_POLICIES = ("loss_hard", "loss_easy", "easy_to_hard", "eps_greedy", "ucb", "infobatch")
+from core.validation import check_range
+
+from .rng import SALT_EXPLORE, SALT_INFOBATCH, SALT_SUBSET, SALT_TIES, make_generator
+
+__all__ = ["Policy", "Selection", "SelectionState", "REGISTRY", "register", "policy_names", "get_policy",
+           "make_policy", "keep_count", "topk_mask", "random_mask", "random_mask_among", "hard_priority",
+           "easy_priority", "ucb_priority", "eps_greedy_mask", "easy_to_hard_mask", "infobatch_masks", "nonzero_ids",
+           "rank_window"]
+
+
+@dataclass(frozen=True)
+class SelectionState:
+    """What a policy sees when it selects an epoch's items."""
+
+    scores: Tensor              # (N,) float32 EMA loss (0 where never observed)
+    observed: Tensor            # (N,) bool
+    variance: Tensor | None     # (N,) float32 EMA variance (policies with tracks_variance)
+    k: int                      # kept count for policies that keep exactly keep_count(keep, N)
+    seed: int
+    epoch: int
+    progress: float             # 0 at the first pruned epoch, 1 at the last (curricula)
+
+    @property
+    def num_items(self) -> int:
+        return int(self.scores.numel())
+
+    def generator(self, salt: int, epoch: int | None = None) -> torch.Generator:
+        """A generator seeded by (seed, epoch, salt): every draw is reproducible, with no state to checkpoint."""
+        return make_generator(self.seed, self.epoch if epoch is None else epoch, salt)
+
+
+@dataclass(frozen=True)
+class Selection:
+    mask: Tensor                        # (N,) bool kept items
+    low_kept: Tensor | None = None      # (N,) bool: items whose loss weight is ``low_weight`` (InfoBatch)
+    low_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Base class: subclasses are frozen dataclasses of their parameters, registered with ``@register``."""
+
+    name: ClassVar[str] = ""
+    uses_scores: ClassVar[bool] = False
+    tracks_variance: ClassVar[bool] = False
+    needs_num_epochs: ClassVar[bool] = False
+    keeps_exactly: ClassVar[bool] = True
+    default_ema: ClassVar[float] = 0.9
+
+    def select(self, state: SelectionState) -> Selection:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def params(self) -> dict:
+        return {n: getattr(self, n) for n in self.param_names()}
+
+
+REGISTRY: dict[str, type[Policy]] = {}
+
+
+def register(cls: type[Policy]) -> type[Policy]:
+    """Class decorator: ``REGISTRY[cls.name] = cls`` (a name registered twice is an error)."""
+    if not cls.name or cls.name in REGISTRY:
+        raise ValueError(f"policy name {cls.name!r} is empty or already registered")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def policy_names() -> tuple[str, ...]:
+    """Registered policy names, in registration order."""
+    return tuple(REGISTRY)
+
+
+def get_policy(name: str) -> type[Policy]:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown policy {name!r}; valid choices: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def make_policy(name: str, **params) -> Policy:
+    """``make_policy("eps_greedy", epsilon=0.2)``; a parameter the policy does not have is an error naming it."""
+    cls = get_policy(name)
+    unknown = sorted(set(params) - set(cls.param_names()))
+    if unknown:
+        have = ", ".join(cls.param_names()) or "none"
+        raise ValueError(f"policy {name!r} has no parameter(s) {', '.join(unknown)} (its parameters: {have})")
+    return cls(**params)
 
 
 def keep_count(keep: float, num_items: int) -> int:
@@ -226,3 +314,133 @@ def infobatch_masks(scores: Tensor, observed: Tensor, ratio: float,
     low_kept = low & keep
     weight = n_low / (n_low - n_drop)
     return keep, low_kept, weight
+
+
+# ---------------------------------------------------------------------------------------------------- the policies
+
+@register
+@dataclass(frozen=True)
+class Full(Policy):
+    """Every item, every epoch."""
+
+    name: ClassVar[str] = "full"
+
+    def select(self, state: SelectionState) -> Selection:
+        return Selection(torch.ones(state.num_items, dtype=torch.bool))
+
+
+@register
+@dataclass(frozen=True)
+class StaticRandom(Policy):
+    """One seeded random subset for all epochs."""
+
+    name: ClassVar[str] = "static_random"
+
+    def select(self, state: SelectionState) -> Selection:
+        return Selection(random_mask(state.num_items, state.k, state.generator(SALT_SUBSET, epoch=0)))
+
+
+@register
+@dataclass(frozen=True)
+class DynamicRandom(Policy):
+    """A new seeded random subset each epoch."""
+
+    name: ClassVar[str] = "dynamic_random"
+
+    def select(self, state: SelectionState) -> Selection:
+        return Selection(random_mask(state.num_items, state.k, state.generator(SALT_SUBSET)))
+
+
+@register
+@dataclass(frozen=True)
+class LossHard(Policy):
+    """The ``k`` items with the highest EMA loss."""
+
+    name: ClassVar[str] = "loss_hard"
+    uses_scores: ClassVar[bool] = True
+
+    def select(self, state: SelectionState) -> Selection:
+        return Selection(topk_mask(hard_priority(state.scores, state.observed), state.k, state.generator(SALT_TIES)))
+
+
+@register
+@dataclass(frozen=True)
+class LossEasy(Policy):
+    """The ``k`` items with the lowest EMA loss."""
+
+    name: ClassVar[str] = "loss_easy"
+    uses_scores: ClassVar[bool] = True
+
+    def select(self, state: SelectionState) -> Selection:
+        return Selection(topk_mask(easy_priority(state.scores, state.observed), state.k, state.generator(SALT_TIES)))
+
+
+@register
+@dataclass(frozen=True)
+class EasyToHard(Policy):
+    """Curriculum: a ``k``-item window over items ranked by EMA loss slides from easiest to hardest."""
+
+    name: ClassVar[str] = "easy_to_hard"
+    uses_scores: ClassVar[bool] = True
+    needs_num_epochs: ClassVar[bool] = True
+
+    def select(self, state: SelectionState) -> Selection:
+        return Selection(easy_to_hard_mask(state.scores, state.observed, state.k, state.progress,
+                                           state.generator(SALT_TIES)))
+
+
+@register
+@dataclass(frozen=True)
+class EpsGreedy(Policy):
+    """Raju et al. (2021): ``(1 - epsilon)`` of the budget by highest EMA loss, ``epsilon`` at random."""
+
+    name: ClassVar[str] = "eps_greedy"
+    uses_scores: ClassVar[bool] = True
+    epsilon: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "epsilon", check_range("epsilon", self.epsilon, 0.0, 1.0))
+
+    def select(self, state: SelectionState) -> Selection:
+        return Selection(eps_greedy_mask(hard_priority(state.scores, state.observed), state.k, self.epsilon,
+                                         state.generator(SALT_EXPLORE)))
+
+
+@register
+@dataclass(frozen=True)
+class UCB(Policy):
+    """Raju et al. (2021): highest EMA loss + ``ucb_c`` x EMA standard deviation."""
+
+    name: ClassVar[str] = "ucb"
+    uses_scores: ClassVar[bool] = True
+    tracks_variance: ClassVar[bool] = True
+    ucb_c: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ucb_c", check_range("ucb_c", self.ucb_c, 0.0, math.inf))
+
+    def select(self, state: SelectionState) -> Selection:
+        pri = ucb_priority(state.scores, state.variance, state.observed, self.ucb_c)
+        return Selection(topk_mask(pri, state.k, state.generator(SALT_TIES)))
+
+
+@register
+@dataclass(frozen=True)
+class InfoBatch(Policy):
+    """Qin et al. (ICLR 2024): drop ``infobatch_ratio`` of the below-mean-score items at random and up-weight the
+    kept ones; the kept count follows the scores (``keep`` must be 1). Score = latest loss (``default_ema`` 0)."""
+
+    name: ClassVar[str] = "infobatch"
+    uses_scores: ClassVar[bool] = True
+    keeps_exactly: ClassVar[bool] = False
+    default_ema: ClassVar[float] = 0.0
+    infobatch_ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "infobatch_ratio",
+                           check_range("infobatch_ratio", self.infobatch_ratio, 0.0, 1.0, high_open=True))
+
+    def select(self, state: SelectionState) -> Selection:
+        mask, low_kept, w = infobatch_masks(state.scores, state.observed, self.infobatch_ratio,
+                                            state.generator(SALT_INFOBATCH))
+        return Selection(mask, low_kept, w)

@@ -1,27 +1,40 @@
 """DataPruner: which item ids train in a given epoch, from running per-item loss scores.
 
-Phases (per epoch ``e``)
------------------------
+Phases (per epoch ``e``), the same for every policy (so that every row of a comparison gets the same schedule)
+-------------------------------------------------------------------------------------------------------------
 * policy ``"full"``: every item, weight 1.
-* warm-up: score-based policies (see ``SCORE_POLICIES``) use full data while ``e < warmup_epochs``.
-* annealing (all policies): full data, weights 1, from epoch ``anneal_start = floor((1 - anneal) * num_epochs)``
-  on (0-based). This is the official InfoBatch sampler's boundary: with ``delta = 1 - anneal`` it prunes
-  while ``e + 1 <= delta * num_epochs`` (its epoch counter starts at 1), e.g. ``num_epochs=100, anneal=0.125``:
+* warm-up: full data while ``e < warmup_epochs`` (every policy; score policies learn their first scores there).
+* annealing: full data, weights 1, from epoch ``anneal_start = floor((1 - anneal) * num_epochs)`` on (0-based).
+  This is the official InfoBatch sampler's boundary: with ``delta = 1 - anneal`` it prunes while
+  ``e + 1 <= delta * num_epochs`` (its epoch counter starts at 1), e.g. ``num_epochs=100, anneal=0.125``:
   full data from epoch 87.
-* otherwise the policy picks exactly ``keep_count(keep, N) = round-half-up(keep * N)`` (>= 1) items,
-  except InfoBatch, whose kept count follows the scores (``keep`` is not used by it).
+* otherwise the policy (``core.data_pruning.policies``: a registered object) picks exactly
+  ``keep_count(keep, N) = round-half-up(keep * N)`` (>= 1) items, except InfoBatch, whose kept count follows the
+  scores (its ``keep`` must be 1).
 
 Scores
 ------
 ``observe(ids, losses)`` updates an exponential moving average per item,
 ``s <- ema * s + (1 - ema) * loss`` (the first observation sets ``s = loss``), and for UCB an EMA
 variance ``v <- ema * (v + (1 - ema) * (loss - s_old)^2)``. ``ema=None`` (the default) takes the
-policy's default (``DEFAULT_EMA``): 0 for InfoBatch, whose official code sets each item's score to its
-latest loss, and 0.9 for the other score-based policies; any policy accepts an explicit ``ema`` (smoothing). Repeated ids inside one call are
-averaged first. Under ``torch.distributed`` the ids and losses of every rank are all-gathered
+policy's ``default_ema``: 0 for InfoBatch, whose official code sets each item's score to its
+latest loss, and 0.9 for the other score-based policies. Repeated ids inside one call are
+averaged first. ``observe(..., replace=True)`` restarts the items' scores from these losses (variance 0).
+Under ``torch.distributed`` the ids and losses of every rank are all-gathered
 before the update, so every rank holds the same scores and so makes the same selection; ``observe``
 is then a collective: call it on every rank the same number of times (a rank with no items passes
 empty tensors), and select the next epoch on every rank after the same observations.
+
+Scoring passes (score policies): what the trainer should score before ``select(e)``
+-------------------------------------------------------------------------------------
+Losses taken while training in the warm-up epoch say mostly *when* an item was seen (the loss falls fast early on),
+not how hard it is. ``score_request(e)`` tells the trainer which items to score with one forward pass (no gradient,
+the same mode as the training losses) before the epoch is selected:
+
+* the first pruned epoch after a warm-up (``score_pass``): every item, ``replace=True`` -- all scores then come
+  from one model state, so the position of an item in the warm-up epoch no longer decides its selection;
+* later pruned epochs, every ``rescore_every`` epochs: a seeded ``rescore_fraction`` sample of the items the
+  previous epoch dropped (their stale scores would otherwise never change), ``replace=False``.
 
 Determinism
 -----------
@@ -36,41 +49,25 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from core.validation import check_choice, check_fraction, check_nonneg_int, check_positive_int, check_range
+from core.validation import check_fraction, check_nonneg_int, check_positive_int, check_range
 
-from .policies import (
-    POLICIES,
-    SCORE_POLICIES,
-    easy_priority,
-    easy_to_hard_mask,
-    eps_greedy_mask,
-    hard_priority,
-    infobatch_masks,
-    keep_count,
-    nonzero_ids,
-    random_mask,
-    topk_mask,
-    ucb_priority,
-)
-from .rng import SALT_EXPLORE, SALT_INFOBATCH, SALT_SUBSET, SALT_TIES, make_generator
+from .policies import Policy, SelectionState, get_policy, keep_count, make_policy, nonzero_ids
+from .rng import SALT_RESCORE, make_generator
 
-__all__ = ["DataPruner", "DEFAULT_EMA", "default_ema"]
+__all__ = ["DataPruner", "ScoreRequest", "default_ema"]
 
-_STATE_VERSION = 1
-
-DEFAULT_EMA = {"infobatch": 0.0}  # score smoothing when ema=None; 0.9 for every other policy
+_STATE_VERSION = 2
 
 
 def default_ema(policy: str) -> float:
-    """Score smoothing a policy uses when ``ema=None``: 0 (latest loss) for InfoBatch, 0.9 otherwise."""
-    return DEFAULT_EMA.get(policy, 0.9)
+    """Score smoothing a policy uses when ``ema=None`` (its class' ``default_ema``)."""
+    return get_policy(policy).default_ema
 
 
 @dataclass
@@ -80,44 +77,77 @@ class _Selection:
     low_weight: float           # loss weight of those items
 
 
-class DataPruner:
-    """Chooses the item ids that train in each epoch (see module docstring for the rules)."""
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Items to score (one forward pass, no gradient, training mode) before ``select(epoch)``."""
 
-    def __init__(self, num_items: int, keep: float = 0.7, policy: str = "dynamic_random", *,
-                 num_epochs: int | None = None, anneal: float = 0.0, seed: int = 0,
-                 epsilon: float = 0.1, ucb_c: float = 1.0, ema: float | None = None,
-                 infobatch_ratio: float = 0.5, warmup_epochs: int = 0, cache_epochs: int = 2) -> None:
+    epoch: int
+    ids: Tensor                 # (M,) int64, sorted
+    replace: bool               # True: the losses restart the items' scores (the full pass after the warm-up)
+    reason: str                 # "score_pass" | "rescore"
+
+
+class DataPruner:
+    """Chooses the item ids that train in each epoch (see module docstring for the rules).
+
+    ``policy``: a registered name (``"eps_greedy"``; its parameters as keywords: ``epsilon=0.2``) or a
+    ``Policy`` object (``EpsGreedy(epsilon=0.2)``).
+    """
+
+    def __init__(self, num_items: int, keep: float, policy: str | Policy = "dynamic_random", *,
+                 num_epochs: int | None = None, anneal: float = 0.0, warmup_epochs: int = 0, seed: int = 0,
+                 ema: float | None = None, score_pass: bool = True, rescore_every: int = 0,
+                 rescore_fraction: float = 0.0, cache_epochs: int = 2, **policy_params) -> None:
         self.num_items = check_positive_int("num_items", num_items)
         self.keep = check_fraction("keep", keep)
-        self.policy = check_choice("policy", policy, POLICIES)
+        if isinstance(policy, Policy):
+            if policy_params:
+                raise ValueError(f"policy is a {type(policy).__name__} object; give its parameters to it, not "
+                                 f"{sorted(policy_params)}")
+            self.rule = policy
+        else:
+            self.rule = make_policy(str(policy), **policy_params)
+        self.policy = self.rule.name      # policies that decide their own count (full, InfoBatch) do not use keep
         self.anneal = check_range("anneal", anneal, 0.0, 1.0, high_open=True)
         if num_epochs is not None:
             num_epochs = check_positive_int("num_epochs", num_epochs)
         elif self.anneal > 0:
             raise ValueError(f"num_epochs=None but anneal={anneal!r} > 0 needs the number of epochs")
-        elif self.policy == "easy_to_hard":
-            raise ValueError("num_epochs=None but policy 'easy_to_hard' needs the number of epochs to slide its window")
+        elif self.rule.needs_num_epochs:
+            raise ValueError(f"num_epochs=None but policy {self.policy!r} needs the number of epochs to slide its window")
         self.num_epochs = num_epochs
         self.seed = int(seed)
-        self.epsilon = check_range("epsilon", epsilon, 0.0, 1.0)
-        self.ucb_c = check_range("ucb_c", ucb_c, 0.0, math.inf)
-        self.ema = check_range("ema", default_ema(self.policy) if ema is None else ema, 0.0, 1.0, high_open=True)
-        self.infobatch_ratio = check_range("infobatch_ratio", infobatch_ratio, 0.0, 1.0, high_open=True)
+        self.ema = check_range("ema", self.rule.default_ema if ema is None else ema, 0.0, 1.0, high_open=True)
         self.warmup_epochs = check_nonneg_int("warmup_epochs", warmup_epochs)
+        if not isinstance(score_pass, bool):
+            raise ValueError(f"score_pass={score_pass!r} must be true or false")
+        self.score_pass = score_pass
+        self.rescore_every = check_nonneg_int("rescore_every", rescore_every)
+        self.rescore_fraction = check_range("rescore_fraction", rescore_fraction, 0.0, 1.0)
         self.cache_epochs = check_positive_int("cache_epochs", cache_epochs)
         n = self.num_items
         self._scores = torch.zeros(n, dtype=torch.float32)
         self._counts = torch.zeros(n, dtype=torch.int32)
-        self._var = torch.zeros(n, dtype=torch.float32) if self.policy == "ucb" else None
+        self._var = torch.zeros(n, dtype=torch.float32) if self.rule.tracks_variance else None
         self._cache: OrderedDict[int, _Selection] = OrderedDict()
         self._current: int | None = None  # most recently selected epoch (select())
         self.history: list[dict] = []  # one entry per selected epoch: epoch, kept, fraction, phase
 
     # ------------------------------------------------------------------ properties
     @property
+    def uses_scores(self) -> bool:
+        """Whether the policy selects by loss scores (and so wants scoring passes)."""
+        return self.rule.uses_scores
+
+    @property
     def scores(self) -> Tensor:
         """(N,) float32 EMA loss per item (0 where never observed; see ``observed``)."""
         return self._scores
+
+    @property
+    def variance(self) -> Tensor | None:
+        """(N,) float32 EMA variance of the loss per item (policies that track it, e.g. UCB), else None."""
+        return self._var
 
     @property
     def counts(self) -> Tensor:
@@ -149,16 +179,39 @@ class DataPruner:
         start = self.anneal_start
         if start is not None and epoch >= start:
             return "full"
-        if self.policy in SCORE_POLICIES and epoch < self.warmup_epochs:
+        if epoch < self.warmup_epochs:
             return "warmup"
         return "pruned"
 
+    # ------------------------------------------------------------------ scoring passes
+    def score_request(self, epoch: int) -> ScoreRequest | None:
+        """What to score before ``select(epoch)`` (module docstring), or None. Call it once per epoch, before the
+        epoch is selected; the answer depends only on the epoch, the seed and the previous epoch's selection."""
+        epoch = check_nonneg_int("epoch", epoch)
+        if not self.uses_scores or self.phase(epoch) != "pruned" or epoch in self._cache:
+            return None
+        if epoch > 0 and epoch == self.warmup_epochs and self.score_pass:
+            return ScoreRequest(epoch, torch.arange(self.num_items), True, "score_pass")
+        if not (self.rescore_every and self.rescore_fraction > 0 and epoch % self.rescore_every == 0):
+            return None
+        prev = self._cache.get(epoch - 1)
+        if prev is None:
+            return None
+        kept = torch.zeros(self.num_items, dtype=torch.bool)
+        kept[prev.ids] = True
+        dropped = nonzero_ids(~kept)
+        k = int(round(self.rescore_fraction * dropped.numel()))
+        if k == 0:
+            return None
+        pick = torch.randperm(dropped.numel(), generator=make_generator(self.seed, epoch, SALT_RESCORE))[:k]
+        return ScoreRequest(epoch, torch.sort(dropped[pick]).values, False, "rescore")
     # ------------------------------------------------------------------ scores
-    def observe(self, item_ids, losses) -> None:
+    def observe(self, item_ids, losses, *, replace: bool = False) -> None:
         """Update the running scores with per-item losses.
 
         ``item_ids``: (B,) ints in [0, num_items); ``losses``: (B,) finite floats (one scalar per item,
         length-normalised by the caller). All-gathered over ranks when torch.distributed is initialised.
+        ``replace=True``: the items' scores restart from these losses (as a first observation: variance 0).
         """
         ids = torch.as_tensor(item_ids).detach().cpu()
         vals = torch.as_tensor(losses).detach().cpu()
@@ -196,6 +249,9 @@ class DataPruner:
             mean = torch.zeros(uniq.numel(), dtype=torch.float32).index_add_(0, inv, vals) / cnt
         old = self._scores[uniq]
         first = self._counts[uniq] == 0
+        if replace:
+            first = torch.ones_like(first)
+            self._counts[uniq] = 0
         a = self.ema
         new = torch.where(first, mean, a * old + (1 - a) * mean)
         if self._var is not None:
@@ -265,36 +321,17 @@ class DataPruner:
         return sel
 
     def _compute(self, epoch: int, phase: str) -> _Selection:
-        n, k, p = self.num_items, self.num_keep, self.policy
         if phase in ("full", "warmup"):
-            return _Selection(torch.arange(n), None, 1.0)
-        ties = make_generator(self.seed, epoch, SALT_TIES)
-        observed = self.observed
-        low_kept, w = None, 1.0
-        if p == "static_random":
-            mask = random_mask(n, k, make_generator(self.seed, 0, SALT_SUBSET))
-        elif p == "dynamic_random":
-            mask = random_mask(n, k, make_generator(self.seed, epoch, SALT_SUBSET))
-        elif p == "loss_hard":
-            mask = topk_mask(hard_priority(self._scores, observed), k, ties)
-        elif p == "loss_easy":
-            mask = topk_mask(easy_priority(self._scores, observed), k, ties)
-        elif p == "eps_greedy":
-            mask = eps_greedy_mask(hard_priority(self._scores, observed), k, self.epsilon,
-                                   make_generator(self.seed, epoch, SALT_EXPLORE))
-        elif p == "ucb":
-            mask = topk_mask(ucb_priority(self._scores, self._var, observed, self.ucb_c), k, ties)
-        elif p == "easy_to_hard":
-            mask = easy_to_hard_mask(self._scores, observed, k, self._curriculum_progress(epoch), ties)
-        elif p == "infobatch":
-            mask, low_kept, w = infobatch_masks(self._scores, observed, self.infobatch_ratio,
-                                                make_generator(self.seed, epoch, SALT_INFOBATCH))
-        else:  # pragma: no cover - guarded by check_choice
-            raise ValueError(f"unknown policy {p!r}; valid choices: {', '.join(POLICIES)}")
-        return _Selection(nonzero_ids(mask), low_kept, w)
+            return _Selection(torch.arange(self.num_items), None, 1.0)
+        st = SelectionState(scores=self._scores, observed=self.observed, variance=self._var, k=self.num_keep,
+                            seed=self.seed, epoch=int(epoch), progress=self._curriculum_progress(epoch))
+        sel = self.rule.select(st)
+        return _Selection(nonzero_ids(sel.mask), sel.low_kept, float(sel.low_weight))
 
     def _curriculum_progress(self, epoch: int) -> float:
-        """easy_to_hard: 0 at the first pruned epoch, 1 at the last pruned epoch (linear in between)."""
+        """0 at the first pruned epoch, 1 at the last pruned epoch (linear in between; 0 without num_epochs)."""
+        if self.num_epochs is None:
+            return 0.0
         last = (self.anneal_start if self.anneal_start is not None else self.num_epochs) - 1
         first = min(self.warmup_epochs, last)
         if last <= first:
@@ -314,6 +351,7 @@ class DataPruner:
             cache[int(e)] = dict(mask=mask, low_kept=None if sel.low_kept is None else sel.low_kept.clone(),
                                  low_weight=float(sel.low_weight))
         return dict(version=_STATE_VERSION, num_items=self.num_items, policy=self.policy, seed=self.seed,
+                    params=self.rule.params(),
                     scores=self._scores.clone(), counts=self._counts.clone(),
                     var=None if self._var is None else self._var.clone(),
                     cache=cache, history=[dict(h) for h in self.history], current=self._current)
@@ -342,5 +380,6 @@ class DataPruner:
         self._current = None if cur is None else int(cur)
 
     def __repr__(self) -> str:
-        return (f"DataPruner(num_items={self.num_items}, keep={self.keep}, policy={self.policy!r}, "
-                f"num_epochs={self.num_epochs}, anneal={self.anneal}, seed={self.seed})")
+        return (f"DataPruner(num_items={self.num_items}, keep={self.keep}, policy={self.rule!r}, "
+                f"num_epochs={self.num_epochs}, warmup_epochs={self.warmup_epochs}, anneal={self.anneal}, "
+                f"seed={self.seed})")

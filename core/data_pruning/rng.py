@@ -35,3 +35,4 @@ def make_generator(seed: int, epoch: int, salt: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(mix_seed(seed, epoch, salt))
     return g
+SALT_RESCORE = 6

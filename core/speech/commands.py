@@ -451,12 +451,43 @@ def build_keyword_corpus(root: str | os.PathLike, spec: KeywordCorpusSpec | None
     key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
     out_dir = Path(root) / f"asc-{key}"
     manifest, params_file = out_dir / "manifest.jsonl", out_dir / "params.json"
-    if manifest.is_file() and params_file.is_file():
+
+    def ready() -> bool:
         try:
-            if {k: v for k, v in json.loads(params_file.read_text()).items() if k != "skipped"} == params:
-                return manifest
+            return manifest.is_file() and {k: v for k, v in json.loads(params_file.read_text()).items()
+                                           if k != "skipped"} == params
         except (OSError, json.JSONDecodeError):
-            pass
+            return False
+
+    if ready():
+        return manifest
+    with build_lock(out_dir):              # two runs starting together build it once
+        if ready():
+            return manifest
+        _write_corpus(out_dir, manifest, params_file, params, spec, source, clips, report, progress)
+    return manifest
+
+
+def build_lock(folder: Path):
+    """An exclusive advisory lock (``fcntl.flock``) on ``folder/.build.lock``: a second process building the same
+    cached corpus waits for the first, then finds it ready."""
+    import contextlib
+    import fcntl
+
+    @contextlib.contextmanager
+    def _lock():
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".build.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    return _lock()
+
+
+def _write_corpus(out_dir, manifest, params_file, params, spec, source, clips, report, progress) -> None:
     sr = spec.sample_rate
     wavs = {c.path: _read(c.path, sr) for s in clips.values() for c in s}
     bank = _noise_bank(source, sr)
@@ -483,7 +514,6 @@ def build_keyword_corpus(root: str | os.PathLike, spec: KeywordCorpusSpec | None
     tmp = params_file.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(json.dumps(dict(params, skipped=report.skipped), sort_keys=True))
     os.replace(tmp, params_file)
-    return manifest
 
 
 # ---------------------------------------------------------------------------------------------------- the shipped subset

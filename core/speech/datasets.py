@@ -53,17 +53,21 @@ class SkipReport:
 
 
 def load_manifest(path: str | os.PathLike, split: str | Sequence[str] | None = None, *,
-                  allow_absolute: bool = False) -> list[Utterance]:
+                  allow_absolute: bool = False, allow_symlinks: bool = False, what: str = "") -> list[Utterance]:
     """Read a JSONL manifest (keys ``path``, ``text``, optional ``id``, ``duration``, ``speaker``, ``split``)
-    or a TSV with a header row containing ``path`` and ``text`` (optional ``duration``, ``id``, ``split``).
+    or a TSV/CSV with a header row containing ``path`` and ``text`` (optional ``duration``, ``id``, ``split``).
 
     Relative audio paths are resolved against the manifest's folder and must stay inside it (an entry such as
-    ``../../etc/passwd`` is refused, naming the line). Absolute paths, which NeMo-style manifests use, are
-    accepted only with ``allow_absolute=True``. ``split`` keeps only those splits.
+    ``../../etc/passwd`` is refused, naming the line), also after following symlinks unless ``allow_symlinks``.
+    Absolute paths, which NeMo-style manifests use, are accepted only with ``allow_absolute=True`` (in the apps:
+    ``data.allow_absolute=true`` on the command line). ``split`` keeps only those splits. A manifest without any
+    utterance is an error naming the file. ``what`` names the setting that gave the path in errors
+    (``data.train``).
     """
     path = Path(path)
+    where = f"{what}={path}" if what else str(path)
     if not path.is_file():
-        raise FileNotFoundError(f"manifest not found: {path}")
+        raise FileNotFoundError(f"manifest not found: {where}")
     rows: list[dict] = []
     if path.suffix in (".tsv", ".csv"):
         with open(path, newline="") as f:
@@ -89,23 +93,34 @@ def load_manifest(path: str | os.PathLike, split: str | Sequence[str] | None = N
     for n, row in enumerate(rows):
         if splits is not None and row.get("split", "") not in splits:
             continue
-        p = resolve_inside(path.parent, row["path"], what=f"{path}: entry {n + 1}", allow_absolute=allow_absolute)
+        try:
+            p = resolve_inside(path.parent, row["path"], what=f"{path}: entry {n + 1}", allow_absolute=allow_absolute,
+                               allow_symlinks=allow_symlinks)
+        except ValueError as e:
+            if Path(row["path"]).is_absolute() and not allow_absolute:
+                raise ValueError(f"{path}: entry {n + 1}: absolute path {row['path']!r}; paths must be relative to "
+                                 f"the manifest's folder {path.parent}, or accept absolute paths with "
+                                 f"data.allow_absolute=true") from None
+            raise e
         known = {"id", "path", "text", "duration", "speaker", "split"}
         out.append(Utterance(id=str(row.get("id") or p.stem), path=p, text=str(row["text"]),
                              duration=float(row.get("duration") or 0.0), speaker=str(row.get("speaker", "")),
                              split=str(row.get("split", "")), extra={k: v for k, v in row.items() if k not in known}))
     if splits is not None and not out:
-        raise ValueError(f"{path}: no utterance in split(s) {sorted(splits)}")
+        raise ValueError(f"{where}: no utterance in split(s) {sorted(splits)}")
+    if not out:
+        raise ValueError(f"{where}: the manifest holds no utterance (an empty file, or only a header row)")
     return out
 
 
 def scan_librispeech(root: str | os.PathLike, splits: str | Sequence[str] | None = None,
-                     audio_ext: str = ".flac") -> list[Utterance]:
+                     audio_ext: str = ".flac", *, allow_symlinks: bool = False) -> list[Utterance]:
     """Walk ``root/<split>/<speaker>/<chapter>/`` (``*.flac`` + ``<speaker>-<chapter>.trans.txt``).
 
     ``splits`` names sub-folders (e.g. ``"train-clean-100"``); None takes every sub-folder, or ``root``
     itself if it directly holds speaker folders. Transcripts are lower-cased. A transcript line without
-    its audio file, or an audio file without a transcript line, is an error naming the file.
+    its audio file, or an audio file without a transcript line, is an error naming the file. A file that is a
+    symlink out of ``root`` is refused unless ``allow_symlinks`` (``core.validation.resolve_inside``).
     """
     root = Path(root)
     if not root.is_dir():
@@ -123,7 +138,8 @@ def scan_librispeech(root: str | os.PathLike, splits: str | Sequence[str] | None
     for sd in split_dirs:
         for trans in sorted(sd.glob("*/*/*.trans.txt")):
             chapter = trans.parent
-            audio = {p.stem: p for p in chapter.glob(f"*{audio_ext}")}
+            audio = {p.stem: resolve_inside(root, p.relative_to(root), what=f"{root}", allow_symlinks=allow_symlinks)
+                     for p in chapter.glob(f"*{audio_ext}")}
             seen = set()
             for n, line in enumerate(trans.read_text().splitlines(), 1):
                 if not line.strip():

@@ -347,9 +347,24 @@ def build_digit_corpus(root: str | os.PathLike, spec: DigitCorpusSpec | None = N
     out_dir = Path(root) / f"digits-{key}"
     manifest = out_dir / "manifest.jsonl"
     params_file = out_dir / "params.json"
-    if manifest.exists() and params_file.exists():
-        if {k: v for k, v in json.loads(params_file.read_text()).items() if k != "skipped"} == params:
-            return manifest
+    def ready() -> bool:
+        try:
+            return manifest.is_file() and {k: v for k, v in json.loads(params_file.read_text()).items()
+                                           if k != "skipped"} == params
+        except (OSError, json.JSONDecodeError):
+            return False
+
+    if ready():
+        return manifest
+    from core.speech.commands import build_lock
+
+    with build_lock(out_dir):              # two runs starting together build it once
+        if not ready():
+            _write(out_dir, manifest, params_file, params, spec, recs, report, progress)
+    return manifest
+
+
+def _write(out_dir, manifest, params_file, params, spec, recs, report, progress) -> None:
     splits = split_recordings(recs, spec)
     wavs = {}
     for r in recs:
@@ -383,4 +398,3 @@ def build_digit_corpus(root: str | os.PathLike, spec: DigitCorpusSpec | None = N
     tmp = params_file.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(json.dumps(dict(params, skipped=report.skipped), sort_keys=True))
     os.replace(tmp, params_file)
-    return manifest

@@ -29,15 +29,14 @@ def write_librispeech(root: Path, split: str = "train-clean-100", n: int = 6, se
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hcompose
-    from hydra import initialize_config_dir
+    from apps.common.hydra_config import compose as app_compose
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-        return hcompose(config_name="train", overrides=overrides)
+    return app_compose("asr_ddp", overrides)
 
 
 def libri_overrides(root: Path, run_dir: Path, *extra: str) -> list[str]:
-    return ["preset=quick", "data=librispeech", f"data.root={root}", "data.train=[train-clean-100]",
+    return ["trainer=quick", "trainer.epochs=3", "train.warmup_steps=10", "data=librispeech", f"data.root={root}",
+            "data.train=[train-clean-100]",
             "data.dev=[train-clean-100]", "data.test=[train-clean-100]", f"run_dir={run_dir}",
             "trainer.progress=off", "train.frame_budget=400", "model.d_model=32", "model.heads=2",
             "model.layers=1", "model.ffn=64", *extra]

@@ -9,7 +9,7 @@ import torch
 
 from apps.asr_ddp.align import align_manifest, align_words, frame_seconds, token_words
 from apps.asr_ddp.recipe import export_model
-from apps.asr_ddp.task import ASRModule
+from apps.asr_ddp.task import ASRModule, TaskSettings
 from core.speech.datasets import load_manifest
 from core.speech.features import GlobalCMVN, LogMel, num_frames
 from core.speech.model import CTCAttentionModel, subsampled_length
@@ -95,7 +95,7 @@ def _tiny_model(run_dir, tok) -> None:
     kw = dict(input_dim=40, vocab=tok.vocab_size, d_model=16, heads=2, layers=1, ffn=32, decoder_layers=0,
               ctc_weight=1.0, kernel_size=3, subsampling=4)
     module = ASRModule(CTCAttentionModel(**kw), GlobalCMVN(40), None)
-    export_model(run_dir / "model.pt", module, kw, tok, LogMel(SR, n_mels=40), {"train": {}})
+    export_model(run_dir / "model.pt", module, kw, tok, LogMel(SR, n_mels=40), TaskSettings(epochs=1))
 
 
 def _manifest(root, texts, durs=None, extra=True):

@@ -30,13 +30,15 @@ def test_verdicts_paired_by_seed():
 
 def test_tables_markdown_has_the_run_table_and_the_verdicts():
     res = {"full": _runs([0.10, 0.12], [100, 100]), "dynamic_random0.7": _runs([0.11, 0.13], [70, 70])}
-    table = {"full": {"seeds": [0, 1], "test_wer": (0.11, 0.014), "train_cpu_s": (100, 0), "steps": (700, 0),
+    table = {"full": {"seeds": [0, 1], "test_wer": (0.11, 0.014), "test_wer_per_seed": [0.10, 0.12],
+                      "train_cpu_s": (100, 0), "steps": (700, 0),
                       "audio_fraction": (1.0, 0)},
-             "dynamic_random0.7": {"seeds": [0, 1], "test_wer": (0.12, 0.014), "rel_wer_vs_full": (0.09, 0.01),
+             "dynamic_random0.7": {"seeds": [0, 1], "test_wer": (0.12, 0.014), "test_wer_per_seed": [0.11, 0.13],
+                                   "rel_wer_vs_full": (0.09, 0.01),
                                    "train_cpu_s": (70, 0), "steps": (500, 0), "audio_fraction": (0.7, 0)}}
     md = suite.tables(res, table)
-    assert md.splitlines()[2].startswith("| full | 2 | 11.00 ± 1.40 |")
-    assert "| dynamic_random0.7 | 2 | 12.00 ± 1.40 | +9.0% ± 1.0 |" in md
+    assert md.splitlines()[2].startswith("| full | 2 | 11.00 ± 1.40 | 10.0 / 12.0 |")
+    assert "| dynamic_random0.7 | 2 | 12.00 ± 1.40 | 11.0 / 13.0 | +9.0% ± 1.0 |" in md
     assert "| target | measured" in md and "best 0.7 instance policy (dynamic_random0.7)" in md
 
 

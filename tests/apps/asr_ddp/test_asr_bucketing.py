@@ -42,4 +42,4 @@ def test_split_batches_validation():
     with pytest.raises(ValueError, match="positive"):
         bucket_batches([0], [10], 0)
     with pytest.raises(ValueError, match="lengths"):
-        BucketBatchSampler(DataPruner(5), [1, 2], 100)
+        BucketBatchSampler(DataPruner(5, 0.7), [1, 2], 100)

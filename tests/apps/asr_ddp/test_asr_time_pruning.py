@@ -63,7 +63,7 @@ def test_aligned_chunks_drop_the_words_they_cover():
     train = SimpleNamespace(lengths=[n], tokens=[tok.encode("one two three")], texts=["one two three"],
                             words=[[(0, 0, 10), (1, 10, 20), (2, 20, 100)]], frame_s=0.01, feats=[torch.zeros(n, 4)])
     task = object.__new__(ASRTask)
-    task.s = TaskSettings(time_keep=0.5, time_unit="chunk_aligned", chunk_ms=100)
+    task.s = TaskSettings(epochs=1, time_keep=0.5, time_unit="chunk_aligned", chunk_ms=100)
     task.train, task.tok, task.chunk_frames, task.min_frames = train, tok, 10, [1]
     task.module = SimpleNamespace(model=SimpleNamespace(encoder=SimpleNamespace(subsampling=1)))
     seen = set()

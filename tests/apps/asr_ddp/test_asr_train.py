@@ -1,11 +1,14 @@
 """asr_ddp through the shared loop: a tiny LibriSpeech tree, real recipe, real configs."""
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
 
-from apps.asr_ddp.recipe import Recipe, make_pruner, validate
+from apps.asr_ddp.recipe import Recipe, settings_from_config
 from apps.asr_ddp.task import ASRTask, TaskSettings, progress_lr
+from core.settings import ConfigError
 from helpers_asr import compose, libri_overrides, write_librispeech
 
 
@@ -13,20 +16,14 @@ class Killed(RuntimeError):
     pass
 
 
-def _plain(cfg):
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(cfg, resolve=True)
-
-
 def test_librispeech_tree_trains_and_transcribes(tmp_path):
     write_librispeech(tmp_path / "ls")
-    cfg = compose(libri_overrides(tmp_path / "ls", tmp_path / "run", "trainer.max_steps=2", "pruning=dynamic_random",
-                                  "pruning.keep=0.7", "pruning.time_keep=0.7", "pruning.time_unit=chunk"))
+    cfg = compose(libri_overrides(tmp_path / "ls", tmp_path / "run", "trainer.max_steps=2",
+                                  "experiment=dyn07x07chunk"))
     summary = Recipe(cfg).run()
-    assert summary["steps"] == 2 and 0 <= summary["test_wer"] and summary["test_n"] == 6
+    assert summary["steps"] == 2 and 0 <= summary["test_wer"] and summary["test_n"] == 6   # max_steps reached its use
     on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert on_disk["status"] == "finished" and on_disk["steps"] == 2
+    assert on_disk["status"] == "finished" and on_disk["steps"] == 2 and on_disk["run_dir"] == str(tmp_path / "run")
     assert (tmp_path / "run" / "model.pt").is_file() and (tmp_path / "run" / "dev_wer_vs_time.png").is_file()
     # a re-run into the finished folder trains nothing and returns the same results
     again = Recipe(cfg).run()
@@ -41,12 +38,11 @@ def test_librispeech_tree_trains_and_transcribes(tmp_path):
 def test_sentencepiece_units_are_trained_on_the_training_transcripts_and_ship_inside_the_model(tmp_path):
     write_librispeech(tmp_path / "ls")
     cfg = compose(libri_overrides(tmp_path / "ls", tmp_path / "run", "trainer.max_steps=2", "data.units=spm",
-                                  "data.spm_vocab=24", f"data.root={tmp_path / 'ls'}", "pruning=dynamic_random",
-                                  "pruning.keep=0.7", "pruning.time_keep=0.7", "pruning.time_unit=chunk"))
+                                  "data.spm_vocab=24", "experiment=dyn07x07chunk"))
     summary = Recipe(cfg).run()
     assert summary["steps"] == 2 and summary["test_n"] == 6
-    cached = list((tmp_path / "ls" / "spm").glob("unigram24-*.model"))
-    assert len(cached) == 1
+    cached = list((Path(os.environ["SPARSELAB_CACHE"]) / "asr_ddp" / "spm").glob("unigram24-*.model"))
+    assert len(cached) == 1                                          # in the cache folder, not in the data folder
     from apps.asr_ddp.data.corpora import tokenizer_from_state
     from core.training.checkpoint import safe_torch_load
 
@@ -59,6 +55,22 @@ def test_sentencepiece_units_are_trained_on_the_training_transcripts_and_ship_in
     from apps.asr_ddp.transcribe import transcribe_files
 
     assert len(transcribe_files(tmp_path / "run", [next((tmp_path / "ls").rglob("*.flac"))])) == 1
+
+
+def test_word_units_on_any_corpus_without_plus_tricks(tmp_path):
+    """data.units=word takes the training transcripts' words; data.words=[...] (no '+') gives the vocabulary."""
+    write_librispeech(tmp_path / "ls")
+    s = Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "w", "trainer.max_steps=1", "data.units=word")))
+    summary = s.run()
+    assert summary["steps"] == 1
+    from apps.asr_ddp.data.corpora import tokenizer_from_state
+    from core.training.checkpoint import safe_torch_load
+
+    tok = tokenizer_from_state(safe_torch_load(tmp_path / "w" / "model.pt")["tokenizer"])
+    assert "hello" in tok.words and "bus" in tok.words
+    fixed = settings_from_config(compose(libri_overrides(tmp_path / "ls", tmp_path / "v", "data.units=word",
+                                                         "data.words=[a,b]")))
+    assert fixed.data.words == ("a", "b")
 
 
 def test_time_pruning_plans_fewer_steps_and_lr_spans_the_run(tmp_path):
@@ -95,6 +107,7 @@ def test_kill_and_resume_is_exact(tmp_path, monkeypatch):
     torch.rand(100)
     b = Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "b", *common))).run()
     assert a["steps"] == b["steps"] and a["test_wer"] == b["test_wer"] and a["epoch_log"] == b["epoch_log"]
+    assert a["scored_items"] == b["scored_items"] > 0 and a["decorrelation"] == b["decorrelation"]
     wa = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
     wb = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -108,24 +121,45 @@ def test_kill_and_resume_is_exact(tmp_path, monkeypatch):
 
 def test_config_errors_before_any_corpus_is_built(tmp_path):
     for bad, msg in [("train.lr=abc", "train.lr"), ("pruning.time_unit=frame", "time_unit"),
-                     ("data.snr_db=[20,5]", "snr_db"), ("data.units=phone", "data.units"),
-                     ("data.spm_vocab=many", "data.spm_vocab"),
-                     ("model.heads=3", "model.heads"), ("trainer.epochs=0", "epochs")]:
-        cfg = compose([bad, f"data.root={tmp_path / 'never'}", f"run_dir={tmp_path / 'r'}"])
-        with pytest.raises(ValueError, match=msg):
+                     ("data.snr_db=[20,5]", "data.snr_db"), ("data.units=phone", "data.units"),
+                     ("data.spm_vocab=many", "data.spm_vocab='many' must be an integer"),
+                     ("model.heads=3", "model.heads"), ("trainer.epochs=0", "epochs"),
+                     ("pruning.keep=1.5", "pruning.keep=1.5"), ("train.test_method=beam", "train.test_method"),
+                     ("experiment=ucb07", None)]:
+        cfg = compose([bad, f"run_dir={tmp_path / 'r'}"])
+        if msg is None:
+            settings_from_config(cfg)
+            continue
+        with pytest.raises(ConfigError, match=msg):
             Recipe(cfg).run()
-    assert not (tmp_path / "never").exists()
-    with pytest.raises(ValueError, match="data.root"):
-        validate(_plain(compose(["data=librispeech"])))
-    with pytest.raises(ValueError, match="data.spm_vocab='many' must be an integer"):
-        validate(_plain(compose(["data.units=spm", "data.spm_vocab=many"])))
-    with pytest.raises(FileNotFoundError, match="data.spm_model=.*no such SentencePiece model"):
-        validate(_plain(compose(["data.units=spm", f"data.spm_model={tmp_path / 'none.model'}"])))
+    assert not (tmp_path / "r").exists()                            # nothing made before the settings are valid
+    for bad, msg in [(["data=librispeech"], "data.root"), (["data=manifest"], "data.train"),
+                     (["data=manifest", f"data.train={tmp_path}/no.tsv", "data.dev=x", "data.test=y"],
+                      "data.train=.*no.tsv: manifest not found"),
+                     (["data.units=spm", f"data.spm_model={tmp_path / 'none.model'}"],
+                      "data.spm_model=.*no such SentencePiece model"),
+                     ([f"data.source={tmp_path}"], "data.source=.*no Arabic Speech Commands copy")]:
+        settings_from_config(compose(bad))                          # the settings touch no file ...
+        with pytest.raises(ConfigError, match=msg):                 # ... the run checks its inputs first
+            Recipe(compose([*bad, f"run_dir={tmp_path / 'r2'}"])).run()
+        assert not (tmp_path / "r2").exists()
+    with pytest.raises(ConfigError, match="pruning.epsilon"):           # a key of another policy: rejected
+        settings_from_config(compose(["experiment=dynamic_random07", "+pruning.epsilon=0.3"]))
+
+
+def test_unknown_experiment_name_is_an_error_listing_the_valid_ones():
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException, match="experiment/dynamic_random7") as e:
+        compose(["experiment=dynamic_random7"])
+    assert "dynamic_random07" in str(e.value.options) or "dynamic_random07" in str(e.value)
 
 
 def test_bad_training_item_named_or_skipped_eval_never_filtered(tmp_path):
     import numpy as np
     import soundfile as sf
+
+    from apps.asr_ddp.data.corpora import load_splits
 
     d = write_librispeech(tmp_path / "ls")
     with open(d / "19-198.trans.txt", "a") as f:
@@ -133,59 +167,29 @@ def test_bad_training_item_named_or_skipped_eval_never_filtered(tmp_path):
     sf.write(d / "19-198-0006.flac", np.zeros(16000, np.float32) + 0.1, 16000)
     with pytest.raises(ValueError, match="19-198-0006.flac"):
         Recipe(compose(libri_overrides(tmp_path / "ls", tmp_path / "r"))).run()
-    from apps.asr_ddp.data.corpora import load_splits, make_tokenizer
-
-    data = _plain(compose(libri_overrides(tmp_path / "ls", tmp_path / "r", "data.on_error=skip")))["data"]
+    data = settings_from_config(compose(libri_overrides(tmp_path / "ls", tmp_path / "r", "data.on_error=skip"))).data
     (d / "19-198.trans.txt").write_text((d / "19-198.trans.txt").read_text().replace("BAD É CHARS", "A VERY LONG "
                                         "TRANSCRIPT FOR A SHORT FILE THAT CTC CANNOT FIT AT ALL " * 3))
     sf.write(d / "19-198-0006.flac", np.zeros(1600, np.float32) + 0.1, 16000)
-    st = load_splits(data, make_tokenizer(data), 4)
+    st, _ = load_splits(data, None, 4)
     assert len(st["train"]) == 6 and len(st["train"].skipped) == 1          # too short for CTC: counted skip
     assert len(st["test"]) == 7                                             # evaluation keeps it (decoding needs no CTC)
 
 
 def test_time_pruning_settings_validated():
     with pytest.raises(ValueError, match="time_unit"):
-        TaskSettings(time_unit="frame")
+        TaskSettings(epochs=1, time_unit="frame")
     with pytest.raises(ValueError, match="chunk_ms"):
-        TaskSettings(chunk_ms=0)
+        TaskSettings(epochs=1, chunk_ms=0)
 
 
 @pytest.mark.parametrize("policy", ["full", "static_random", "dynamic_random", "loss_hard", "loss_easy",
                                     "easy_to_hard", "eps_greedy", "ucb", "infobatch"])
 def test_every_pruning_group_composes_into_a_pruner(policy):
-    cfg = _plain(compose(["preset=quick", f"pruning={policy}", "pruning.time_keep=0.7", "pruning.time_unit=point"]))
-    p = cfg["pruning"]
-    assert p["time_keep"] == 0.7 and p["time_unit"] == "point" and p["policy"] == policy
-    pr = make_pruner(p, 50, cfg["trainer"]["epochs"], seed=1)
+    s = settings_from_config(compose([f"pruning={policy}", "pruning.time_keep=0.7", "pruning.time_unit=point"]))
+    assert s.task.time_keep == 0.7 and s.task.time_unit == "point" and s.pruning.name == policy
+    pr = s.pruning.build(50, num_epochs=s.loop.epochs, seed_offset=1)
+    assert pr.select(0).numel() == 50                                # the shared warm-up epoch
     pr.observe(torch.arange(50), torch.linspace(0, 1, 50))
-    kept = pr.select(0)
+    kept = pr.select(1)
     assert 0 < kept.numel() <= 50 and kept.unique().numel() == kept.numel()
-
-
-def test_dropped_items_are_rescored_and_overlap_logged(tmp_path):
-    from apps.asr_ddp.data.corpora import load_splits, make_tokenizer
-    from apps.asr_ddp.recipe import model_kwargs
-    from apps.asr_ddp.task import ASRModule
-    from core.speech.features import GlobalCMVN
-    from core.speech.model import CTCAttentionModel
-    from core.training.distributed import init_distributed
-
-    write_librispeech(tmp_path / "ls", n=8)
-    cfg = _plain(compose(libri_overrides(tmp_path / "ls", tmp_path / "r", "pruning=loss_hard", "pruning.keep=0.5",
-                                         "pruning.rescore_fraction=1.0")))
-    tok = make_tokenizer(cfg["data"])
-    st = load_splits(cfg["data"], tok, 4)
-    mk = model_kwargs(cfg, tok.vocab_size, tok)
-    module = ASRModule(CTCAttentionModel(**mk), GlobalCMVN(80).fit(st["train"].feats), None)
-    pruner = make_pruner(cfg["pruning"], len(st["train"]), 3, seed=0)
-    task = ASRTask(module, tok, st["train"], st["dev"], pruner, TaskSettings(epochs=3, rescore_fraction=1.0),
-                   init_distributed(device="cpu"), test=None)
-    kept0 = {b[0] for batch in task.epoch_batches(0) for b in batch}
-    assert len(kept0) == 8                                         # loss_hard warms up on full data (epoch 0)
-    pruner.observe(torch.arange(8), torch.linspace(1, 2, 8))
-    task.prev_kept = [0, 1, 2, 3]                                  # as if epoch 0 had kept only these
-    before = pruner.counts.clone()
-    task.epoch_batches(1)
-    assert (pruner.counts[4:] > before[4:]).all() and (pruner.counts[:4] == before[:4]).all()
-    assert task.stats["rescored"] == 4 and task.epoch_log[-1]["overlap_prev"] is not None

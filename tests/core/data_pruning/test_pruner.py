@@ -4,7 +4,10 @@ import math
 import pytest
 import torch
 
-from core.data_pruning import POLICIES, SCORE_POLICIES, DataPruner, keep_count
+from core.data_pruning import REGISTRY, DataPruner, keep_count, policy_names
+
+POLICIES = policy_names()
+SCORE_POLICIES = tuple(n for n, c in REGISTRY.items() if c.uses_scores)
 
 N = 200
 
@@ -164,7 +167,8 @@ def test_infobatch_rescaled_loss_is_unbiased():
 
 def test_anneal_returns_to_full_data_with_unit_weights():
     for policy in POLICIES:
-        p = DataPruner(N, 0.5, policy, num_epochs=10, anneal=0.2, seed=0, infobatch_ratio=0.5)
+        p = DataPruner(N, 0.5, policy, num_epochs=10, anneal=0.2, seed=0,
+                       **({"infobatch_ratio": 0.5} if policy == "infobatch" else {}))
         assert p.anneal_start == 8
         for e in range(10):
             ids = p.select(e)
@@ -178,14 +182,15 @@ def test_anneal_returns_to_full_data_with_unit_weights():
                 assert ids.numel() < N, (policy, e)
 
 
-def test_warmup_uses_full_data_for_score_policies_only():
-    for policy in SCORE_POLICIES:
+def test_warmup_is_the_same_schedule_for_every_policy():
+    """Equal budgets: a warm-up gives every policy (random ones too) full data for its first epochs."""
+    for policy in POLICIES:
         p = DataPruner(N, 0.5, policy, num_epochs=10, warmup_epochs=2)
         for e in range(2):
-            assert p.select(e).numel() == N
+            assert p.select(e).numel() == N and p.phase(e) == ("full" if policy == "full" else "warmup")
             p.observe(torch.arange(N), torch.rand(N))
-        assert p.select(2).numel() < N
-    assert DataPruner(N, 0.5, "dynamic_random", warmup_epochs=2).select(0).numel() == 100
+        assert (p.select(2).numel() < N) == (policy != "full"), policy
+    assert DataPruner(N, 0.5, "dynamic_random").select(0).numel() == 100     # no warm-up by default
 
 
 @pytest.mark.parametrize("policy", [p for p in POLICIES if p != "full"])
@@ -249,12 +254,14 @@ def test_load_state_dict_rejects_other_pruner():
     (dict(keep=0.0), "keep=0.0"),
     (dict(keep=1.5), "keep=1.5"),
     (dict(policy="hardest"), "unknown policy 'hardest'; valid choices: full, static_random"),
+    (dict(ucb_c=2.0), "policy 'dynamic_random' has no parameter.s. ucb_c"),
+    (dict(rescore_fraction=1.5), "rescore_fraction=1.5"),
     (dict(anneal=0.1), "num_epochs=None but anneal=0.1"),
     (dict(policy="easy_to_hard"), "easy_to_hard"),
-    (dict(epsilon=1.5), "epsilon=1.5"),
-    (dict(epsilon=-0.1), "epsilon=-0.1"),
+    (dict(policy="eps_greedy", epsilon=1.5), "epsilon=1.5"),
+    (dict(policy="eps_greedy", epsilon=-0.1), "epsilon=-0.1"),
     (dict(anneal=1.0, num_epochs=3), "anneal=1.0"),
-    (dict(infobatch_ratio=1.0), "infobatch_ratio=1.0"),
+    (dict(policy="infobatch", infobatch_ratio=1.0), "infobatch_ratio=1.0"),
     (dict(ema=1.0), "ema=1.0"),
     (dict(warmup_epochs=-1), "warmup_epochs=-1"),
     (dict(num_items=0), "num_items=0"),
@@ -299,3 +306,68 @@ def test_observe_paths_average_duplicates(batch):
         assert p.scores[i].item() == pytest.approx(0.5 * m + 0.5 * 2 * m, rel=1e-5)
         assert p.counts[i].item() == 2 * int((ids == i).sum())
     assert int(p.counts.sum()) == 2 * batch
+
+
+def test_ucb_variance_value():
+    """The EMA variance, by hand: v <- a * (v + (1 - a) * (loss - s_old)^2). Dropping (1 - a) gives 2.0, not 1.0."""
+    p = DataPruner(3, 0.5, "ucb", ema=0.5)
+    p.observe([0, 1], [1.0, 2.0])
+    assert p.variance.tolist() == [0.0, 0.0, 0.0]                  # a first observation has no spread
+    p.observe([0, 1], [3.0, 2.0])                                  # item 0: s_old 1, loss 3, d = 2
+    assert p.variance[0].item() == pytest.approx(0.5 * (0.0 + 0.5 * 2.0 ** 2)) == 1.0
+    assert p.variance[1].item() == 0.0 and p.scores[0].item() == pytest.approx(2.0)
+    p.observe([0], [0.0])                                          # s_old 2, d = -2: 0.5 * (1 + 0.5 * 4) = 1.5
+    assert p.variance[0].item() == pytest.approx(1.5)
+    assert DataPruner(3, 0.5, "loss_hard").variance is None        # only UCB tracks it
+
+
+def test_policies_are_registered_objects():
+    from core.data_pruning import Policy, Selection, make_policy, register
+
+    assert set(POLICIES) == {"full", "static_random", "dynamic_random", "loss_hard", "loss_easy", "easy_to_hard",
+                             "eps_greedy", "ucb", "infobatch"}
+    assert make_policy("eps_greedy", epsilon=0.3).epsilon == 0.3
+    with pytest.raises(ValueError, match="epsilon=2"):
+        make_policy("eps_greedy", epsilon=2)
+
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    @dataclass(frozen=True)
+    class EveryOther(Policy):                      # a new policy: one class (+ one yaml for configs)
+        name: ClassVar[str] = "test_every_other"
+
+        def select(self, state):
+            return Selection(torch.arange(state.num_items) % 2 == state.epoch % 2)
+
+    register(EveryOther)
+    try:
+        p = DataPruner(10, 0.5, "test_every_other")
+        assert p.select(1).tolist() == [1, 3, 5, 7, 9] and p.select(2).tolist() == [0, 2, 4, 6, 8]
+        with pytest.raises(ValueError, match="already registered"):
+            register(EveryOther)
+    finally:
+        REGISTRY.pop("test_every_other")
+
+
+def test_score_requests_full_pass_after_warmup_then_rescoring_of_dropped_items():
+    p = DataPruner(100, 0.6, "eps_greedy", num_epochs=6, warmup_epochs=1, rescore_every=1, rescore_fraction=0.5,
+                   seed=3)
+    assert p.score_request(0) is None                              # warm-up: training losses only
+    p.select(0)
+    p.observe(torch.arange(100), torch.arange(100).float())        # position-like scores from the warm-up
+    req = p.score_request(1)
+    assert req.replace and req.reason == "score_pass" and torch.equal(req.ids, torch.arange(100))
+    fresh = torch.rand(100, generator=torch.Generator().manual_seed(0))
+    p.observe(req.ids, fresh, replace=True)
+    assert torch.allclose(p.scores, fresh) and (p.counts == 1).all()   # replaced, not blended into the EMA
+    kept = p.select(1)
+    assert p.score_request(1) is None                              # once selected, nothing more to score
+    req2 = p.score_request(2)
+    dropped = sorted(set(range(100)) - set(kept.tolist()))
+    assert not req2.replace and req2.ids.numel() == 20 and set(req2.ids.tolist()) <= set(dropped)
+    assert torch.equal(req2.ids, p.score_request(2).ids)          # seeded: the same sample every time
+    assert DataPruner(100, 0.6, "dynamic_random", num_epochs=6, warmup_epochs=1).score_request(1) is None
+    no_pass = DataPruner(100, 0.6, "ucb", num_epochs=6, warmup_epochs=1, score_pass=False)
+    no_pass.select(0)
+    assert no_pass.score_request(1) is None

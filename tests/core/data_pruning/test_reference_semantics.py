@@ -13,13 +13,13 @@ from core.data_pruning.pruner import default_ema
 
 # ---------------------------------------------------------------- InfoBatch
 def test_infobatch_score_is_the_latest_loss_by_default_smoothing_is_an_option():
-    assert DataPruner(5, policy="infobatch").ema == 0.0 == default_ema("infobatch")
-    assert DataPruner(5, policy="loss_hard").ema == 0.9 == default_ema("loss_hard")
-    p = DataPruner(3, policy="infobatch")
+    assert DataPruner(5, 1.0, policy="infobatch").ema == 0.0 == default_ema("infobatch")
+    assert DataPruner(5, 0.7, policy="loss_hard").ema == 0.9 == default_ema("loss_hard")
+    p = DataPruner(3, 1.0, policy="infobatch")
     p.observe([0, 1, 2], [1.0, 2.0, 3.0])
     p.observe([0, 1], [5.0, 0.5])
     assert p.scores.tolist() == [5.0, 0.5, 3.0]
-    smooth = DataPruner(3, policy="infobatch", ema=0.9)
+    smooth = DataPruner(3, 1.0, policy="infobatch", ema=0.9)
     smooth.observe([0], [1.0])
     smooth.observe([0], [5.0])
     assert smooth.scores[0].item() == pytest.approx(0.9 * 1.0 + 0.1 * 5.0)
@@ -32,7 +32,7 @@ def _official_low_set(scores: torch.Tensor) -> torch.Tensor:
 
 def test_infobatch_low_set_equals_the_official_rule_over_epochs():
     n, epochs = 400, 6
-    p = DataPruner(n, policy="infobatch", num_epochs=epochs, anneal=0.0, seed=0)
+    p = DataPruner(n, 1.0, policy="infobatch", num_epochs=epochs, anneal=0.0, seed=0)
     official = torch.full((n,), 3.0)  # the official initial score; every item is observed in epoch 0 (full data)
     g = torch.Generator().manual_seed(0)
     for e in range(epochs):
@@ -56,7 +56,7 @@ def test_annealing_epoch_equals_the_official_sampler(num_epochs, delta):
     # official IBSampler: its counter is 1 in the first training epoch (reset() runs once in __init__), and it
     # prunes while counter <= num_epochs * delta, so the first full epoch (0-based) is:
     official_first_full = next(e for e in range(num_epochs) if e + 1 > num_epochs * delta)
-    p = DataPruner(50, policy="infobatch", num_epochs=num_epochs, anneal=1 - delta)
+    p = DataPruner(50, 1.0, policy="infobatch", num_epochs=num_epochs, anneal=1 - delta)
     assert p.anneal_start == official_first_full
     assert p.phase(official_first_full) == "full" and p.phase(official_first_full - 1) == "pruned"
     if (num_epochs, delta) == (100, 0.875):
@@ -72,13 +72,14 @@ def test_infobatch_config_is_the_official_default():
 
     cfg = yaml.safe_load((Path(core.__file__).parent / "configs" / "pruning" / "infobatch.yaml").read_text())
     assert cfg["ema"] == 0.0 and cfg["infobatch_ratio"] == 0.5 and cfg["anneal"] == pytest.approx(1 - 0.875)
+    cfg.pop("defaults")
     assert DataPruner(100, num_epochs=100, **cfg).anneal_start == 87
 
 
 # ---------------------------------------------------------------- loss weights follow the selected epoch
 def test_loss_weights_follow_the_selected_epoch_not_the_last_accessed():
     n = 100
-    p = DataPruner(n, policy="infobatch", num_epochs=10, seed=0, cache_epochs=1)
+    p = DataPruner(n, 1.0, policy="infobatch", num_epochs=10, seed=0, cache_epochs=1)
     p.observe(torch.arange(n), torch.arange(n, dtype=torch.float32))
     ids2 = p.select(2)
     w2 = p.loss_weights(ids2).clone()
@@ -95,7 +96,7 @@ def test_loss_weights_follow_the_selected_epoch_not_the_last_accessed():
     list(sampler)  # iterating selects epoch 3
     assert p.current_epoch == 3
     state = p.state_dict()
-    q = DataPruner(n, policy="infobatch", num_epochs=10, seed=0, cache_epochs=1)
+    q = DataPruner(n, 1.0, policy="infobatch", num_epochs=10, seed=0, cache_epochs=1)
     q.load_state_dict(state)
     assert q.current_epoch == 3 and torch.equal(q.loss_weights(ids2), p.loss_weights(ids2))
 
