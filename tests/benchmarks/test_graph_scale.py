@@ -23,7 +23,8 @@ def _row(edges, threads, cpu, wall, rss):
          "pagerank_l1_vs_reference": 3e-11, "pagerank_info": {"cg_iterations": 30, "power_iterations": 2},
          "pagerank_networkx_rule": {"l1_vs_reference": 0.2}, "index_query_cpu_s": 0.01 * cpu,
          "index_identical": True, "index_build": st(1, 1, rss), "clusters": 10, "cores": 100,
-         "numpy_reference": st(4 * cpu, 4 * wall, 2 * rss), "numpy_identical": True}
+         "numpy_reference": st(4 * cpu, 4 * wall, 2 * rss), "numpy_scan": st(3 * cpu, 3 * wall, 2 * rss),
+         "scipy_pagerank": st(cpu, wall, rss), "numpy_identical": True}
     return sp.stage_totals(r)
 
 
@@ -48,7 +49,8 @@ def test_profile_rows_table_and_plot(tmp_path):
     pytest.importorskip("cdlib", reason="cdlib (optional `peers` extra) not installed")
     rows = sp.batch_child([dict(edges=3_000, index=True, numpy_reference=True, peers=True)])
     r = rows[0]
-    for stage in ("generate", "compile", "similarity", "clustering", "pagerank", "index_build", "numpy_reference",
+    for stage in ("generate", "compile", "similarity", "clustering", "pagerank", "index_build", "numpy_scan",
+                  "scipy_pagerank", "numpy_reference",
                   "peer_cdlib_scan", "peer_networkx_pagerank"):
         assert r[stage]["cpu_s"] >= 0 and r[stage]["peak_rss_gb"] > 0, stage
     assert r["numpy_identical"] and r["index_identical"] and r["cdlib_agrees"]
