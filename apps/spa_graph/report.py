@@ -1,10 +1,15 @@
-"""Markdown tables from the grid's results files: one table per (model, dataset) and metric, mean ± std over
-seeds, the paper's numbers beside ours, the best cell marked only when it beats the runner-up beyond the
-spread, and a per-budget verdict for SPA (official rule) against the best baseline.
+"""Markdown tables from the grid's per-seed results rows: per (model, dataset) and metric, every method's mean ± std
+over seeds with the baselines as GraphPart's code runs them (``official``) and as they mean (``corrected``) side by
+side and the paper's number beside them; SPA (official rule) against the best baseline of each fidelity, paired by
+seed, with the verdict of ``core.metrics.stats.judge_seeds`` (target: SPA / best >= 1 on the per-seed ratio, its
+95 % t-interval: met / missed / within noise); which fidelity the paper's numbers are closer to; query times.
 
-"Beyond the spread": the intervals mean ± std (sample std over seeds) of the two do not overlap.
+The paper's metric comes first: the distance-grouped macro-F1 that the SPA notebook prints as "Macro F1"; plain
+macro-F1 and accuracy follow.
 
-python -m apps.spa_graph.report apps/spa_graph/results/grid/*/results.jsonl > apps/spa_graph/results/grid/TABLES.md
+python -m apps.spa_graph.report RESULTS.jsonl [...] [--plots DIR] > TABLES.md
+Rows written before the fidelity switch (no ``fidelity`` field) are the corrected baselines (the code then did
+what ``fidelity=corrected`` does now).
 """
 from __future__ import annotations
 
@@ -14,20 +19,33 @@ from collections import defaultdict
 
 import numpy as np
 
-from apps.spa_graph.paper_numbers import PAPER_MACRO_F1, paper_cell
+from apps.spa_graph.paper_numbers import paper_cell
+from core.metrics.stats import judge_seeds
 from core.training.results import read_results
 
-__all__ = ["collect", "beyond_spread", "spa_verdict", "quality_table", "query_table", "cell_by_cell", "render",
-           "plot_all", "main"]
+__all__ = ["collect", "spa_verdict", "quality_table", "verdict_table", "query_table", "paper_distance", "render",
+           "plot_all", "main", "METRIC_LABELS"]
 
-ORDER = ("spa_official", "spa_ranked", "spa_random_order", "random", "degree", "pagerank", "uncertainty", "featprop",
-         "graphpart", "graphpartfar", "age", "graphpart_merge", "graphpartfar_hops")
-BASELINES = ("random", "degree", "pagerank", "uncertainty", "featprop", "graphpart", "graphpartfar", "age")
+SPA = ("spa_official", "spa_ranked", "spa_random_order")
+BASELINES = ("random", "degree", "pagerank", "uncertainty", "featprop", "graphpart", "graphpartfar", "age",
+             "graphpart_merge", "graphpartfar_hops")
+PAPER_BASELINES = ("random", "pagerank", "uncertainty", "featprop", "graphpart", "graphpartfar", "age")
+ORDER = SPA + BASELINES
+FIDELITIES = ("official", "corrected")
 PER_SEED = ("accuracy", "macro_f1", "grouped_macro_f1", "query_time")
+METRIC_LABELS = (("grouped_macro_f1", "distance-grouped macro-F1 (%), the paper's metric"),
+                 ("macro_f1", "macro-F1 (%)"), ("accuracy", "accuracy (%)"))
+
+
+def _fid(r: dict) -> str:
+    if r["method"] in SPA:
+        return ""
+    return r.get("fidelity") or "corrected"
 
 
 def collect(paths) -> dict:
-    """-> {(model, dataset): {(budget, method): {metric: (seeds,) array}}} from per-seed rows."""
+    """-> {(model, dataset): {(budget, method, fidelity): {metric: {seed: value}}}} from per-seed rows (SPA rows have
+    fidelity "": the rule is the same under both settings, and a seed seen twice keeps its last value)."""
     out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
     for p in paths:
         for r in read_results(p):
@@ -35,115 +53,140 @@ def collect(paths) -> dict:
                 continue
             if r.get("value") is None:
                 continue
-            out[(r["model"], r["dataset"])][(int(r["budget"]), r["method"])][r["metric"]][int(r["seed"])] = float(r["value"])
-    return {k: {c: {m: np.array([v[s] for s in sorted(v)]) for m, v in d.items()} for c, d in cells.items()}
-            for k, cells in out.items()}
+            out[(r["model"], r["dataset"])][(int(r["budget"]), r["method"], _fid(r))][r["metric"]][int(r["seed"])] = \
+                float(r["value"])
+    return {k: {c: dict(d) for c, d in cells.items()} for k, cells in out.items()}
 
 
-def _ms(v: np.ndarray) -> tuple[float, float]:
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+def _vals(d: dict) -> np.ndarray:
+    return np.array([d[s] for s in sorted(d)])
 
 
-def beyond_spread(a: np.ndarray, b: np.ndarray) -> bool:
-    """a's mean - std above b's mean + std."""
-    (ma, sa), (mb, sb) = _ms(a), _ms(b)
-    return ma - sa > mb + sb
+def _ms(d: dict) -> str:
+    v = _vals(d)
+    sd = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    return f"{100 * v.mean():.1f} ± {100 * sd:.1f}"
 
 
-def spa_verdict(cells: dict, budget: int, metric: str) -> str:
-    spa = cells.get((budget, "spa_official"), {}).get(metric)
-    base = [(m, cells[(budget, m)][metric]) for m in BASELINES if (budget, m) in cells and metric in cells[(budget, m)]]
-    if spa is None or not base:
+def _best_baseline(cells: dict, budget: int, metric: str, fidelity: str):
+    base = [(m, cells[(budget, m, fidelity)][metric]) for m in PAPER_BASELINES
+            if (budget, m, fidelity) in cells and metric in cells[(budget, m, fidelity)]]
+    return max(base, key=lambda t: _vals(t[1]).mean()) if base else None
+
+
+def spa_verdict(cells: dict, budget: int, metric: str, fidelity: str) -> str:
+    """SPA (official rule) vs the best ``fidelity`` baseline of the cell (by mean), paired by seed: the per-seed
+    ratio's mean [95 % interval] and judge_seeds' verdict on ">= 1.0"."""
+    spa = cells.get((budget, "spa_official", ""), {}).get(metric)
+    best = _best_baseline(cells, budget, metric, fidelity)
+    if spa is None or best is None:
         return "not run"
-    best_m, best = max(base, key=lambda t: t[1].mean())
-    gap = 100 * (spa.mean() - best.mean())
-    if min(len(spa), len(best)) < 2:
-        return f"not judged: one seed has no spread ({gap:+.1f} vs {best_m})"
-    if beyond_spread(spa, best):
-        return f"**wins** beyond the spread (+{gap:.1f} vs {best_m})"
-    if beyond_spread(best, spa):
-        return f"loses beyond the spread ({gap:+.1f} vs {best_m})"
-    return f"within the spread ({gap:+.1f} vs {best_m})"
+    name, bv = best
+    seeds = sorted(set(spa) & set(bv))
+    gap = 100 * (np.mean([spa[s] for s in seeds]) - np.mean([bv[s] for s in seeds])) if seeds else float("nan")
+    if len(seeds) < 2:
+        return f"not judged: {len(seeds)} paired seed ({gap:+.1f} vs {name})"
+    j = judge_seeds([spa[s] for s in seeds], [bv[s] for s in seeds], ">= 1.0")
+    lo, hi = j["interval"]
+    word = {"met": "**SPA better**", "missed": "SPA worse", "within noise": "within noise"}[j["verdict"]]
+    return f"{word}: {gap:+.1f} vs {name}, ratio {j['compared']:.3f} [{lo:.3f}, {hi:.3f}], {len(seeds)} seeds"
 
 
-def quality_table(model: str, dataset: str, cells: dict, metric: str = "macro_f1") -> str:
-    methods = [m for m in ORDER if any(mm == m for (_, mm) in cells)]
-    budgets = sorted({b for (b, _) in cells})
-    has_paper = metric == "macro_f1" and (model, dataset) in PAPER_MACRO_F1
-    head = ["budget", "seeds"] + methods + ["SPA (official) vs best baseline"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * (len(head) - 1) + ":---|"]
+def quality_table(model: str, dataset: str, cells: dict, metric: str) -> str:
+    budgets = sorted({b for (b, _, _) in cells})
+    fids = [f for f in FIDELITIES if any(f2 == f for (_, _, f2) in cells)]
+    paper_col = metric in ("grouped_macro_f1", "macro_f1")
+    head = ["budget", "method"] + [f"{f} baselines" for f in fids] + (["paper"] if paper_col else [])
+    lines = ["| " + " | ".join(head) + " |", "|---:|:---|" + "---:|" * (len(head) - 2)]
     for b in budgets:
-        vals = {m: cells[(b, m)][metric] for m in methods if (b, m) in cells and metric in cells[(b, m)]}
-        ranked = sorted(vals, key=lambda m: -vals[m].mean())
-        mark = ranked[0] if len(ranked) > 1 and beyond_spread(vals[ranked[0]], vals[ranked[1]]) else None
-        n = sorted({len(v) for v in vals.values()})
-        row = [str(b), "/".join(map(str, n))]
-        for m in methods:
-            if m not in vals:
-                row.append("—")
+        for m in ORDER:
+            present = {f: cells[(b, m, f)][metric] for f in ("",) + tuple(fids)
+                       if (b, m, f) in cells and metric in cells[(b, m, f)]}
+            if not present:
                 continue
-            mu, sd = _ms(vals[m])
-            txt = f"{100 * mu:.1f} ± {100 * sd:.1f}"
-            row.append(f"**{txt}**" if m == mark else txt)
-        row.append(spa_verdict(cells, b, metric))
-        lines.append("| " + " | ".join(row) + " |")
-        if has_paper:
-            prow = [f"{b} (paper)", "10"]
-            for m in methods:
+            n = sorted({len(v) for v in present.values()})
+            row = [str(b), f"{m} ({'/'.join(map(str, n))} seeds)"]
+            for f in fids:
+                if "" in present:
+                    row.append(_ms(present[""]) if f == fids[0] else "(same rule)")
+                else:
+                    row.append(_ms(present[f]) if f in present else "—")
+            if paper_col:
                 pc = paper_cell(model, dataset, m, b)
-                prow.append(f"{pc[0]:.1f} ± {pc[1]:.1f}" if pc else "")
-            prow.append("")
-            if any(prow[2:-1]):
-                lines.append("| " + " | ".join(prow) + " |")
+                row.append(f"{pc[0]:.1f} ± {pc[1]:.1f}" if pc else "")
+            lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def query_table(model: str, dataset: str, cells: dict) -> str:
-    methods = [m for m in ORDER if any(mm == m for (_, mm) in cells)]
-    budgets = sorted({b for (b, _) in cells})
-    lines = ["| budget | " + " | ".join(methods) + " |", "|" + "---:|" * (len(methods) + 1)]
+def verdict_table(cells: dict) -> str:
+    """SPA vs the best baseline of each fidelity, per metric and budget."""
+    budgets = sorted({b for (b, _, _) in cells})
+    fids = [f for f in FIDELITIES if any(f2 == f for (_, _, f2) in cells)]
+    lines = ["| metric | budget | " + " | ".join(f"vs best {f} baseline" for f in fids) + " |",
+             "|:---|---:|" + ":---|" * len(fids)]
+    for metric, label in METRIC_LABELS:
+        for b in budgets:
+            lines.append(f"| {label.split(' (')[0]} | {b} | " + " | ".join(spa_verdict(cells, b, metric, f)
+                                                                           for f in fids) + " |")
+    return "\n".join(lines)
+
+
+def paper_distance(model: str, dataset: str, cells: dict, metric: str) -> dict:
+    """{fidelity: (mean |ours - paper| in points, number of cells)} over the baseline cells the paper reports."""
+    out = {}
+    for f in FIDELITIES:
+        diffs = []
+        for (b, m, f2), d in cells.items():
+            if f2 != f or m not in PAPER_BASELINES or metric not in d:
+                continue
+            pc = paper_cell(model, dataset, m, b)
+            if pc:
+                diffs.append(abs(100 * _vals(d[metric]).mean() - pc[0]))
+        if diffs:
+            out[f] = (float(np.mean(diffs)), len(diffs))
+    return out
+
+
+def query_table(cells: dict) -> str:
+    budgets = sorted({b for (b, _, _) in cells})
+    kinds = [(m, f) for m in ORDER for f in ("",) + FIDELITIES if any((b, m, f) in cells for b in budgets)]
+    names = [m + (f"@{f}" if f else "") for m, f in kinds]
+    lines = ["| budget | " + " | ".join(names) + " |", "|" + "---:|" * (len(names) + 1)]
     for b in budgets:
         row = [str(b)]
-        for m in methods:
-            v = cells.get((b, m), {}).get("query_time")
+        for m, f in kinds:
+            v = cells.get((b, m, f), {}).get("query_time")
             if v is None:
                 row.append("—")
             else:
-                mu, sd = _ms(v)
-                row.append(f"{mu:.3g} ± {sd:.2g}")
+                a = _vals(v)
+                row.append(f"{a.mean():.3g} ± {a.std(ddof=1) if len(a) > 1 else 0.0:.2g}")
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
-
-
-METRIC_LABELS = (("macro_f1", "macro-F1 (%)"), ("grouped_macro_f1", "distance-grouped macro-F1 (%)"),
-                 ("accuracy", "accuracy (%)"))
-
-
-def cell_by_cell(data: dict) -> str:
-    """One line per (model, dataset, metric, budget): SPA (official rule) against the best baseline of the cell."""
-    lines = []
-    for (model, dataset) in sorted(data):
-        cells = data[(model, dataset)]
-        budgets = sorted({b for b, _ in cells})
-        for metric, label in METRIC_LABELS:
-            for b in budgets:
-                lines.append(f"- {model.upper()} · {dataset} · {label}, b = {b}: {spa_verdict(cells, b, metric)}")
     return "\n".join(lines)
 
 
 def render(data: dict) -> str:
-    """Every table (three quality metrics and query time per (model, dataset)) and the cell-by-cell verdicts."""
+    """Every table per (model, dataset): the three metrics (official and corrected baselines, the paper), SPA's
+    verdicts, the distance to the paper per fidelity, query times."""
     out = []
     for (model, dataset) in sorted(data):
         cells = data[(model, dataset)]
         for metric, label in METRIC_LABELS:
             out.append(f"#### {model.upper()} · {dataset} · {label}, mean ± std over seeds\n")
             out.append(quality_table(model, dataset, cells, metric) + "\n")
+        out.append(f"#### {model.upper()} · {dataset} · SPA (official rule) against the best baseline, paired by seed\n")
+        out.append("judge_seeds(SPA, best, '>= 1.0') on the per-seed ratio: **SPA better** = the 95 % interval lies "
+                   "above 1, SPA worse = below 1, within noise = it straddles 1.\n")
+        out.append(verdict_table(cells) + "\n")
+        dist = {m: paper_distance(model, dataset, cells, m) for m in ("grouped_macro_f1", "macro_f1")}
+        if any(dist.values()):
+            parts = []
+            for m, d in dist.items():
+                for f, (v, n) in d.items():
+                    parts.append(f"{f} {m.replace('_', ' ')}: {v:.1f} points over {n} cells")
+            out.append("Mean |ours − paper| over the paper's baseline cells: " + "; ".join(parts) + ".\n")
         out.append(f"#### {model.upper()} · {dataset} · query time (s), mean ± std over seeds\n")
-        out.append(query_table(model, dataset, cells) + "\n")
-    out.append("#### SPA (official rule) cell by cell\n")
-    out.append('"Wins beyond the spread": SPA\'s mean − std above the best baseline\'s mean + std.\n')
-    out.append(cell_by_cell(data) + "\n")
+        out.append(query_table(cells) + "\n")
     return "\n".join(out)
 
 
@@ -156,12 +199,13 @@ def plot_all(data: dict, folder) -> list:
     paths = []
     for (model, dataset), cells in data.items():
         summary = []
-        for (b, m), d in cells.items():
+        for (b, m, f), d in cells.items():
             if "accuracy" not in d or "macro_f1" not in d:
                 continue
-            row = {"method": m, "budget": b}
+            row = {"method": m + (f"@{f}" if f else ""), "budget": b}
             for metric in ("accuracy", "macro_f1"):
-                row[f"{metric}_mean"], row[f"{metric}_std"] = _ms(d[metric])
+                v = _vals(d[metric])
+                row[f"{metric}_mean"], row[f"{metric}_std"] = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
             summary.append(row)
         path = Path(folder) / f"{model}_{dataset}_vs_budget.png"
         plot_vs_budget(summary, path, f"{dataset} ({model.upper()}, all nodes, mean ± std over seeds)")
@@ -171,7 +215,7 @@ def plot_all(data: dict, folder) -> list:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m apps.spa_graph.report")
-    p.add_argument("results", nargs="+")
+    p.add_argument("results", nargs="+", help="results.jsonl files (a run folder's, a set's, the benchmark's grid)")
     p.add_argument("--plots", default=None, help="folder for <model>_<dataset>_vs_budget.png")
     a = p.parse_args(argv)
     data = collect(a.results)

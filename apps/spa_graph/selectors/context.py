@@ -1,4 +1,4 @@
-"""What a selector sees: the graph, features, candidate nodes, a label oracle, and a cache of shared
+"""What a selector sees: the graph, features, candidate nodes (those with a label), and a cache of shared
 precomputations (PageRank, SCAN, propagated features, partitions) whose cost is charged to every
 selector that uses them, so query times stay honest when methods share work in one run."""
 from __future__ import annotations
@@ -26,7 +26,7 @@ def check_budget(budget, num_candidates: int) -> int:
 @dataclass
 class SelectionContext:
     data: GraphData
-    candidates: np.ndarray | None = None      # (N,) bool; None = every node
+    candidates: np.ndarray | None = None      # (N,) bool; None = every node with a label (data.labelled)
     train: TrainConfig = field(default_factory=TrainConfig)   # for model-based selectors (Uncertainty, AGE)
     _cache: dict = field(default_factory=dict, repr=False)
     _cost: dict = field(default_factory=dict, repr=False)
@@ -35,10 +35,12 @@ class SelectionContext:
     def __post_init__(self):
         n = self.data.num_nodes
         if self.candidates is None:
-            self.candidates = np.ones(n, dtype=bool)
+            self.candidates = self.data.labelled.copy()
         self.candidates = np.asarray(self.candidates, dtype=bool)
         if self.candidates.shape != (n,):
             raise ValueError(f"candidates must be a (N,) = ({n},) bool mask, got {self.candidates.shape}")
+        if (self.candidates & ~self.data.labelled).any():
+            raise ValueError("candidates include nodes without a label (-1): they cannot be selected")
 
     @property
     def num_candidates(self) -> int:

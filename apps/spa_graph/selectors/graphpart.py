@@ -13,18 +13,18 @@ Official (``graphpart``, ``graphpartfar``):
    GraphPart's data/partitions.json (cora 7, citeseer 14, pubmed 8, corafull 7) and the SPA paper's
    Table 1 (Minesweeper 8, Tolokers 7, WikiCS 7); other graphs: the number of classes (dataset.py 40).
 3. Budget split evenly, the first ``b % K`` parts (the largest) one more (``split_cluster`` 188-191).
-4. Per part, largest first: sklearn KMeans(b_k, random_state=seed) on S^2 X of the part; each centre,
-   in k-means' order, takes the nearest node of the part not taken yet (query.py 626-658).
-   GraphPartFar (``compensation=1``): the distance to a centre minus the distance to the nearest
-   earlier pick, both in S^2 X space, computed once per part before its centres (642-654); only when
+4. Per part, largest first: k-means (b_k centres, k-means++, random_state=seed; ``n_init`` by fidelity) on
+   S^2 X of the part; each centre, in k-means' order, takes the nearest node of the part not taken yet
+   (query.py 626-658). GraphPartFar (``compensation=1``): the distance to a centre minus the distance to the
+   nearest earlier pick, both in S^2 X space, computed once per part before its centres (642-654); only when
    b > max_part (``compensation`` is 0 otherwise, 613-616).
 Our departures, where their code cannot run or misbehaves (README, "Deviations"): levels their
 partition file lacks (K > #communities keeps every community; K <= 2 or a graph above the threshold
 is still merged by the same linkage down to K); a part with fewer nodes than its share passes the
-rest on to the next parts; in their GraphPartFar the first part has no earlier pick, so the distance
+rest on to the next parts. In their GraphPartFar the first part has no earlier pick, so the distance
 is inf and the map becomes -inf (b > max_part) or NaN (b <= max_part) and ``argmin`` takes the part's
-lowest ids -- we apply no compensation there instead. The partition is computed inside the query and
-charged to its time (GraphPart precomputes it and does not time it).
+lowest ids: ``fidelity=official`` keeps that, ``corrected`` applies no compensation there. The partition is
+computed inside the query and charged to its time (GraphPart precomputes it and does not time it).
 
 Project variants (``graphpart_merge``, ``graphpartfar_hops``; the rules of this app's first version):
 K = clip(round(b / 5), 1, #communities); the smallest community merged into the one it shares most edges
@@ -40,13 +40,15 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from apps.spa_graph.selectors.base import Selector
 from apps.spa_graph.selectors.cnm import graphpart_cnm
 from apps.spa_graph.selectors.common import propagated
-from apps.spa_graph.selectors.context import SelectionContext, check_budget
+from apps.spa_graph.selectors.context import SelectionContext
 from apps.spa_graph.selectors.featprop import kmeans_nearest
+from apps.spa_graph.selectors.fidelity import kmeans
 
 __all__ = ["MAX_PART", "max_part", "modularity_communities", "ward_merge", "graphpart_partition",
-           "merge_parts", "graphpart_select", "graphpart_merge_select", "split_even"]
+           "merge_parts", "GraphPartSelector", "GraphPartMergeSelector", "split_even"]
 
 MAX_PART = {"cora": 7, "citeseer": 14, "pubmed": 8, "corafull": 7, "cs": 6, "physics": 5, "arxiv": 9,
             "wikics": 7, "minesweeper": 8, "tolokers": 7}
@@ -140,49 +142,61 @@ def split_even(budget: int, k: int) -> np.ndarray:
     return share
 
 
-def graphpart_select(ctx: SelectionContext, budget: int, seed: int = 0, far: bool = False,
-                     num_parts: int | None = None) -> np.ndarray:
-    budget = check_budget(budget, ctx.num_candidates)
-    data = ctx.data
-    mp = max_part(data.name, data.num_classes) if num_parts is None else int(num_parts)
-    if mp < 1:
-        raise ValueError(f"num_parts={num_parts} must be >= 1")
-    k = min(budget, mp)
-    compensation = 1.0 if (far and budget > mp) else 0.0
-    comms = ctx.cached(("cnm",), lambda: modularity_communities(data.adj))
-    parts = ctx.cached(("graphpart_parts", k), lambda: graphpart_partition(data.adj, data.x.numpy(), k, comms))
-    kk = int(parts.max()) + 1
-    feats = propagated(ctx).astype(np.float64)
-    sq = (feats ** 2).sum(1)
-    share = split_even(budget, kk)
-    cand = ctx.candidates
-    picks: list[int] = []
-    carry = 0
-    for part in range(kk):                                    # loop over parts, largest first
-        ids = np.flatnonzero((parts == part) & cand)
-        want = int(share[part]) + carry
-        nc = min(want, len(ids))
-        carry = want - nc
-        if nc <= 0:
-            continue
-        with threadpool_limits(1):
-            centres = KMeans(n_clusters=nc, random_state=seed).fit(feats[ids]).cluster_centers_
-        taken = np.zeros(len(ids), dtype=bool)
-        comp = np.zeros(len(ids))
-        if compensation > 0 and picks:                        # distance to the nearest earlier pick (once per part)
-            pk = np.array(picks)
-            d2 = sq[ids][:, None] + sq[pk][None, :] - 2.0 * feats[ids] @ feats[pk].T
-            comp = np.sqrt(np.clip(d2, 0.0, None)).min(1) * compensation
-        for c in centres:                                     # loop over centres of this part
-            d = np.sqrt(np.clip(sq[ids] - 2.0 * feats[ids] @ c + c @ c, 0.0, None)) - comp
-            d[taken] = np.inf
-            j = int(np.argmin(d))
-            taken[j] = True
-            picks.append(int(ids[j]))
-    if len(picks) < budget:                                   # parts too small for their share: nearest to new centres
-        rest = np.flatnonzero(cand & ~np.isin(np.arange(len(cand)), picks))
-        picks.extend(kmeans_nearest(feats[rest], rest, budget - len(picks), seed))
-    return np.array(picks[:budget], dtype=np.int64)
+class GraphPartSelector(Selector):
+    """GraphPart (``far=False``) and GraphPartFar (``far=True``); see the module docstring. ``num_parts`` overrides
+    max_part (tests)."""
+
+    def __init__(self, far: bool, fidelity: str, num_parts: int | None = None):
+        self.far, self.fidelity, self.num_parts = far, fidelity, num_parts
+        self.name = "graphpartfar" if far else "graphpart"
+        if num_parts is not None and num_parts < 1:
+            raise ValueError(f"num_parts={num_parts} must be >= 1")
+
+    def select(self, ctx: SelectionContext, budget: int, seed: int) -> np.ndarray:
+        data = ctx.data
+        mp = max_part(data.name, data.num_classes) if self.num_parts is None else int(self.num_parts)
+        k = min(budget, mp)
+        compensation = 1.0 if (self.far and budget > mp) else 0.0
+        comms = ctx.cached(("cnm",), lambda: modularity_communities(data.adj))
+        parts = ctx.cached(("graphpart_parts", k), lambda: graphpart_partition(data.adj, data.x.numpy(), k, comms))
+        kk = int(parts.max()) + 1
+        official = self.fidelity == "official"
+        feats32 = propagated(ctx)
+        feats = feats32.astype(np.float64)
+        sq = (feats ** 2).sum(1)
+        share = split_even(budget, kk)
+        cand = ctx.candidates
+        picks: list[int] = []
+        carry = 0
+        for part in range(kk):                                    # loop over parts, largest first
+            ids = np.flatnonzero((parts == part) & cand)
+            want = int(share[part]) + carry
+            nc = min(want, len(ids))
+            carry = want - nc
+            if nc <= 0:
+                continue
+            # official: float32 features, as GraphPart hands them to scikit-learn; corrected: the project's float64
+            centres = kmeans(feats32[ids] if official else feats[ids], nc, seed, self.fidelity).cluster_centers_
+            taken = np.zeros(len(ids), dtype=bool)
+            comp = np.zeros(len(ids))
+            first_part_bug = official and self.far and not picks
+            if compensation > 0 and picks:                        # distance to the nearest earlier pick (once per part)
+                pk = np.array(picks)
+                d2 = sq[ids][:, None] + sq[pk][None, :] - 2.0 * feats[ids] @ feats[pk].T
+                comp = np.sqrt(np.clip(d2, 0.0, None)).min(1) * compensation
+            for c in centres:                                     # loop over centres of this part
+                if first_part_bug:                                # their map is -inf (or NaN) everywhere: argmin
+                    j = int(np.argmin(taken))                     # takes the part's lowest id not taken yet
+                else:
+                    d = np.sqrt(np.clip(sq[ids] - 2.0 * feats[ids] @ c + c @ c, 0.0, None)) - comp
+                    d[taken] = np.inf
+                    j = int(np.argmin(d))
+                taken[j] = True
+                picks.append(int(ids[j]))
+        if len(picks) < budget:                                   # parts too small for their share: nearest to new centres
+            rest = np.flatnonzero(cand & ~np.isin(np.arange(len(cand)), picks))
+            picks.extend(kmeans_nearest(feats[rest], rest, budget - len(picks), seed, fidelity=self.fidelity))
+        return np.array(picks[:budget], dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -238,10 +252,19 @@ def merge_parts(adj: sp.csr_matrix, labels: np.ndarray, k: int) -> np.ndarray:
     return np.unique(root[labels], return_inverse=True)[1]
 
 
-def graphpart_merge_select(ctx: SelectionContext, budget: int, seed: int = 0, far: bool = False,
-                           num_parts: int | None = None, far_hops: int = 2) -> np.ndarray:
-    """The project variant (see the module docstring)."""
-    budget = check_budget(budget, ctx.num_candidates)
+class GraphPartMergeSelector(Selector):
+    """The project variants ``graphpart_merge`` / ``graphpartfar_hops`` (see the module docstring)."""
+
+    def __init__(self, far: bool, num_parts: int | None = None, far_hops: int = 2):
+        self.far, self.num_parts, self.far_hops = far, num_parts, far_hops
+        self.name = "graphpartfar_hops" if far else "graphpart_merge"
+
+    def select(self, ctx: SelectionContext, budget: int, seed: int) -> np.ndarray:
+        return _merge_select(ctx, budget, seed, self.far, self.num_parts, self.far_hops)
+
+
+def _merge_select(ctx: SelectionContext, budget: int, seed: int, far: bool, num_parts: int | None,
+                  far_hops: int) -> np.ndarray:
     adj = ctx.data.adj
     comms = ctx.cached(("cnm",), lambda: modularity_communities(adj))
     natural = np.full(adj.shape[0], -1, dtype=np.int64)

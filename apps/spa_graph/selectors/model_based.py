@@ -7,7 +7,8 @@ protocol's GNN is trained on them; the query then spends ``budget - init``:
 - AGE: ``alpha * entropy + beta * density + gamma * pagerank``, each turned into its rank / N
   (``percentile``); density = 1 / (1 + distance to its k-means centre) with **k = budget - init**
   clusters on the GNN's hidden-layer embedding (``clf.embed``); PageRank with networkx's default
-  damping 0.85 on GraphPart's graph, which has a self loop on every node (dataset.py 122-123); the
+  damping 0.85 on GraphPart's graph, which has a self loop on every node (dataset.py 122-123), read in
+  ``data.g``'s insertion order under ``fidelity=official`` (``selectors/fidelity.py``); the
   weights per dataset are GraphPart's (dataset.py 43-63). Datasets GraphPart does not list (WikiCS,
   Minesweeper, Tolokers, synthetic) get [0.1, 0.1, 0.8], the value GraphPart uses for all its other
   datasets (corafull, cs, physics, arxiv): our choice, written down in the README.
@@ -16,17 +17,17 @@ With ``budget // 3 == 0`` (budget 1 or 2) there is no warm start and the untrain
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
-from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
 
 from apps.spa_graph.models import build_model
-from apps.spa_graph.pagerank import pagerank
 from apps.spa_graph.protocol import model_inputs, train_model
-from apps.spa_graph.selectors.context import SelectionContext, check_budget
+from apps.spa_graph.selectors.base import Selector
+from apps.spa_graph.selectors.context import SelectionContext
+from apps.spa_graph.selectors.fidelity import kmeans, legacy_permutation
+from apps.spa_graph.selectors.simple import graphpart_pagerank
 
-__all__ = ["uncertainty_select", "age_select", "percentile", "AGE_WEIGHTS", "age_weights", "warm_start_ids"]
+__all__ = ["UncertaintySelector", "AgeSelector", "age_scores", "percentile", "AGE_WEIGHTS", "age_weights",
+           "warm_start_ids"]
 
 # GraphPart dataset.py lines 43-63: data.params['age'] = [alpha (entropy), beta (density), gamma (centrality)]
 AGE_WEIGHTS = {"cora": (0.05, 0.05, 0.9), "pubmed": (0.15, 0.15, 0.7), "citeseer": (0.35, 0.35, 0.3),
@@ -47,14 +48,20 @@ def percentile(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def warm_start_ids(ctx: SelectionContext, budget: int, seed: int) -> np.ndarray:
-    """``budget // 3`` candidates from a seeded shuffle (main.py 104-109)."""
+def warm_start_ids(ctx: SelectionContext, budget: int, seed: int, fidelity: str = "corrected") -> np.ndarray:
+    """``budget // 3`` candidates (main.py 104-109): ``official``: the first candidates of main.py's
+    ``np.random.shuffle(arange(N))`` after ``np.random.seed(seed)``; ``corrected``: a ``default_rng(seed)``
+    permutation of the candidates."""
+    k = budget // 3
+    if fidelity == "official":
+        perm, _ = legacy_permutation(ctx.data.num_nodes, seed)
+        return perm[ctx.candidates[perm]][:k].astype(np.int64)
     ids = np.flatnonzero(ctx.candidates)
-    return np.random.default_rng(seed).permutation(ids)[: budget // 3].astype(np.int64)
+    return np.random.default_rng(seed).permutation(ids)[:k].astype(np.int64)
 
 
-def _warm_model(ctx: SelectionContext, budget: int, seed: int):
-    start = warm_start_ids(ctx, budget, seed)
+def _warm_model(ctx: SelectionContext, budget: int, seed: int, fidelity: str):
+    start = warm_start_ids(ctx, budget, seed, fidelity)
     data, cfg = ctx.data, ctx.train
     if len(start):
         model = train_model(data, start, cfg, seed)
@@ -69,26 +76,40 @@ def _warm_model(ctx: SelectionContext, budget: int, seed: int):
     return start, ent, emb
 
 
-def _top_unlabelled(ctx: SelectionContext, score: np.ndarray, k: int, start: np.ndarray) -> np.ndarray:
-    return ctx.top_k(score, k, exclude=start)
+def age_scores(ctx: SelectionContext, ent: np.ndarray, emb: np.ndarray, k: int, seed: int, fidelity: str,
+               weights: tuple[float, float, float]) -> np.ndarray:
+    """AGE's score (query.py 494-543): alpha * pct(entropy) + beta * pct(density) + gamma * pct(PageRank), with
+    density = 1 / (1 + distance to the k-means centre) for ``k`` clusters on the embedding (N, H)."""
+    alpha, beta, gamma = weights
+    km = kmeans(emb, min(k, len(emb)), seed, fidelity)
+    dens = 1.0 / (1.0 + np.linalg.norm(emb - km.cluster_centers_[km.labels_], axis=1))   # labels_ = predict(emb)
+    pr = graphpart_pagerank(ctx, fidelity)
+    return alpha * percentile(ent) + beta * percentile(dens) + gamma * percentile(pr)
 
 
-def uncertainty_select(ctx: SelectionContext, budget: int, seed: int = 0) -> np.ndarray:
-    budget = check_budget(budget, ctx.num_candidates)
-    start, ent, _ = _warm_model(ctx, budget, seed)
-    return np.concatenate([start, _top_unlabelled(ctx, ent, budget - len(start), start)])
+class UncertaintySelector(Selector):
+    """b // 3 warm start, then the ``b - b // 3`` highest-entropy candidates."""
+
+    name = "uncertainty"
+
+    def __init__(self, fidelity: str):
+        self.fidelity = fidelity
+
+    def select(self, ctx, budget, seed):
+        start, ent, _ = _warm_model(ctx, budget, seed, self.fidelity)
+        return np.concatenate([start, ctx.top_k(ent, budget - len(start), exclude=start)])
 
 
-def age_select(ctx: SelectionContext, budget: int, seed: int = 0, weights=None) -> np.ndarray:
-    budget = check_budget(budget, ctx.num_candidates)
-    alpha, beta, gamma = age_weights(ctx.data.name) if weights is None else tuple(float(w) for w in weights)
-    start, ent, emb = _warm_model(ctx, budget, seed)
-    k = budget - len(start)
-    with threadpool_limits(1):
-        km = KMeans(n_clusters=min(k, len(emb)), random_state=seed).fit(emb)
-    dens = 1.0 / (1.0 + np.linalg.norm(emb - km.cluster_centers_[km.labels_], axis=1))
-    adj = ctx.data.adj
-    pr = ctx.cached(("pagerank_selfloops", 0.85),
-                    lambda: pagerank(adj + sp.identity(adj.shape[0], format="csr", dtype=adj.dtype), 0.85))
-    score = alpha * percentile(ent) + beta * percentile(dens) + gamma * percentile(pr)
-    return np.concatenate([start, _top_unlabelled(ctx, score, k, start)])
+class AgeSelector(Selector):
+    """b // 3 warm start, then the ``b - b // 3`` best AGE scores with GraphPart's weights for the dataset."""
+
+    name = "age"
+
+    def __init__(self, fidelity: str):
+        self.fidelity = fidelity
+
+    def select(self, ctx, budget, seed):
+        start, ent, emb = _warm_model(ctx, budget, seed, self.fidelity)
+        k = budget - len(start)
+        score = age_scores(ctx, ent, emb, k, seed, self.fidelity, age_weights(ctx.data.name))
+        return np.concatenate([start, ctx.top_k(score, k, exclude=start)])

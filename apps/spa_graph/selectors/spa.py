@@ -1,6 +1,8 @@
 """SPA (arXiv 2312.04307): SCAN communities, the highest-PageRank node of each, then the PageRank fill.
 
-Three rules, all SCAN eps=0.5, mu=3 with cdlib's convention (a node is not its own eps-neighbour):
+Three rules, all SCAN (eps, mu from ``SpaParams``: the config's ``spa`` section, the paper's eps=0.5, mu=3) with
+cdlib's convention (a node is not its own eps-neighbour). PageRank is networkx's (its stopping rule; the
+project's ``pagerank`` default), as the notebook calls it.
 
 ``official`` -- the official notebook exactly (rickymaulanafajri/SPA, SPA.ipynb, cell 4,
   ``SCANPageRankOptimized.query``), except that it cannot hang:
@@ -29,10 +31,12 @@ import numpy as np
 from apps.spa_graph.cdlib_order import cdlib_scan_communities
 from apps.spa_graph.pagerank import pagerank
 from apps.spa_graph.scan import structural_similarity
+from apps.spa_graph.selectors.base import Selector
 from apps.spa_graph.selectors.common import global_pagerank, scan_result
-from apps.spa_graph.selectors.context import SelectionContext, check_budget
+from apps.spa_graph.selectors.context import SelectionContext
+from apps.spa_graph.settings import SpaParams
 
-__all__ = ["SPA_MODES", "spa_select", "official_communities"]
+__all__ = ["SPA_MODES", "SpaSelector", "official_communities"]
 
 SPA_MODES = ("official", "ranked", "random_order")
 
@@ -46,9 +50,9 @@ def official_communities(ctx: SelectionContext, eps: float, mu: int, seed: int) 
     return [c[cand[c]] for c in comms if cand[c].any()]
 
 
-def _official(ctx: SelectionContext, budget: int, seed: int, eps: float, mu: int, damping: float) -> list[int]:
-    pr = global_pagerank(ctx, damping)
-    comms = official_communities(ctx, eps, mu, seed)
+def _official(ctx: SelectionContext, budget: int, seed: int, p: SpaParams) -> list[int]:
+    pr = global_pagerank(ctx, p.damping)
+    comms = official_communities(ctx, p.eps, p.mu, seed)
     picks: list[int] = []
     remaining = budget
     for c in comms:                       # notebook: for community in communities (one pass)
@@ -59,39 +63,43 @@ def _official(ctx: SelectionContext, budget: int, seed: int, eps: float, mu: int
     return picks[:budget]                 # selected_indices[:b]
 
 
-def spa_select(ctx: SelectionContext, budget: int, seed: int = 0, mode: str = "official", eps: float = 0.5,
-               mu: int = 3, include_self: bool = False, damping: float = 0.95, order: str = "size") -> np.ndarray:
-    """-> (budget,) selected node ids (community picks first, then the global-PageRank fill)."""
-    if mode not in SPA_MODES:
-        raise ValueError(f"spa mode={mode!r}; choose one of {list(SPA_MODES)}")
-    if order not in ("size", "mass"):
-        raise ValueError(f"spa order={order!r}; choose one of ['size', 'mass']")
-    budget = check_budget(budget, ctx.num_candidates)
-    pr = global_pagerank(ctx, damping)
-    if mode == "official":
-        if include_self:
-            raise ValueError("spa_official follows cdlib's convention: include_self must be false")
-        picks = _official(ctx, budget, seed, eps, mu, damping)
-    else:
-        res = scan_result(ctx, eps, mu, include_self)
-        cand = ctx.candidates
-        comms = [c[cand[c]] for c in res.communities()]
-        comms = [c for c in comms if len(c)]
-        if mode == "random_order":
-            perm = np.random.default_rng(seed).permutation(len(comms))
-            comms = [comms[i] for i in perm]
+class SpaSelector(Selector):
+    """SPA under one of ``SPA_MODES`` with the run's ``SpaParams`` (the module docstring gives the rules)."""
+
+    def __init__(self, mode: str, params: SpaParams):
+        if mode not in SPA_MODES:
+            raise ValueError(f"spa mode={mode!r}; choose one of {list(SPA_MODES)}")
+        if mode == "official" and params.include_self:
+            raise ValueError("spa.include_self=true: spa_official follows cdlib's convention (false)")
+        self.mode, self.params = mode, params
+        self.name = f"spa_{mode}"
+        self.deterministic = mode == "ranked"
+
+    def select(self, ctx: SelectionContext, budget: int, seed: int) -> np.ndarray:
+        p = self.params
+        pr = global_pagerank(ctx, p.damping)
+        if self.mode == "official":
+            picks = _official(ctx, budget, seed, p)
         else:
-            key = [len(c) if order == "size" else float(pr[c].sum()) for c in comms]
-            comms = [comms[i] for i in sorted(range(len(comms)), key=lambda i: (-key[i], int(comms[i].min())))]
-        picks = []
-        adj = ctx.data.adj
-        for c in comms[:budget]:                      # one pick per community (loop over communities, not nodes)
-            if mode == "random_order":
-                score = pr[c]
+            res = scan_result(ctx, p.eps, p.mu, p.include_self)
+            cand = ctx.candidates
+            comms = [c[cand[c]] for c in res.communities()]
+            comms = [c for c in comms if len(c)]
+            if self.mode == "random_order":
+                perm = np.random.default_rng(seed).permutation(len(comms))
+                comms = [comms[i] for i in perm]
             else:
-                sub = adj[c][:, c]
-                score = pagerank(sub, damping) if len(c) > 1 else np.ones(1)
-            picks.append(int(c[np.lexsort((c, -score))[0]]))
-    if len(picks) < budget:                           # global-PageRank fill from the remaining candidates
-        picks.extend(ctx.top_k(pr, budget - len(picks), exclude=np.array(picks, dtype=np.int64)).tolist())
-    return np.array(picks, dtype=np.int64)
+                key = [len(c) if p.order == "size" else float(pr[c].sum()) for c in comms]
+                comms = [comms[i] for i in sorted(range(len(comms)), key=lambda i: (-key[i], int(comms[i].min())))]
+            picks = []
+            adj = ctx.data.adj
+            for c in comms[:budget]:                      # one pick per community (loop over communities, not nodes)
+                if self.mode == "random_order":
+                    score = pr[c]
+                else:
+                    sub = adj[c][:, c]
+                    score = pagerank(sub, p.damping) if len(c) > 1 else np.ones(1)
+                picks.append(int(c[np.lexsort((c, -score))[0]]))
+        if len(picks) < budget:                           # global-PageRank fill from the remaining candidates
+            picks.extend(ctx.top_k(pr, budget - len(picks), exclude=np.array(picks, dtype=np.int64)).tolist())
+        return np.array(picks, dtype=np.int64)

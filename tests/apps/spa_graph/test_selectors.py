@@ -6,8 +6,8 @@ from apps.spa_graph.data.datasets import from_tensors
 from apps.spa_graph.graph import degrees
 from apps.spa_graph.protocol import TrainConfig
 from apps.spa_graph.scan import scan
-from apps.spa_graph.selectors import METHODS, SelectionContext, select
-from apps.spa_graph.selectors.graphpart import merge_parts
+from apps.spa_graph.selectors import FIDELITY_METHODS, METHODS, SelectionContext, select
+from apps.spa_graph.selectors.graphpart import GraphPartSelector, merge_parts
 from apps.spa_graph.selectors.model_based import percentile
 from tests.apps.spa_graph.conftest import hand_graph_edges
 
@@ -22,13 +22,16 @@ def _ctx(g, cand=None):
     return SelectionContext(g, candidates=cand, train=TrainConfig(epochs=5))
 
 
+@pytest.mark.parametrize("fidelity", ["official", "corrected"])
 @pytest.mark.parametrize("method", list(METHODS))
-def test_every_method_returns_distinct_candidates_reproducibly(graph, method):
+def test_every_method_returns_distinct_candidates_reproducibly(graph, method, fidelity):
+    if fidelity == "official" and method not in FIDELITY_METHODS:
+        pytest.skip("one reading only")
     cand = np.ones(graph.num_nodes, dtype=bool)
     cand[::5] = False
     ctx = _ctx(graph, cand)
-    a = select(method, ctx, 12, seed=3)
-    b = select(method, _ctx(graph, cand), 12, seed=3)
+    a = select(method, ctx, 12, seed=3, fidelity=fidelity)
+    b = select(method, _ctx(graph, cand), 12, seed=3, fidelity=fidelity)
     assert len(a) == 12 and len(set(a.tolist())) == 12 and cand[a].all()
     np.testing.assert_array_equal(a, b)
 
@@ -128,7 +131,7 @@ def test_graphpart_uses_min_budget_max_part_parts_and_ward_merge():
     sizes = np.bincount(parts)
     assert len(sizes) == 3 and (np.diff(sizes) <= 0).all()   # numbered largest first
     ctx = _ctx(g)
-    picks = select("graphpart", ctx, 6, seed=0, num_parts=3)  # K = min(6, 3) = 3 parts, 2 picks each
+    picks = select(GraphPartSelector(False, "corrected", num_parts=3), ctx, 6, seed=0)  # K = min(6, 3): 2 picks each
     assert np.bincount(ctx._cache[("graphpart_parts", 3)][picks], minlength=3).tolist() == [2, 2, 2]
 
 
@@ -139,6 +142,7 @@ def test_age_uses_graphparts_dataset_weights():
     assert age_weights("tolokers") == (0.1, 0.1, 0.8)
     g = sbm_graph(num_nodes=160, num_blocks=4, avg_degree=14, p_in_fraction=0.95, seed=1)
     ctx = _ctx(g)
-    assert len(warm_start_ids(ctx, 40, 0)) == 13        # budget // 3
-    picks = select("age", ctx, 40, seed=0)
-    np.testing.assert_array_equal(picks[:13], warm_start_ids(ctx, 40, 0))
+    for fid in ("official", "corrected"):
+        assert len(warm_start_ids(ctx, 40, 0, fid)) == 13        # budget // 3
+        picks = select("age", ctx, 40, seed=0, fidelity=fid)
+        np.testing.assert_array_equal(picks[:13], warm_start_ids(ctx, 40, 0, fid))
