@@ -193,26 +193,39 @@ def scan_asc(root: str | os.PathLike = SHIPPED_ROOT, keywords="digits", *, on_er
 # ---------------------------------------------------------------------------------------------------- trimming
 
 def active_span(wav: np.ndarray | torch.Tensor, sample_rate: int, *, win_ms: float = 25.0, hop_ms: float = 10.0,
-                rel_db: float = 35.0, floor_frac: float = 0.2, bridge_ms: float = 200.0) -> tuple[int, int] | None:
+                rel_db: float = 35.0, floor_frac: float | None = 0.2, bridge_ms: float = 200.0,
+                keep: str = "strongest", min_ms: float = 40.0, refine_db: float | None = None) -> tuple[int, int] | None:
     """(start, end) samples of the spoken part of ``wav`` (S,), or None if nothing stands above the floor.
 
     Frame energies (``win_ms`` windows every ``hop_ms``) in dB; a frame is active above
     ``max(peak - rel_db, floor + floor_frac * (peak - floor))`` (floor: the 10th percentile), so both clean
-    clips (floor -70 dB) and clips with room noise (floor -40 dB) are cut at the word. Gaps shorter than
-    ``bridge_ms`` are bridged (stops inside a word, two-word keywords); of the runs left, the one with the most
-    energy is the word (a click or a breath before it, further away than ``bridge_ms``, is left out).
+    clips (floor -70 dB) and clips with room noise (floor -40 dB) are cut at the word; ``floor_frac=None``: above
+    ``peak - rel_db`` only (then cutting a clip at its span and finding the span again gives the same span). Gaps
+    shorter than ``bridge_ms`` are bridged (stops inside a word, two-word keywords). ``keep="strongest"``: the run
+    with the most energy is the word (one keyword per clip: a click or a breath further away is left out);
+    ``keep="outer"``: from the first to the last run of at least ``min_ms`` (any number of words).
+    ``refine_db``: cut the span further to its first and last sample within ``refine_db`` of the loudest sample
+    (frames then also cover the clip's last samples): with ``floor_frac=None`` the span of the same words is then
+    exactly the same with or without quiet margins around them (``sparselab-asr transcribe``).
     """
     x = wav.numpy() if isinstance(wav, torch.Tensor) else np.asarray(wav)
     x = x.astype(np.float64, copy=False)
     win, hop = max(1, int(sample_rate * win_ms / 1000)), max(1, int(sample_rate * hop_ms / 1000))
-    if x.size < win:
+    if x.size < win and refine_db is None:
         return (0, int(x.size)) if x.size and np.abs(x).max() > 0 else None
-    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop]
+    xf = np.concatenate([x, np.zeros(win)]) if refine_db is not None else x
+    frames = np.lib.stride_tricks.sliding_window_view(xf, win)[::hop][: max(1, -(-x.size // hop))]
     db = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
     peak, floor = float(db.max()), float(np.percentile(db, 10))
-    if peak - floor < 6.0:                       # no word stands out of the background (or digital silence)
-        return None if peak < -100 else (0, int(x.size))
-    act = db > max(peak - rel_db, floor + floor_frac * (peak - floor))
+    if peak < -100:                               # digital silence
+        return None
+    if floor_frac is None:
+        thr = peak - rel_db
+    else:
+        if peak - floor < 6.0:                    # no word stands out of the background
+            return 0, int(x.size)
+        thr = max(peak - rel_db, floor + floor_frac * (peak - floor))
+    act = db > thr
     idx = np.flatnonzero(act)
     if idx.size == 0:
         return None
@@ -226,9 +239,19 @@ def active_span(wav: np.ndarray | torch.Tensor, sample_rate: int, *, win_ms: flo
             start = i
         prev = i
     runs.append((start, prev))
-    power = 10 ** (db / 10)
-    a, b = max(runs, key=lambda r: float(power[r[0]:r[1] + 1].sum()))
-    return a * hop, min(int(x.size), b * hop + win)
+    if keep == "outer":
+        long = [r for r in runs if (r[1] - r[0] + 1) * hop_ms >= min_ms] or runs
+        a, b = long[0][0], long[-1][1]
+    else:
+        power = 10 ** (db / 10)
+        a, b = max(runs, key=lambda r: float(power[r[0]:r[1] + 1].sum()))
+    start, end = a * hop, min(int(x.size), b * hop + win)
+    if refine_db is not None:
+        mag = np.abs(x[start:end])
+        loud = np.flatnonzero(mag >= np.abs(x).max() * 10 ** (-refine_db / 20))
+        if loud.size:
+            start, end = start + int(loud[0]), start + int(loud[-1]) + 1
+    return start, end
 
 
 def energy_trim(wav: np.ndarray | torch.Tensor, sample_rate: int, margin_ms: float = 50.0, **kw):
