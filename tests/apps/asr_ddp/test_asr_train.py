@@ -193,3 +193,22 @@ def test_every_pruning_group_composes_into_a_pruner(policy):
     pr.observe(torch.arange(50), torch.linspace(0, 1, 50))
     kept = pr.select(1)
     assert 0 < kept.numel() <= 50 and kept.unique().numel() == kept.numel()
+
+
+def test_the_paper_recipe_composes_at_its_size_and_runs_one_step_on_cpu_with_a_tiny_override(tmp_path):
+    from core.speech.model import CTCAttentionModel
+
+    s = settings_from_config(compose(["experiment=librispeech_paper", f"data.root={tmp_path}"]))
+    assert s.data.corpus.train == ("train-clean-100", "train-clean-360", "train-other-500")
+    assert (s.data.units, s.data.spm_vocab, s.task.specaug, s.loop.epochs) == ("spm", 5000, True, 75)
+    tok = type("Tok", (), {"vocab_size": 5002, "sos": 5001, "blank": 0})()
+    with torch.device("meta"):                                     # the size, without allocating 1 GB
+        n = sum(p.numel() for p in CTCAttentionModel(**s.model.kwargs(s.data.n_mels, tok)).parameters())
+    assert 230e6 < n < 260e6                                       # the paper's ~243M class
+    write_librispeech(tmp_path / "ls")
+    tiny = ["model.d_model=32", "model.heads=2", "model.layers=1", "model.ffn=64", "model.decoder_layers=1",
+            "data.spm_vocab=24", "data.train=[train-clean-100]", "data.dev=[train-clean-100]",
+            "data.test=[train-clean-100]", "train.frame_budget=400", "train.beam=2", "trainer.device=cpu"]
+    summary = Recipe(compose(["experiment=librispeech_paper", f"data.root={tmp_path / 'ls'}", *tiny,
+                              "trainer.max_steps=1", "trainer.progress=off", f"run_dir={tmp_path / 'run'}"])).run()
+    assert summary["steps"] == 1 and summary["test_n"] == 6 and summary["task"]["test_method"] == "joint_beam"
