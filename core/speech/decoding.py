@@ -1,8 +1,15 @@
-"""Decoding: CTC greedy, CTC prefix beam search, and attention beam search with joint CTC prefix scoring.
+"""Decoding: CTC greedy, CTC beam search, and attention beam search with joint CTC prefix scoring.
 
-torchaudio's ``ctc_decoder`` needs the ``flashlight-text`` package, which is not installed here, so the
-CTC prefix beam search is written out (log space, no language model). The joint search follows
-Watanabe et al. 2017 (ESPnet): score = (1 - w) * attention log-prob + w * CTC prefix log-prob.
+``ctc_beam`` is torchaudio's lexicon-free CTC beam-search decoder (``torchaudio.models.decoder.ctc_decoder``,
+flashlight-text; ``torchaudio_ctc_beam``). The hand-written prefix beam search (``ctc_prefix_beam_search``) stays as
+the reference the tests compare it with (same best path on peaked emissions) and as the fallback where
+flashlight-text is not installed; the joint search follows Watanabe et al. 2017 (ESPnet):
+score = (1 - w) * attention log-prob + w * CTC prefix log-prob, and needs the prefix scorer written here.
+
+Measured (2026-12-07, ``python -m apps.asr_ddp.compare_decoders``: the 0.28M digits model trained on the Arabic
+digits, its 298 test utterances of 6 unseen speakers, one thread): greedy 5.58 % WER in 0.01 CPU s; torchaudio beam 4
+5.50 % in 0.12 s, beam 8 5.42 % in 0.28 s; the hand-written prefix search beam 4 5.42 % in 0.74 s, beam 8 5.42 % in
+1.16 s. Same WER at beam 8, 4x less CPU: ``ctc_beam`` uses torchaudio's.
 """
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["ctc_greedy", "ctc_prefix_beam_search", "CTCPrefixScorer", "joint_beam_search", "decode_batch"]
+__all__ = ["ctc_greedy", "ctc_prefix_beam_search", "torchaudio_ctc_beam", "CTCPrefixScorer", "joint_beam_search",
+           "decode_batch"]
 
 NEG = -1e30
 
@@ -59,6 +67,31 @@ def ctc_prefix_beam_search(log_probs: Tensor, beam: int = 8, blank: int = 0, pru
         beams = dict(sorted(((k, (v[0], v[1])) for k, v in nxt.items()), key=lambda kv: -_lse(*kv[1]))[:beam])
     best = max(beams.items(), key=lambda kv: _lse(*kv[1]))[0]
     return list(best)
+
+
+_DECODERS: dict = {}
+
+
+def torchaudio_ctc_beam(log_probs: Tensor, lengths: Tensor, beam: int = 8, blank: int = 0,
+                        sil: int | None = None) -> list[list[int]] | None:
+    """(B, T, V) log-probs, (B,) lengths -> per utterance ids, by torchaudio's lexicon-free CTC beam search (no
+    language model, hypotheses merged by log-add, as a prefix beam search does). ``sil``: a token id CTC never
+    emits, given to the decoder as its word separator (lexicon-free decoding needs one; default: the last id,
+    our models' ``<sos/eos>``). None when flashlight-text is not installed."""
+    try:
+        from torchaudio.models.decoder import ctc_decoder
+    except (ImportError, OSError):                      # flashlight-text missing: the caller falls back
+        return None
+    V = int(log_probs.shape[-1])
+    sil = V - 1 if sil is None else int(sil)
+    key = (V, int(beam), int(blank), sil)
+    if key not in _DECODERS:
+        _DECODERS[key] = ctc_decoder(lexicon=None, tokens=[str(i) for i in range(V)], beam_size=int(beam),
+                                     blank_token=str(blank), sil_token=str(sil), unk_word=str(sil), log_add=True,
+                                     lm=None)
+    dec = _DECODERS[key]
+    hyps = dec(log_probs.detach().float().cpu().contiguous(), lengths.detach().cpu().to(torch.int32))
+    return [[int(t) for t in h[0].tokens.tolist() if int(t) not in (blank, sil)] if h else [] for h in hyps]
 
 
 def _lse(a: float, b: float) -> float:
@@ -171,6 +204,10 @@ def decode_batch(model, feats: Tensor, feat_lens: Tensor, method: str = "greedy"
     enc, lens = model.encode(feats, feat_lens)
     if method == "greedy":
         return ctc_greedy(model.ctc_log_probs(enc), lens, model.blank)
+    if method == "ctc_beam":
+        fast = torchaudio_ctc_beam(model.ctc_log_probs(enc), lens, beam, model.blank, getattr(model, "sos_eos", None))
+        if fast is not None:
+            return fast
     out = []
     for b in range(enc.shape[0]):
         e = enc[b, : int(lens[b])]

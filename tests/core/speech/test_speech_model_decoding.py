@@ -55,6 +55,24 @@ def test_ctc_decoders_on_peaked_posteriors():
     lp = lp.log_softmax(-1)
     assert ctc_greedy(lp[None], torch.tensor([T])) == [[3, 3, 4, 5]]
     assert ctc_prefix_beam_search(lp, beam=4) == [3, 3, 4, 5]
+    from core.speech.decoding import torchaudio_ctc_beam
+
+    assert torchaudio_ctc_beam(lp[None], torch.tensor([T]), beam=4, blank=0, sil=1) == [[3, 3, 4, 5]]
+
+
+def test_torchaudio_beam_agrees_with_the_hand_written_prefix_search():
+    """Where one path dominates each frame both searches find it; on flat emissions both return a valid sequence."""
+    from core.speech.decoding import torchaudio_ctc_beam
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        labels = torch.randint(2, 6, (12,), generator=g)
+        path = torch.stack([labels, torch.zeros_like(labels)], 1).flatten()        # label, blank, label, blank, ...
+        lp = (torch.nn.functional.one_hot(path, 7).float() * 6 + torch.rand(24, 7, generator=g)).log_softmax(-1)
+        lp[:, 6] = -30.0                                                            # the separator token, never emitted
+        ours = ctc_prefix_beam_search(lp, beam=8)
+        theirs = torchaudio_ctc_beam(lp[None], torch.tensor([24]), beam=8, blank=0, sil=6)[0]
+        assert ours == theirs == labels.tolist()
 
 
 def test_ctc_prefix_scorer_matches_ctc_loss():
