@@ -2,8 +2,9 @@
 Arabic Speech Commands corpus: train on 18 speakers, test on 6 unseen ones), judged over seeds.
 
 Runs the comparison set ``apps/asr_ddp/configs/sets/arabic.yaml`` (the experiment configs; nothing is defined here)
-through the one comparison driver (``core.training.experiments.run_set``: a process per (run, seed), two at a time
-on a CPU -- one per core, one thread each), then records per run: test WER over seeds (paired with full data by
+through the one comparison driver (``core.training.experiments.run_set``: a process per (run, seed), one thread
+each, one at a time -- the bench runner already runs two modules at once; ``SPARSELAB_ASR_BENCH_WORKERS=2`` runs two
+of them at a time), then records per run: test WER over seeds (paired with full data by
 seed), training CPU seconds, steps, audio fraction, and the CPU seconds to reach full data's final dev WER. Targets
 (issue 14), judged on the seed spread and only where full data has learned (test WER < 50 %):
 
@@ -79,7 +80,8 @@ def run(ctx) -> None:
     plan = _plan(ctx)
     seeds = ctx.seed_list()
     t0 = time.perf_counter()
-    workers = 1 if ctx.suite == "smoke" or ctx.device != "cpu" else min(2, os.cpu_count() or 1)
+    # one run at a time: `sparselab bench` already runs two modules at once on a 2-core CPU (--jobs)
+    workers = int(os.environ.get("SPARSELAB_ASR_BENCH_WORKERS", "1"))
     res = train_runs(SET, Path(ctx.runs_dir) / "asr_ddp_runs", seeds, plan["only"], plan["extra"], workers=workers,
                      device=ctx.device, log=lambda m: None)
     table = summarise(res)

@@ -60,7 +60,7 @@ class CharTokenizer:
         if bad and self.unk == "error":
             loc = f" in {where}" if where else ""
             raise ValueError(f"characters {bad!r} outside the tokenizer alphabet{loc} (text {text!r}); "
-                             f"valid characters: {''.join(self.chars)!r}; normalise the text or use unk='map'")
+                             f"valid characters: {''.join(self.chars)!r}; normalise the text or use unk='map' (data.unk=map)")
         return [self._ids.get(c, self.UNK) for c in text]
 
     def decode(self, ids: Iterable[int] | torch.Tensor) -> str:

@@ -52,7 +52,7 @@ class WordTokenizer:
         if bad and self.unk == "error":
             loc = f" in {where}" if where else ""
             raise ValueError(f"words {bad[:8]!r} outside the vocabulary{loc} (text {text!r}); "
-                             f"{len(self.words)} known words, e.g. {self.words[:6]}; use unk='map' to map them to <unk>")
+                             f"{len(self.words)} known words, e.g. {self.words[:6]}; use unk='map' (data.unk=map) to map them to <unk>")
         return [self._ids.get(w, self.UNK) for w in toks]
 
     def decode(self, ids: Iterable[int] | torch.Tensor) -> str:
