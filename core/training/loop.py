@@ -20,10 +20,17 @@ epoch plus its task state. Resuming restores the epoch-start RNG, rebuilds the e
 ones already trained and then restores the step RNG, so a run killed at step k and resumed gives bitwise the
 same weights and metrics as one that was never stopped (tests/core/training/test_loop*.py).
 
-Files in the run folder (written by rank 0, each atomically): ``checkpoints/step_XXXXXXXX.pt`` (newest
-``keep_checkpoints`` kept), ``metrics.jsonl`` (every train/eval/epoch/event record, rewritten from the
-checkpointed history so a resumed run neither loses nor repeats records), ``summary.json`` (status, counts,
-timings, last evaluation, the task's final fields).
+Files in the run folder (written by rank 0, each atomically): ``run.json`` (the run's identity, when training
+starts from scratch), ``checkpoints/step_XXXXXXXX.pt`` (newest ``keep_checkpoints`` kept), ``metrics.jsonl`` (every
+train/eval/epoch/event record, rewritten from the checkpointed history so a resumed run neither loses nor repeats
+records), ``summary.json`` (status, counts, timings, last evaluation, the task's final fields); ``.lock`` holds the
+pid of the process that owns the folder (``core.training.run``). A run resumed with nothing left to train (killed
+after its last optimizer step) restores the saved RNG before finishing, so its final checkpoint and summary are
+bitwise those of an uninterrupted run.
+
+Progress (``core.training.progress``): on rank 0, on a terminal (or ``trainer.progress=on`` /
+``SPARSELAB_PROGRESS=1``), a bar per run (per epoch without ``max_steps``) and one line per evaluation that stays:
+``[app variant] step 120/2000 · epoch 3/20 · val_wer 0.412 · train loss 0.532 · 1m23s``.
 
 Comparisons (runs x seeds, with declared hand-over between runs) are YAML sets run by
 ``core/training/experiments.py`` (``python -m core.training.experiments SET --out DIR``), each run a
