@@ -395,6 +395,7 @@ class _Worker:
     err_log: Path
     t0: float
     outcome: dict | None = None
+    rows: list | None = None        # its figures, once merged into the run's results
 
 
 def _worker_env() -> dict:
@@ -567,8 +568,10 @@ def run_suite(suite: str = "quick", device: str = "cpu", *, only=None, out_dir: 
                 continue
             if w.outcome is None:
                 return          # an earlier module is still running: keep the order
-            rows = read_results(w.results) if w.results.is_file() else []
-            writer.write_records(rows)
+            if w.rows is None:      # once, even if a signal lands between the two writes below
+                w.rows = read_results(w.results) if w.results.is_file() else []
+                writer.write_records(w.rows)
+            rows = w.rows
             st = w.outcome
             outcome.statuses[w.info.name] = st["status"]
             module_record(w.info, st["status"], st.get("error", ""), st.get("wall"), len(rows), st.get("cpu"))
