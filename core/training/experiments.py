@@ -343,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (default: the set's)")
     ap.add_argument("--only", default=None, help="comma-separated run names (their dependencies are added)")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
-    a = ap.parse_args(argv)
+    a = ap.parse_intermixed_args(argv)   # overrides may follow the options: SET --out D --only a k=v
     cs = load_set(a.set)
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else None
     only = a.only.split(",") if a.only else None

@@ -180,3 +180,15 @@ def test_archived_finished_runs_are_reused_from_a_read_only_folder(tmp_path, mon
     read_only(tmp_path / "out")
     again = run_set(cs, tmp_path / "out", seeds=[0, 1], log=lambda *_: None)
     assert again == first and len(again) == 4
+
+
+def test_cli_overrides_may_follow_the_options(tmp_path, monkeypatch):
+    import core.training.experiments as ex
+
+    seen = {}
+    monkeypatch.setattr(ex, "run_set", lambda cs, out, **kw: seen.update(out=out, **kw))
+    path = _set(tmp_path, "entry: apps.msrs.train\nruns: {dense: [x=1], b: [x=2]}\n")
+    assert main([str(path), "--out", str(tmp_path / "o"), "--seeds", "2", "--only", "dense", "trainer.device=cpu",
+                 "trainer.progress=off"]) == 0
+    assert seen["extra"] == ["trainer.device=cpu", "trainer.progress=off"] and seen["seeds"] == [2]
+    assert seen["only"] == ["dense"]
