@@ -29,9 +29,14 @@ class E2ENet(nn.Module):
         channels: features per level (default the paper's 48, 96, 192, 320, 320, 320).
         encoder_convs: convs per encoder level; inner_convs / output_convs: convs per grid node off / on
             the output diagonal (official code: 2 / 1 / 2).
-        shift_groups: 3 (shifts -1, 0, +1) or 5 (-2..+2). The shift moves feature channels only: the first
-            conv sees the input image unshifted (a 1-channel image split into groups would move the whole
-            image one slice; 4 modalities would be split [2, 2] with no +1 group), as the paper's figure shows.
+        shift_groups: 3 (shifts -1, 0, +1) or 5 (-2..+2, the official code's ``shift_size = 5``).
+        shift_input: also shift the input image before the first conv, as the official code does (it shifts
+            before every (1, 3, 3) conv: a 1-channel image is one chunk and moves by ``-(groups // 2)``
+            slices, i.e. 2 slices with 5 groups). False (default, the paper's figure): the first conv sees
+            the image unshifted.
+        fast: each node's upsampling, pooling, concatenation and shift run inside its first conv and are
+            recomputed in backward instead of held (``blocks.ShiftConv3d``), instance norms run as group norms;
+            False: the reference path (``torch.cat`` + ``depth_shift`` + ``nn.Conv3d`` + ``nn.InstanceNorm3d``).
         depth_axis: which spatial axis (2, 3 or 4 of the input) is "depth" (the axis the (1, 3, 3) kernel
             does not convolve and the shift moves along). MONAI's RAS volumes have z at axis 4.
         depth_pool_levels: how many downsamplings also halve depth (default: all).
@@ -40,7 +45,8 @@ class E2ENet(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, channels: Sequence[int] = PAPER_CHANNELS, *,
                  encoder_convs: int = 2, inner_convs: int = 1, output_convs: int = 2, shift_groups: int = 3,
-                 depth_axis: int = 4, depth_pool_levels: int | None = None, deep_supervision: int = 4):
+                 shift_input: bool = False, depth_axis: int = 4, depth_pool_levels: int | None = None,
+                 deep_supervision: int = 4, fast: bool = True):
         super().__init__()
         channels = [int(c) for c in channels]
         if len(channels) < 2 or any(c < 1 for c in channels):
@@ -59,9 +65,10 @@ class E2ENet(nn.Module):
         self.num_classes, self.deep_supervision = num_classes, deep_supervision
         # stride into level i (i >= 1), as (D, H, W)
         self.strides = [None] + [(2 if i <= dp else 1, 2, 2) for i in range(1, L)]
-        kw = dict(shift_groups=shift_groups)
+        kw = dict(shift_groups=shift_groups, fast=fast)
+        self.shift_input = bool(shift_input)
         self.encoder = nn.ModuleList(
-            [StackedBlocks(in_channels, channels[0], encoder_convs, shift_first=False, **kw)]  # the image itself is never shifted
+            [StackedBlocks(in_channels, channels[0], encoder_convs, first_shift_groups=shift_groups if shift_input else 1, **kw)]
             + [StackedBlocks(channels[i - 1], channels[i], encoder_convs, stride=self.strides[i], **kw) for i in range(1, L)]
         )
         self.nodes, self.ups, self.pools = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
@@ -78,6 +85,12 @@ class E2ENet(nn.Module):
                 self.nodes[key] = StackedBlocks(cin, channels[i], n, **kw)
         self.heads = nn.ModuleList([nn.Conv3d(channels[i], num_classes, 1, bias=False) for i in range(deep_supervision)])
         self.apply(_he_init)
+
+    def set_fast(self, fast: bool) -> None:
+        """Switch every block between the fast path and the reference path (``fast`` in the class docstring)."""
+        for m in self.modules():
+            if isinstance(m, StackedBlocks):
+                m.set_fast(fast)
 
     @property
     def divisor(self) -> tuple[int, int, int]:
@@ -115,15 +128,20 @@ class E2ENet(nn.Module):
         for i in range(L):
             h = self.encoder[i](h)
             grid[(i, 0)] = h
-        # build by column so each node's inputs exist; free what no later node needs
+        # build by column so each node's inputs exist; a column is dropped once the next one is built (only the
+        # output diagonal, which feeds the heads, is kept: this matters for inference, where nothing is saved)
+        head_in = {L - 1: grid[(L - 1, 0)]}
         for j in range(1, L):
             for i in range(0, L - j):
                 key = f"{i}_{j}"
-                parts = [grid[(i, j - 1)], self.ups[key](grid[(i + 1, j - 1)])]
-                if i > 0:
-                    parts.append(self.pools[key](grid[(i - 1, j - 1)]))
-                grid[(i, j)] = self.nodes[key](torch.cat(parts, 1))
-        outs = [self._from_dhw(self.heads[i](grid[(i, L - 1 - i)])) for i in range(self.deep_supervision)]
+                pool = (self.pools[key], grid[(i - 1, j - 1)]) if i > 0 else None
+                # cat(previous, up(deeper), pool(shallower)), shifted, inside the node's first conv
+                grid[(i, j)] = self.nodes[key](grid[(i, j - 1)], up=(self.ups[key], grid[(i + 1, j - 1)]), pool=pool)
+                if i + j == L - 1:
+                    head_in[i] = grid[(i, j)]
+            for i in range(0, L - j + 1):
+                del grid[(i, j - 1)]
+        outs = [self._from_dhw(self.heads[i](head_in[i])) for i in range(self.deep_supervision)]
         if self.training and self.deep_supervision > 1:
             return outs
         return outs[0]
