@@ -125,3 +125,33 @@ def format_table(table: dict[str, dict]) -> str:
                                              "on full data again (the same for every pruned row but InfoBatch's "
                                              "official a0.125).\n" if any(r.get("schedule") for r in table.values())
                                              else "")
+
+
+def export_runs(src: str | Path, dst: str | Path, names: list[str] | None = None) -> int:
+    """Copy every finished ``src/<run>/seed<k>`` as the raw per-run files a README table is regenerated from:
+    ``summary.json`` and the evaluation rows of ``metrics.jsonl`` (no checkpoints, no training rows). Returns the
+    number of runs copied; ``load_results(dst)`` then reads them back like the run folders."""
+    from core.training.atomic import atomic_write_text
+
+    src, dst = Path(src), Path(dst)
+    n = 0
+    for name, seeds in finished_runs(src, names).items():
+        for seed in seeds:
+            a, b = src / name / f"seed{seed}", dst / name / f"seed{seed}"
+            b.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(b / "summary.json", (a / "summary.json").read_text())
+            rows = [line for line in (a / "metrics.jsonl").read_text().splitlines()
+                    if line.strip() and json.loads(line).get("kind") == "eval"]
+            atomic_write_text(b / "metrics.jsonl", "".join(r + "\n" for r in rows))
+            n += 1
+    return n
+
+
+if __name__ == "__main__":     # python -m apps.asr_ddp.report export RUNS_DIR RESULTS_DIR [run,run,...]
+    import sys
+
+    if len(sys.argv) >= 4 and sys.argv[1] == "export":
+        print(export_runs(sys.argv[2], sys.argv[3], sys.argv[4].split(",") if len(sys.argv) > 4 else None),
+              "runs exported")
+    else:
+        print("usage: python -m apps.asr_ddp.report export RUNS_DIR RESULTS_DIR [run,run,...]")

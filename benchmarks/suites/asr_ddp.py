@@ -36,7 +36,7 @@ STANDARD_RUNS = ["full", "dynamic_random0.7", "static_random0.7", "easy_to_hard0
                  "ucb0.7", "dynamic_random0.5", "dynamic_random0.7x0.7point", "dynamic_random0.7x0.7chunk",
                  "dynamic_random0.7x0.7aligned"]
 LEARNED_WER = 0.5          # below this full data has learned enough for a comparison to mean something
-QUICK = ["data.n_train=1000", "data.eval_passes=1", "trainer.epochs=5", "train.warmup_steps=20"]
+QUICK = ["data.n_train=1000", "data.eval_passes=1", "trainer.epochs=5", "train.warmup_steps=20", "train.frame_budget=1500"]
 
 
 def _plan(ctx):
@@ -132,6 +132,15 @@ def _record(ctx, res: dict, table: dict, seeds: list[int]) -> None:
                            per_seed=reach, higher_is_better=True)
         ctx.record(NAME, name, "train_cpu_s", row["train_cpu_s"][0], "s", higher_is_better=False,
                    std=row["train_cpu_s"][1])
+        dec = {s: r["decorrelation"] for s, r in runs.items() if "spearman_position_score" in r.get("decorrelation", {})}
+        if dec:                 # score policies: do the first pruned epoch's scores still encode warm-up position?
+            ctx.record_seeds(name, "abs_spearman_position_score",
+                             {s: abs(d["spearman_position_score"]) for s, d in dec.items()}, target="<= 0.1",
+                             higher_is_better=False,
+                             before_pass={s: d.get("spearman_position_score_before_pass") for s, d in dec.items()})
+            ctx.record_seeds(name, "max_quarter_keep_deviation",
+                             {s: max(abs(q - d["kept_fraction"]) for q in d["kept_by_quarter"]) for s, d in dec.items()},
+                             target="<= 0.05", higher_is_better=False)
     inst = [n for n in res if n.endswith("0.7") and "x" not in n]
     if inst:
         best = min(inst, key=lambda n: table[n]["test_wer"][0])
