@@ -27,7 +27,7 @@ def _cases():
                 continue
             (key, _), = d.items()
             key = str(key).split("@")[0].replace("override ", "").strip("/")
-            if key not in ("_self_",) and ((cfg_dir / key).is_dir() or (CORE_CONFIGS / key).is_dir()):
+            if key not in ("_self_",) and not key.startswith("hydra") and ((cfg_dir / key).is_dir() or (CORE_CONFIGS / key).is_dir()):
                 groups.append(key)
         yield pytest.param(app.name, cfg_dir, [], id=f"{app.name}-default")
         for g in groups:
