@@ -111,14 +111,17 @@ def format_table(table: dict[str, dict]) -> str:
     lines = []
     for v, r in sorted(table.items(), key=lambda kv: kv[0] != "full"):     # full data first
         m, sd = r["test_wer"]
+        n = len(r["seeds"])
         rel = r.get("rel_wer_vs_full")
-        rel_s = "" if rel is None or v == "full" else f"{100 * rel[0]:+.1f}% ± {100 * rel[1]:.1f}"
+        rel_s = "" if rel is None or v == "full" else (f"{100 * rel[0]:+.1f}% ± {100 * rel[1]:.1f}" if n >= 3
+                                                       else f"{100 * rel[0]:+.1f}%")
         reach = r.get("cpu_to_full_dev_wer") or []
         steps = r.get("steps_to_full_dev_wer") or [None] * len(reach)
         reach_s = ", ".join("never" if x is None else f"{x:.0f}" + ("" if k is None else f" ({k})")
                             for x, k in zip(reach, steps))
         per = " / ".join(f"{100 * w:.1f}" for w in r["test_wer_per_seed"])
-        lines.append(f"| {v} | {len(r['seeds'])} | {100 * m:.2f} ± {100 * sd:.2f} | {per} | {rel_s} | "
+        wer_s = f"{100 * m:.2f} ± {100 * sd:.2f}" if n >= 3 else f"{100 * m:.2f}"     # no interval worth showing
+        lines.append(f"| {v} | {n} | {wer_s} | {per} | {rel_s} | "
                      f"{r.get('schedule', '')} | "
                      f"{r['train_cpu_s'][0]:.0f} | {r['steps'][0]:.0f} | {r['audio_fraction'][0]:.2f} | {reach_s} |")
     return head + "\n".join(lines) + "\n" + ("\nschedule: wN = N full-data warm-up epochs, aF = the last F of the epochs "
