@@ -23,17 +23,32 @@ def kmeans_nearest(feats: np.ndarray, ids: np.ndarray, k: int, seed: int, taken:
     if k <= 0:
         return []
     centres = kmeans(feats, k, seed, fidelity).cluster_centers_
-    sq = (feats.astype(np.float64) ** 2).sum(1)
     out: list[int] = []
     blocked = np.isin(ids, np.fromiter(taken, dtype=np.int64, count=len(taken)))
+    dist = official_distances(feats) if fidelity == "official" else _sq_distances(feats)
     for c in centres:                                # loop over centres (<= budget), not nodes
-        d = sq - 2.0 * feats @ c + float(c @ c)       # squared distance, same argmin as the norm
+        d = dist(c)
         d[blocked] = np.inf
         j = int(np.argmin(d))
         blocked[j] = True
         taken.add(int(ids[j]))
         out.append(int(ids[j]))
     return out
+
+
+def _sq_distances(feats: np.ndarray):
+    """c (F,) -> squared distances of every row of feats (M, F) to c, float64 (same argmin as the norm)."""
+    sq = (feats.astype(np.float64) ** 2).sum(1)
+    return lambda c: sq - 2.0 * feats @ c + float(c @ c)
+
+
+def official_distances(feats: np.ndarray):
+    """c (F,) -> ``torch.linalg.norm(x - c, dim=1)`` in the features' float32 (a float32 array), as GraphPart's
+    query.py computes it (query.py 578, 640): the rounding decides near ties, so callers keep float32 arithmetic."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(feats))
+    return lambda c: torch.linalg.norm(x - torch.as_tensor(c, dtype=x.dtype), dim=1).numpy()
 
 
 class FeatPropSelector(Selector):
@@ -44,5 +59,5 @@ class FeatPropSelector(Selector):
 
     def select(self, ctx: SelectionContext, budget: int, seed: int) -> np.ndarray:
         ids = np.flatnonzero(ctx.candidates)
-        return np.array(kmeans_nearest(propagated(ctx)[ids], ids, budget, seed, fidelity=self.fidelity),
+        return np.array(kmeans_nearest(propagated(ctx, fidelity=self.fidelity)[ids], ids, budget, seed, fidelity=self.fidelity),
                         dtype=np.int64)

@@ -44,7 +44,7 @@ from apps.spa_graph.selectors.base import Selector
 from apps.spa_graph.selectors.cnm import graphpart_cnm
 from apps.spa_graph.selectors.common import propagated
 from apps.spa_graph.selectors.context import SelectionContext
-from apps.spa_graph.selectors.featprop import kmeans_nearest
+from apps.spa_graph.selectors.featprop import kmeans_nearest, official_distances
 from apps.spa_graph.selectors.fidelity import kmeans
 
 __all__ = ["MAX_PART", "max_part", "modularity_communities", "ward_merge", "graphpart_partition",
@@ -161,7 +161,7 @@ class GraphPartSelector(Selector):
         parts = ctx.cached(("graphpart_parts", k), lambda: graphpart_partition(data.adj, data.x.numpy(), k, comms))
         kk = int(parts.max()) + 1
         official = self.fidelity == "official"
-        feats32 = propagated(ctx)
+        feats32 = propagated(ctx, fidelity=self.fidelity)
         feats = feats32.astype(np.float64)
         sq = (feats ** 2).sum(1)
         share = split_even(budget, kk)
@@ -175,20 +175,27 @@ class GraphPartSelector(Selector):
             carry = want - nc
             if nc <= 0:
                 continue
-            # official: float32 features, as GraphPart hands them to scikit-learn; corrected: the project's float64
+            # official: float32 features and torch's float32 norms, as GraphPart's code; corrected: float64
             centres = kmeans(feats32[ids] if official else feats[ids], nc, seed, self.fidelity).cluster_centers_
             taken = np.zeros(len(ids), dtype=bool)
-            comp = np.zeros(len(ids))
+            comp = np.zeros(len(ids), dtype=np.float32 if official else np.float64)
             first_part_bug = official and self.far and not picks
             if compensation > 0 and picks:                        # distance to the nearest earlier pick (once per part)
-                pk = np.array(picks)
-                d2 = sq[ids][:, None] + sq[pk][None, :] - 2.0 * feats[ids] @ feats[pk].T
-                comp = np.sqrt(np.clip(d2, 0.0, None)).min(1) * compensation
+                if official:                                      # float32, as torch.minimum over the picks
+                    comp = np.min([official_distances(feats32[ids])(feats32[p]) for p in picks], axis=0)
+                else:
+                    pk = np.array(picks)
+                    d2 = sq[ids][:, None] + sq[pk][None, :] - 2.0 * feats[ids] @ feats[pk].T
+                    comp = np.sqrt(np.clip(d2, 0.0, None)).min(1) * compensation
+            dist = official_distances(feats32[ids]) if official else None
             for c in centres:                                     # loop over centres of this part
                 if first_part_bug:                                # their map is -inf (or NaN) everywhere: argmin
                     j = int(np.argmin(taken))                     # takes the part's lowest id not taken yet
                 else:
-                    d = np.sqrt(np.clip(sq[ids] - 2.0 * feats[ids] @ c + c @ c, 0.0, None)) - comp
+                    if official:
+                        d = dist(c) - comp
+                    else:
+                        d = np.sqrt(np.clip(sq[ids] - 2.0 * feats[ids] @ c + c @ c, 0.0, None)) - comp
                     d[taken] = np.inf
                     j = int(np.argmin(d))
                 taken[j] = True

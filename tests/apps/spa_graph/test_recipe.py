@@ -161,3 +161,16 @@ def test_report_verdicts_come_from_core_stats(tmp_path):
     assert report.spa_verdict(one, 20, "macro_f1", "official").startswith("not judged")
     (png,) = report.plot_all({("gcn", "citeseer"): cells}, tmp_path / "plots")
     assert png.name == "gcn_citeseer_vs_budget.png" and png.stat().st_size > 0
+
+
+def test_cli_run_leaves_only_its_run_folder_and_ends_with_a_summary_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SPARSELAB_DEBUG": ""}
+    p = subprocess.run([sys.executable, "-m", "apps.spa_graph.train", "preset=quick", "epochs=2", "seeds=1",
+                        "budget=4", "plot=false", "methods=[spa_official,random]"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    (run,) = (tmp_path / "outputs" / "spa_graph").iterdir()        # no outputs/spa_graph/hydra, no .hydra
+    assert sorted(f.name for f in run.iterdir()) == ["config.yaml", "results.jsonl", "summary.json", "table.txt"]
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["outputs"]
+    last = p.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"[spa] finished: run folder outputs/spa_graph/{run.name}") and "next:" in last
