@@ -22,7 +22,7 @@ def test_summary_pairs_seeds_and_measures_compute_to_full_quality():
     assert t["dyn"]["speedup_to_full_dev_wer"] == pytest.approx([100 / 60, 110 / 35])
     assert first_reach([{"train_cpu_s": 1, "dev_wer": 0.5}], 0.4) is None
     md = format_table(t)
-    assert "| dyn | 2 | 14.50 | 11.0 / 18.0 | +0.0% |" in md
+    assert "| dyn | 2 | 14.50 | 11.0 / 18.0 | -0.0% |" in md
     assert md.splitlines()[-1].endswith("| 60 (10), 35 (5) |")
 
 
