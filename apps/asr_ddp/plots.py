@@ -7,18 +7,25 @@ from core.plotting import save_figure
 __all__ = ["plot_wer_vs_time", "plot_scaling", "chunk_sweep", "plot_chunk_sweep"]
 
 
-def plot_wer_vs_time(histories: dict[str, list[dict]], path: str | Path, title: str = "dev WER vs training time",
-                     x_key: str = "train_s") -> Path:
-    """``histories``: variant -> per-epoch records with ``x_key`` (train_s or train_cpu_s) and ``dev_wer``."""
+def plot_wer_vs_time(histories: dict[str, list], path: str | Path, title: str = "dev WER vs training time",
+                     x_key: str = "train_s", ylim: float | None = None) -> Path:
+    """``histories``: variant -> per-epoch records with ``x_key`` (train_s or train_cpu_s) and ``dev_wer``, or
+    variant -> a list of such curves (one per seed: one colour per variant, a thin line per seed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, hist in histories.items():
-        if hist:
-            ax.plot([h[x_key] for h in hist], [100 * h["dev_wer"] for h in hist], marker="o", label=name)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for k, (name, hist) in enumerate(histories.items()):
+        curves = hist if hist and isinstance(hist[0], list) else [hist]
+        color = f"C{k % 10}"
+        for j, c in enumerate(x for x in curves if x):
+            ax.plot([h[x_key] for h in c], [100 * h["dev_wer"] for h in c], marker="o", markersize=3,
+                    color=color, lw=1.6 if len(curves) == 1 else 1.0, alpha=1.0 if len(curves) == 1 else 0.8,
+                    label=name if j == 0 else None)
+    if ylim is not None:
+        ax.set_ylim(0, ylim)
     return _finish(fig, ax, path, "training CPU time (s)" if x_key == "train_cpu_s" else "training wall-clock (s)",
                    "dev WER (%)", title)
 
