@@ -84,32 +84,50 @@ def test_the_auto_avsr_preset_is_auto_avsr_sized():
     assert s.optim.warmup_fraction == pytest.approx(5 / 75, abs=1e-3) and s.optim.betas == (0.9, 0.98)
 
 
-@pytest.mark.slow
-def test_the_auto_avsr_preset_runs_a_step_and_its_mask_learns_at_that_width(tmp_path_factory, tmp_path):
-    """One MSRS step at auto_avsr's width (d 768, 12 heads, 3072 units, 8192 fusion, ResNet-18 at 88x88; one
-    encoder and one decoder block instead of 12 and 6 to fit a test): every logit the price pulls down moves by
-    mask_lr in that step (a scale-free pull; the former mean penalty with SGD moved them by ~1e-6 at this size)."""
-    from apps.msrs.data import build_grid_corpus
-
-    corpus = build_grid_corpus(tmp_path_factory.mktemp("msrs_grid88"), "tiny", 0, num_speakers=2, heldout_speakers=1,
-                               frame_size=88)
-    cfg = compose("msrs", ["preset=auto_avsr", "experiment=msrs_s", "mode=avsr", f"data.root={corpus.parent}",
-                           f"run_dir={tmp_path}", "trainer.progress=off", "data.size=tiny", "data.num_speakers=2",
-                           "data.heldout_speakers=1", "trainer.epochs=null", "trainer.max_steps=1", "trainer.batch_size=2",
-                           "model.layers=1", "model.decoder_layers=1", "optim.warmup_fraction=0", "msrs.start_wer=null",
-                           "msrs.force_fraction=null",
-                           "test_snrs=[clean]", "eval.max_val=1", "trainer.checkpoint_every=1"])
+def _auto_avsr_step(corpus, out, *extra):
+    """One MSRS-S step of preset=auto_avsr (its widths: d 768, 12 heads, 3072 units, ResNet-18 front-ends) with a
+    tiny override: the tiny corpus, one encoder and one decoder block instead of 12 and 6, mask learning from step 0.
+    Returns the run's summary and the logits after the step."""
+    cfg = compose("msrs", ["preset=auto_avsr", "experiment=msrs_s", f"data.root={corpus.parent}", f"run_dir={out}",
+                           "trainer.progress=off", "data.size=tiny", "data.num_speakers=2", "data.heldout_speakers=1",
+                           "trainer.epochs=null", "trainer.max_steps=1", "trainer.batch_size=2", "model.layers=1",
+                           "model.decoder_layers=1", "optim.warmup_fraction=0", "msrs.start_wer=null",
+                           "msrs.force_fraction=null", "test_snrs=[clean]", "eval.max_val=1", "trainer.checkpoint_every=1",
+                           *extra])
     res = Recipe(cfg).run()
-    assert res["steps"] == 1 and res["mask_start_step"] == 0
-    states = torch.load(tmp_path / "checkpoints" / "step_00000001.pt", weights_only=False)["states"]
-    logits = torch.cat([v.flatten() for k, v in states["model"].items() if k.endswith(".logits")])
-    assert logits.numel() > 40_000_000                     # the masked weights at this width
+    states = torch.load(out / "checkpoints" / "step_00000001.pt", weights_only=False)["states"]
+    return res, torch.cat([v.flatten() for k, v in states["model"].items() if k.endswith(".logits")])
+
+
+def _check_mask_step(logits, numel):
+    assert logits.numel() > numel                          # the masked weights at this width
     moved = 1.0 - logits                                   # all started at the bound +1; Adam's first step is +-lr
     down = moved > 0.005
     close = ((moved[down] - 0.01).abs() <= 2e-4).float().mean()   # Adam's first step: lr (less only where the
     assert float(close) > 0.95                                      # gradient is near its epsilon)
     assert float(moved[~down].abs().max()) < 0.005                  # pushed up: held near the bound
     assert float(down.float().mean()) > 0.1                # the price pulls a large share down in one step
+
+
+def test_the_auto_avsr_preset_starts_and_its_mask_learns_at_that_width(grid_corpus, tmp_path):
+    """The auto_avsr preset runs a VSR step on CPU (44x44 crops of the tiny test corpus): every logit the price pulls
+    down moves by mask_lr in that step -- a scale-free pull (the former mean penalty with SGD moved a logit by ~1e-6
+    per step at this size, so the switch was forced with the mask still full)."""
+    res, logits = _auto_avsr_step(grid_corpus, tmp_path, "mode=vsr")
+    assert res["steps"] == 1 and res["mask_start_step"] == 0
+    _check_mask_step(logits, 20_000_000)
+
+
+@pytest.mark.slow
+def test_the_auto_avsr_preset_runs_avsr_at_88_pixels(tmp_path_factory, tmp_path):
+    """The same at auto_avsr's 88x88 crops with both front-ends and the 8192-wide fusion (AVSR)."""
+    from apps.msrs.data import build_grid_corpus
+
+    corpus = build_grid_corpus(tmp_path_factory.mktemp("msrs_grid88"), "tiny", 0, num_speakers=2, heldout_speakers=1,
+                               frame_size=88)
+    res, logits = _auto_avsr_step(corpus, tmp_path, "mode=avsr")
+    assert res["steps"] == 1 and res["mask_start_step"] == 0
+    _check_mask_step(logits, 40_000_000)
 
 
 def _tiny():
