@@ -339,4 +339,5 @@ def pagerank(adj, damping: float = 0.85, tol: float | None = None, max_iter: int
                                tol_rule)
     if info is not None:
         info.update(engine="compiled")
-    return _compiled_pagerank(adj, damping, tol, max_iter, tol_rule, symmetric, method, info)
+    with numba.parallel_chunksize(1):             # threads take row blocks as they free up (a loaded core lags)
+        return _compiled_pagerank(adj, damping, tol, max_iter, tol_rule, symmetric, method, info)
