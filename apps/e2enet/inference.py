@@ -57,7 +57,9 @@ def evaluate_cases(model, cases: Sequence[dict], patch_size: Sequence[int], num_
     classes score the worst case and are counted (``apps.e2enet.seg_metrics``).
 
     Returns ``{"dice": [per class 1..K-1], "mean_dice", "hd95": [mm]|None, "mean_hd95", "asd": [mm]|None,
-    "mean_asd", "missed", "spurious", "missed_per_class", "per_case": [...], "preds": [(1, *S) argmax]}``.
+    "mean_asd", "hd95_nan_dropped": [mm]|None, "mean_hd95_nan_dropped", "missed", "spurious", "missed_per_class",
+    "per_case": [...], "preds": [(1, *S) argmax]}`` (``hd95_nan_dropped``: the official evaluator's convention,
+    see ``apps.e2enet.seg_metrics``).
     """
     scores, preds = [], []
     for c in cases:
@@ -71,5 +73,6 @@ def evaluate_cases(model, cases: Sequence[dict], patch_size: Sequence[int], num_
         preds.append(pred)
     s = summarize_cases(scores)
     return {"dice": s["dice"], "mean_dice": s["mean_dice"], "hd95": s["hd95_mm"], "mean_hd95": s["mean_hd95_mm"],
-            "asd": s["asd_mm"], "mean_asd": s["mean_asd_mm"], "missed": s["missed"], "spurious": s["spurious"],
+            "asd": s["asd_mm"], "mean_asd": s["mean_asd_mm"], "hd95_nan_dropped": s["hd95_nan_dropped_mm"],
+            "mean_hd95_nan_dropped": s["mean_hd95_nan_dropped_mm"], "missed": s["missed"], "spurious": s["spurious"],
             "missed_per_class": s["missed_per_class"], "per_case": scores, "preds": preds}

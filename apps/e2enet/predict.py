@@ -119,6 +119,14 @@ def predict_files(model_path: str | Path, inputs: str | Path, output: str | Path
         if key not in ck:
             raise ValueError(f"{model_path} is not an e2enet model file: no {key!r}")
     for c in cases:
+        for f in c.images:
+            try:
+                shape = nib.load(str(f)).shape
+            except Exception as e:   # nibabel raises several types for unreadable files
+                raise ValueError(f"{f}: cannot read as NIfTI ({type(e).__name__}: {e})") from None
+            if len(shape) not in ((3, 4) if len(c.images) == 1 else (3,)):
+                raise ValueError(f"{f}: a {len(shape)}-D image (shape {tuple(shape)}); sparselab-e2enet-predict needs "
+                                 f"3-D volumes (a 4-D file holds channels last)")
         n = len(c.images) if len(c.images) > 1 else (nib.load(str(c.images[0])).shape + (1,))[3]
         if n != ck["in_channels"]:
             raise ValueError(f"case {c.name!r} ({', '.join(p.name for p in c.images)}) has {n} channel(s); the model expects "
@@ -156,8 +164,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--overlap", type=float, default=0.5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args(argv)
-    for p in predict_files(a.model, a.input, a.output, tta=a.tta, overlap=a.overlap, device=a.device):
+    from apps.common.cli import print_summary, user_errors
+
+    with user_errors("e2enet-predict"):
+        written = predict_files(a.model, a.input, a.output, tta=a.tta, overlap=a.overlap, device=a.device)
+    for p in written:
         print(p)
+    print_summary("e2enet-predict", status="done", run_dir=None,
+                  metrics={"label maps written": len(written), "to": a.output})
 
 
 if __name__ == "__main__":

@@ -1,161 +1,393 @@
-"""The one place a config becomes objects: data, model, DSFF sparsity, optimizer; training runs through the shared
-loop (``core.training.loop``), which owns the run folder, checkpoints, exact resume, AMP, DDP and results."""
+"""Config -> settings -> objects for apps/e2enet (the only place the Hydra config meets code).
+
+``settings_from_config(cfg)`` reads every key of the composed config once through ``core.settings.ConfigReader``
+(typed, validated, errors naming the key) into a frozen :class:`E2ENetSettings` and ends with
+``check_consumed()``: a key that nothing reads is an error. It touches no data. ``Recipe(cfg).run()`` then
+validates the dataset (every error names the case or file), prepares the run folder (fingerprint, resume
+decision), preprocesses, builds the network, DSFF and optimizer from the settings only, and trains through
+``core.training.loop.TrainLoop``; the task gets settings and built objects, never the recipe or the config.
+
+The walk of ``model.sparsity`` (one default, one validation, three hops):
+``configs/model/e2enet.yaml`` (``sparsity: 0.0``; variants / experiments / the command line override it) ->
+``ModelSettings.sparsity`` (read once by ``settings_from_config``: a number in [0, 1), > 0 only for model=e2enet)
+-> ``build_dsff(model, settings.model.sparsity, ...)`` (the per-layer kernel densities of the fusion layers).
+"""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
+from core.settings import ConfigError, ConfigReader
 from core.training.loop import TrainLoop
-from core.training.run import LoopSettings, prepare_run
-from core.validation import check_choice
+from core.training.run import LoopSettings, prepare_run, run_fingerprint
 
 from apps.e2enet.data import (
     MNI_VAL_CASES, build_cohort_dataset, build_mni_dataset, build_synthetic_dataset, default_cache_dir, load_dataset_json,
     preprocess_transforms, split_cases, validate_cases,
 )
-from apps.e2enet.dsff import build_dsff
+from apps.e2enet.dsff import FIDELITIES, build_dsff
 from apps.e2enet.inference import voxel_spacing
 from apps.e2enet.loss import DeepSupervisionLoss
 from apps.e2enet.models import E2ENet, nnunet_dynunet
-from apps.e2enet.task import SegmentationTask
+from apps.e2enet.models.e2enet import patch_divisor
+from apps.e2enet.task import EvalSettings, PreparedData, SegmentationTask, TaskSettings
 
-__all__ = ["Recipe", "compose_config", "build_model", "resolve_dataset_root", "fingerprint_of"]
+__all__ = ["APP", "ARCHS", "FINGERPRINT_EXCLUDE", "E2ENetSettings", "DataSettings", "ModelSettings", "SparseSettings",
+           "TrainSettings", "settings_from_config", "Recipe", "build_model", "resolve_dataset_root", "variant_name"]
 
 log = logging.getLogger(__name__)
+APP = "e2enet"
 ARCHS = ("e2enet", "dynunet")
-CONFIG_DIR = Path(__file__).parent / "configs"
-# what is fingerprinted: the groups that decide what is trained and how it is scored, and the trainer keys that
-# change the result (other trainer keys -- device, resume, progress, logging -- do not)
-_FINGERPRINT_GROUPS = ("data", "model", "widths", "train", "loss", "sparse", "eval")
-_FINGERPRINT_TRAINER = ("seed", "epochs", "max_steps", "batch_size", "grad_clip", "amp")
+SOURCES = ("cohort", "mni", "synthetic")
+NORMALIZATIONS = ("zscore", "ct", "none")
+# keys that never change what is trained or how it is scored (left out of the run's fingerprint)
+FINGERPRINT_EXCLUDE = ("run_dir", "trainer.resume", "trainer.progress", "trainer.device", "trainer.log_every",
+                       "trainer.eval_every", "trainer.checkpoint_every", "trainer.keep_checkpoints", "data.root",
+                       "data.allow_symlinks")
 
 
-def compose_config(overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
-    """The real config files composed without running Hydra's app (tests, benchmarks)."""
-    from hydra import compose, initialize_config_dir
+@dataclass(frozen=True)
+class DataSettings:
+    name: str                       # embedded | decathlon
+    source: str | None              # embedded only: cohort | mni | synthetic
+    root: str | None
+    voxel_mm: int | None
+    num_subjects: int | None
+    cohort_seed: int | None
+    num_cases: int | None
+    size: tuple[int, ...] | None
+    pixdim: tuple[float, ...] | None
+    normalize: str
+    ct_window: tuple[float, float]
+    crop_foreground: bool
+    val_cases: tuple[str, ...] | None
+    test_cases: tuple[str, ...] | None
+    val_fraction: float
+    allow_symlinks: bool
 
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        return compose(config_name=config_name, overrides=list(overrides or []))
+    def preprocess_kwargs(self) -> dict:
+        return dict(pixdim=list(self.pixdim) if self.pixdim is not None else None, normalize=self.normalize,
+                    ct_window=list(self.ct_window), crop_foreground=self.crop_foreground)
 
 
-def fingerprint_of(cfg: DictConfig) -> dict:
-    """The configuration that decides what is trained and how it is scored, as a flat plain dict."""
-    from core.training.run import flatten_config
+@dataclass(frozen=True)
+class ModelSettings:
+    arch: str
+    channels: tuple[int, ...]
+    depth_axis: int
+    depth_pool_levels: int | None
+    deep_supervision: int
+    sparsity: float
+    encoder_convs: int | None = None       # e2enet only
+    inner_convs: int | None = None
+    output_convs: int | None = None
+    shift_groups: int | None = None
+    shift_input: bool | None = None
 
-    c = OmegaConf.to_container(cfg, resolve=True)
-    keep = {k: c[k] for k in _FINGERPRINT_GROUPS if k in c}
-    keep["trainer"] = {k: c["trainer"].get(k) for k in _FINGERPRINT_TRAINER}
-    return flatten_config(keep)
+    def model_cfg(self) -> dict:
+        """The plain dict stored in model files (``build_model`` reads it back in predict)."""
+        keys = ["arch", "channels", "depth_axis", "depth_pool_levels", "deep_supervision"]
+        if self.arch == "e2enet":
+            keys += ["encoder_convs", "inner_convs", "output_convs", "shift_groups", "shift_input"]
+        out = {k: getattr(self, k) for k in keys}
+        out["channels"] = list(self.channels)
+        return out
+
+    @property
+    def divisor(self) -> tuple[int, int, int]:
+        return patch_divisor(len(self.channels), self.depth_pool_levels, self.depth_axis)
+
+
+@dataclass(frozen=True)
+class SparseSettings:
+    static: bool
+    update_every: int
+    drop_start: float
+    drop_end: float
+    init: str
+    level0_min_density: float | None
+    level0_fixed_density: float | None
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    iters_per_epoch: int
+    total_steps: int                # the LR and DSFF schedules span these (trainer.max_steps, else epochs x iters)
+    patch_size: tuple[int, int, int]
+    batch_size: int
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    poly_power: float
+    include_background: bool
+    batch_dice: bool
+
+
+@dataclass(frozen=True)
+class E2ENetSettings:
+    """Everything a run needs, read and validated at the door."""
+
+    fidelity: str
+    loop: LoopSettings
+    data: DataSettings
+    model: ModelSettings
+    sparse: SparseSettings
+    train: TrainSettings
+    eval: EvalSettings
+    variant: str = field(default="")
+
+
+def _data(r: ConfigReader) -> DataSettings:
+    name = r.choice("data.name", ("embedded", "decathlon"))
+    emb = name == "embedded"
+    source = r.choice("data.source", SOURCES) if emb else None
+    root = r.get("data.root")
+    if root in ("???", ""):
+        root = None                     # data=decathlon without a root: refused when the run starts (Recipe.run)
+    if root is not None and not isinstance(root, str):
+        raise ConfigError(f"data.root={root!r} must be a folder path")
+    voxel_mm = r.choice("data.voxel_mm", (1, 2, 3, 4)) if emb else None
+    num_subjects = r.int("data.num_subjects", low=3) if emb else None
+    cohort_seed = r.int("data.cohort_seed", low=0) if emb else None
+    num_cases = r.int("data.num_cases", low=2) if emb else None
+    size = tuple(r.list("data.size", length=3, item="int", low=1)) if emb else None
+    pixdim = r.get("data.pixdim")
+    if pixdim is not None:
+        pixdim = tuple(r.list("data.pixdim", length=3, item="float"))
+        if min(pixdim) <= 0:
+            raise ConfigError(f"data.pixdim={list(pixdim)} must be three positive voxel sizes in mm (or null)")
+    ct = tuple(r.list("data.ct_window", length=2, item="float"))
+    if ct[0] >= ct[1]:
+        raise ConfigError(f"data.ct_window={list(ct)} must be [low, high] with low < high")
+    val = r.get("data.val_cases")
+    test = r.get("data.test_cases")
+    for key, v in (("data.val_cases", val), ("data.test_cases", test)):
+        if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            raise ConfigError(f"{key}={v!r} must be a list of case names (or null)")
+    val = tuple(val) if val else None
+    test = tuple(test) if test else None
+    if val and test and set(val) & set(test):
+        raise ConfigError(f"cases {sorted(set(val) & set(test))} are in both data.val_cases and data.test_cases")
+    return DataSettings(name=name, source=source, root=root, voxel_mm=voxel_mm, num_subjects=num_subjects,
+                        cohort_seed=cohort_seed, num_cases=num_cases, size=size, pixdim=pixdim,
+                        normalize=r.choice("data.normalize", NORMALIZATIONS), ct_window=ct,
+                        crop_foreground=r.bool("data.crop_foreground"), val_cases=val, test_cases=test,
+                        val_fraction=r.float("data.val_fraction", low=0.0, high=1.0, high_open=True),
+                        allow_symlinks=r.bool("data.allow_symlinks"))
+
+
+def _model(r: ConfigReader, fidelity: str) -> ModelSettings:
+    arch = r.choice("model.arch", ARCHS)
+    channels = tuple(r.list("model.channels", item="int", low=1))
+    if len(channels) < 2:
+        raise ConfigError(f"model.channels={list(channels)} needs >= 2 level widths")
+    L = len(channels)
+    dpl = r.optional_int("model.depth_pool_levels", low=0, high=L - 1)
+    ds = r.int("model.deep_supervision", low=1, high=L - 1)
+    sparsity = r.float("model.sparsity", low=0.0, high=1.0, high_open=True)
+    common = dict(arch=arch, channels=channels, depth_axis=r.choice("model.depth_axis", (2, 3, 4)),
+                  depth_pool_levels=dpl, deep_supervision=ds, sparsity=sparsity)
+    if arch != "e2enet":
+        if sparsity > 0:
+            raise ConfigError(f"model.sparsity={sparsity} > 0 (DSFF) needs model=e2enet, got model.arch={arch!r}")
+        if fidelity != "paper":
+            raise ConfigError(f"fidelity={fidelity} describes the official E2ENet code; model.arch={arch!r} has no "
+                              f"such variant (use fidelity=paper)")
+        return ModelSettings(**common)
+    groups = r.int("model.shift_groups", low=1)
+    if groups % 2 == 0:
+        raise ConfigError(f"model.shift_groups={groups} must be odd (3: shifts -1, 0, +1; 5: -2..+2)")
+    return ModelSettings(**common, encoder_convs=r.int("model.encoder_convs", low=1),
+                         inner_convs=r.int("model.inner_convs", low=1), output_convs=r.int("model.output_convs", low=1),
+                         shift_groups=groups, shift_input=r.bool("model.shift_input"))
+
+
+def _sparse(r: ConfigReader, fidelity: str, model: ModelSettings) -> SparseSettings:
+    s = SparseSettings(static=r.bool("sparse.static"), update_every=r.int("sparse.update_every", low=1),
+                       drop_start=r.float("sparse.drop_start", low=0.0, high=1.0),
+                       drop_end=r.float("sparse.drop_end", low=0.0, high=1.0),
+                       init=r.choice("sparse.init", ("uniform", "erk")),
+                       level0_min_density=r.optional_float("sparse.level0_min_density", low=0.0, high=1.0, low_open=True),
+                       level0_fixed_density=r.optional_float("sparse.level0_fixed_density", low=0.0, high=1.0,
+                                                             low_open=True))
+    if s.level0_min_density is not None and s.level0_fixed_density is not None:
+        raise ConfigError("set one of sparse.level0_min_density (a floor on the level-0 layers) and "
+                          "sparse.level0_fixed_density (the official fixed density of the level-0 convs), not both")
+    if fidelity == "official" and (s.init != "uniform" or s.level0_min_density is not None):
+        raise ConfigError("fidelity=official reproduces the official 'uniform' initialisation: it needs "
+                          "sparse.init=uniform and sparse.level0_min_density=null (the official rule is "
+                          "sparse.level0_fixed_density)")
+    return s
+
+
+def settings_from_config(cfg) -> E2ENetSettings:
+    """The composed config (a ``DictConfig`` or a plain nested dict) as frozen settings; see the module docstring."""
+    from apps.common.hydra_config import to_plain
+
+    plain = to_plain(cfg)
+    r = ConfigReader(plain, source="e2enet config")
+    fidelity = r.choice("fidelity", FIDELITIES)
+    r.mark_read("widths")   # interpolated into model.channels (read there)
+    iters = r.int("train.iters_per_epoch", low=1)
+    try:
+        loop = LoopSettings.from_reader(r, "trainer", run_dir=r.optional_str("run_dir"),
+                                        fingerprint=run_fingerprint(plain, FINGERPRINT_EXCLUDE))
+    except ConfigError:
+        raise
+    except ValueError as e:             # the loop's own validation names the key
+        raise ConfigError(str(e)) from None
+    if loop.epochs is None:
+        raise ConfigError("trainer.epochs must be set (an epoch is train.iters_per_epoch steps; trainer.max_steps may "
+                          "stop a run earlier)")
+    total = min(loop.max_steps, loop.epochs * iters) if loop.max_steps else loop.epochs * iters
+    data = _data(r)
+    model = _model(r, fidelity)
+    sparse = _sparse(r, fidelity, model)
+    patch = tuple(r.list("train.patch_size", length=3, item="int", low=1))
+    div = model.divisor
+    if any(p % q for p, q in zip(patch, div)):
+        near = [-(-p // q) * q for p, q in zip(patch, div)]
+        raise ConfigError(f"train.patch_size={list(patch)} must be a multiple of {list(div)} per axis (the network's "
+                          f"{len(model.channels) - 1} downsamplings, model.depth_pool_levels="
+                          f"{model.depth_pool_levels}); e.g. {near}")
+    train = TrainSettings(iters_per_epoch=iters, total_steps=total, patch_size=patch,
+                          batch_size=r.int("trainer.batch_size", low=1), lr=r.float("train.lr", low=0.0, low_open=True),
+                          momentum=r.float("train.momentum", low=0.0, high=1.0, high_open=True),
+                          nesterov=r.bool("train.nesterov"), weight_decay=r.float("train.weight_decay", low=0.0),
+                          poly_power=r.float("train.poly_power", low=0.0),
+                          include_background=r.bool("loss.include_background"), batch_dice=r.bool("loss.batch_dice"))
+    ev = EvalSettings(validate=r.bool("eval.validate"), overlap=r.float("eval.overlap", low=0.0, high=1.0, high_open=True),
+                      mode=r.choice("eval.mode", ("gaussian", "constant")), sw_batch_size=r.int("eval.sw_batch_size", low=1),
+                      tta=r.bool("eval.tta"), hd95=r.bool("eval.hd95"), count_flops=r.bool("eval.count_flops"))
+    r.check_consumed()
+    s = E2ENetSettings(fidelity=fidelity, loop=loop, data=data, model=model, sparse=sparse, train=train, eval=ev)
+    return E2ENetSettings(**{**{k: getattr(s, k) for k in s.__dataclass_fields__}, "variant": variant_name(s)})
+
+
+def variant_name(s: E2ENetSettings) -> str:
+    m = s.model
+    if m.arch != "e2enet":
+        return m.arch
+    if m.sparsity == 0:
+        return "e2enet_dense"
+    sp = s.sparse
+    name = f"e2enet_S{m.sparsity:g}_{s.fidelity}_{'static' if sp.static else 'dsff'}"
+    if sp.init != "uniform":
+        name += f"_{sp.init}"
+    if sp.level0_min_density is not None:
+        name += f"_floor{sp.level0_min_density:g}"
+    if sp.level0_fixed_density is not None and s.fidelity != "official":
+        name += f"_level0at{sp.level0_fixed_density:g}"
+    return name
 
 
 def build_model(model_cfg: dict, in_channels: int, num_classes: int) -> torch.nn.Module:
-    """``{"arch": "e2enet"|"dynunet", ...}`` -> network (plain dict, also stored in model files for predict)."""
+    """``{"arch": "e2enet"|"dynunet", ...}`` (``ModelSettings.model_cfg()``, also stored in model files for predict)
+    -> network."""
     cfg = dict(model_cfg)
-    arch = check_choice("model.arch", cfg.pop("arch"), ARCHS)
+    arch = cfg.pop("arch")
     cfg.pop("sparsity", None)
     if arch == "e2enet":
         return E2ENet(in_channels, num_classes, **cfg)
-    return nnunet_dynunet(in_channels, num_classes, cfg["channels"], deep_supervision=cfg.get("deep_supervision", 4),
-                          depth_pool_levels=cfg.get("depth_pool_levels"), depth_axis=cfg.get("depth_axis", 4))
+    if arch == "dynunet":
+        return nnunet_dynunet(in_channels, num_classes, cfg["channels"], deep_supervision=cfg.get("deep_supervision", 4),
+                              depth_pool_levels=cfg.get("depth_pool_levels"), depth_axis=cfg.get("depth_axis", 4))
+    raise ValueError(f"model file names an unknown architecture {arch!r}; valid choices: {', '.join(ARCHS)}")
 
 
-def resolve_dataset_root(data_cfg, seed: int = 0) -> Path:
-    """Build the embedded dataset if needed; return the Decathlon folder to read."""
-    if data_cfg.name == "decathlon":
-        if OmegaConf.is_missing(data_cfg, "root") or data_cfg.root in (None, ""):
-            raise ValueError("data=decathlon needs data.root=/path/to/dataset (a folder with dataset.json)")
-        return Path(data_cfg.root)
-    if data_cfg.name != "embedded":
-        raise ValueError(f"data.name={data_cfg.name!r}; valid choices: embedded, decathlon")
-    source = check_choice("data.source", data_cfg.source, ("cohort", "mni", "synthetic"))
-    if source == "cohort":
-        return build_cohort_dataset(data_cfg.root, num_subjects=int(data_cfg.num_subjects), voxel_mm=int(data_cfg.voxel_mm),
-                                    seed=int(data_cfg.cohort_seed))
-    if source == "mni":
-        return build_mni_dataset(data_cfg.root, voxel_mm=int(data_cfg.voxel_mm))
-    root = Path(data_cfg.root) if data_cfg.root else default_cache_dir() / (
-        f"synthetic_{data_cfg.num_cases}_{'x'.join(map(str, data_cfg.size))}_s{seed}")
+def resolve_dataset_root(d: DataSettings, seed: int = 0) -> Path:
+    """Build the embedded dataset if needed (under ``core.paths.cache_dir("e2enet")``); the Decathlon folder to read."""
+    if d.name == "decathlon":
+        return Path(d.root)
+    if d.source == "cohort":
+        return build_cohort_dataset(d.root, num_subjects=d.num_subjects, voxel_mm=d.voxel_mm, seed=d.cohort_seed)
+    if d.source == "mni":
+        return build_mni_dataset(d.root, voxel_mm=d.voxel_mm)
+    root = Path(d.root) if d.root else default_cache_dir() / f"synthetic_{d.num_cases}_{'x'.join(map(str, d.size))}_s{seed}"
     if not (root / "dataset.json").is_file():
-        build_synthetic_dataset(root, num_cases=int(data_cfg.num_cases), size=tuple(data_cfg.size), seed=seed)
+        build_synthetic_dataset(root, num_cases=d.num_cases, size=d.size, seed=seed)
     return root
 
 
 class Recipe:
-    """``Recipe(cfg).run()`` -> the run's summary (also ``<run_dir>/summary.json``): Dice / HD95 / ASD per class on
-    the test subjects, parameter counts, FLOPs, dead channels, times. A finished run re-run into its folder returns
-    its summary untouched."""
+    """``Recipe(cfg).run()`` -> the run's summary (also ``<run_dir>/summary.json``, plus ``run_dir``): Dice / HD95
+    (two conventions) / ASD per class on the test subjects, parameter counts, FLOPs, dead channels, times. A finished
+    run re-run into its folder returns its summary untouched."""
 
-    def __init__(self, cfg: DictConfig):
-        self.cfg = cfg
-        t = cfg.trainer
-        self.patch = [int(p) for p in cfg.train.patch_size]
-        if len(self.patch) != 3 or min(self.patch) < 1:
-            raise ValueError(f"train.patch_size={self.patch} must be three positive ints (X, Y, Z)")
-        if not 0.0 <= float(cfg.model.sparsity) < 1.0:
-            raise ValueError(f"model.sparsity={cfg.model.sparsity} must be in [0, 1) (0 = dense)")
-        check_choice("model.arch", cfg.model.arch, ARCHS)
-        if cfg.model.arch != "e2enet" and float(cfg.model.sparsity) > 0:
-            raise ValueError(f"model.sparsity > 0 (DSFF) needs model=e2enet, got model.arch={cfg.model.arch!r}")
-        self.iters = int(cfg.train.iters_per_epoch)
-        if self.iters < 1:
-            raise ValueError(f"train.iters_per_epoch={self.iters} must be >= 1")
-        self.total_steps = int(t.max_steps) if t.max_steps else int(t.epochs) * self.iters
-        if self.total_steps < 1:
-            raise ValueError(f"nothing to train: trainer.epochs={t.epochs}, train.iters_per_epoch={self.iters}")
-        self.batch_size, self.seed = int(t.batch_size), int(t.seed)
-        if self.batch_size < 1:
-            raise ValueError(f"trainer.batch_size={t.batch_size} must be >= 1")
-        for key in ("lr", "momentum", "weight_decay", "poly_power"):
-            v = cfg.train[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"train.{key}={v!r} must be a number")
-        self.settings = self._settings()
+    def __init__(self, cfg) -> None:
+        self.settings = cfg if isinstance(cfg, E2ENetSettings) else settings_from_config(cfg)
 
-    def _settings(self) -> LoopSettings:
-        t = self.cfg.trainer
-        dev = str(t.device)
-        cuda = dev == "cuda" or (dev == "auto" and torch.cuda.is_available())
-        amp = t.amp
-        amp = ("fp16" if cuda else "off") if amp is True else ("off" if amp in (False, None) else str(amp))
-        epochs = -(-self.total_steps // self.iters)
-        every = self.cfg.eval.get("every_steps")
-        prog = str(t.progress)
-        return LoopSettings(run_dir=self.cfg.get("run_dir"), epochs=epochs, max_steps=self.total_steps, seed=self.seed,
-                            device=dev, amp=amp, grad_clip=t.grad_clip, eval_every=int(every) if every else self.total_steps,
-                            checkpoint_every=int(t.get("checkpoint_every", 0) or 0),
-                            keep_checkpoints=int(t.get("keep_checkpoints", 2)), log_every=int(t.log_every),
-                            resume=str(t.resume), progress=None if prog == "auto" else prog == "on",
-                            fingerprint=fingerprint_of(self.cfg))
+    def run(self) -> dict:
+        s = self.settings
+        if s.data.name == "decathlon" and not s.data.root:
+            raise ConfigError("data=decathlon needs data.root=/path/to/dataset (a folder with dataset.json, imagesTr/, "
+                              "labelsTr/)")
+        ds, cases = self._dataset()             # every bad case or file named, before the run folder is made
+        run = prepare_run(s.loop, app=APP, variant=s.variant, runs_root="outputs")
+        self.run_dir = run.run_dir
+        if run.finished:
+            log.info("%s holds a finished run of this configuration; its results are returned untouched", run.run_dir)
+            self.summary = dict(run.summary, run_dir=str(run.run_dir))
+            return self.summary
+        data = self._prepare(ds, cases)
+        self.data = data
+        self.model = build_model(s.model.model_cfg(), data.in_channels, data.num_classes).to(run.device)
+        t = s.train
+        self.sparsity = build_dsff(self.model, s.model.sparsity, fidelity=s.fidelity, total_steps=t.total_steps,
+                                   update_every=s.sparse.update_every, drop_start=s.sparse.drop_start,
+                                   drop_end=s.sparse.drop_end, init=s.sparse.init,
+                                   level0_min_density=s.sparse.level0_min_density,
+                                   level0_fixed_density=s.sparse.level0_fixed_density, static=s.sparse.static,
+                                   seed=s.loop.seed)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=t.lr, momentum=t.momentum, nesterov=t.nesterov,
+                                         weight_decay=t.weight_decay)
+        if self.sparsity is not None:
+            self.sparsity.attach(self.optimizer)
+        lr0, power, total = t.lr, t.poly_power, t.total_steps
+        lr_schedule = lambda step: lr0 * (1.0 - min(step, total) / total) ** power   # nnU-Net poly  # noqa: E731
+        loss_fn = DeepSupervisionLoss(include_background=t.include_background, batch_dice=t.batch_dice)
+        ts = TaskSettings(patch_size=t.patch_size, batch_size=t.batch_size, seed=s.loop.seed,
+                          iters_per_epoch=t.iters_per_epoch, total_steps=t.total_steps, eval=s.eval,
+                          amp=s.loop.amp != "off", model_cfg=s.model.model_cfg(), preprocess=s.data.preprocess_kwargs())
+        self.task = SegmentationTask(ts, data, loss_fn, run.device, run.run_dir)
+        self.loop = TrainLoop(run, self.model, self.optimizer, self.task, lr_schedule=lr_schedule, sparsity=self.sparsity)
+        self.summary = dict(self.loop.run(), run_dir=str(run.run_dir))
+        return self.summary
 
     # ------------------------------------------------------------------ data
-    def prepare_data(self):
-        """Validate every case (errors name the case) before any training; split by subject; preprocess and cache."""
-        d = self.cfg.data
-        root = resolve_dataset_root(d, self.seed)
-        ds = load_dataset_json(root)
+    def _dataset(self):
+        """Build (embedded) or read the dataset description; validate every case; pick train / val / test cases."""
+        s = self.settings
+        d = s.data
+        root = resolve_dataset_root(d, s.loop.seed)
+        ds = load_dataset_json(root, allow_symlinks=d.allow_symlinks)
         validate_cases(ds)
         cases = ds.training
-        test_names = list(d.test_cases) if d.get("test_cases") else []
-        val_names = list(d.val_cases) if d.get("val_cases") else None
+        names = {c.name for c in cases}
+        test_names = list(d.test_cases or [])
+        val_names = list(d.val_cases) if d.val_cases else None
         if val_names and d.name == "embedded" and d.source == "mni":
-            val_names = [v for v in val_names if v in {c.name for c in cases}] or MNI_VAL_CASES
-        if test_names:
-            unknown = sorted(set(test_names) - {c.name for c in cases})
+            val_names = [v for v in val_names if v in names] or MNI_VAL_CASES
+        for key, given in (("data.test_cases", test_names), ("data.val_cases", val_names or [])):
+            unknown = sorted(set(given) - names)
             if unknown:
-                raise ValueError(f"data.test_cases {unknown} are not cases of {root}")
-            overlap = sorted(set(test_names) & set(val_names or []))
-            if overlap:
-                raise ValueError(f"cases {overlap} are in both data.val_cases and data.test_cases")
+                raise ConfigError(f"{key} {unknown} are not cases of {root} (cases: {sorted(names)[:10]}"
+                                  f"{' ...' if len(names) > 10 else ''})")
         test = [c for c in cases if c.name in set(test_names)]
         rest = [c for c in cases if c.name not in set(test_names)]
-        train, val = split_cases(rest, val_fraction=float(d.val_fraction), val_cases=val_names, seed=self.seed)
-        self.pre_kw = dict(pixdim=list(d.pixdim) if d.pixdim is not None else None, normalize=d.normalize,
-                           ct_window=list(d.ct_window), crop_foreground=bool(d.crop_foreground))
-        pre_train = preprocess_transforms(min_size=self.patch, **self.pre_kw)
-        pre_eval = preprocess_transforms(**self.pre_kw)
+        train, val = split_cases(rest, val_fraction=d.val_fraction, val_cases=val_names, seed=s.loop.seed)
+        return ds, (train, val, test)
+
+    def _prepare(self, ds, cases) -> PreparedData:
+        s = self.settings
+        train, val, test = cases
+        kw = s.data.preprocess_kwargs()
+        pre_train = preprocess_transforms(min_size=s.train.patch_size, **kw)
+        pre_eval = preprocess_transforms(**kw)
 
         def load(pre, c):
             item = {"image": [str(p) for p in c.images] if len(c.images) > 1 else str(c.images[0]), "label": str(c.label)}
@@ -164,64 +396,7 @@ class Recipe:
             out["spacing"] = voxel_spacing(out["image"])
             return out
 
-        self.dataset = ds
-        self.train_cases = [load(pre_train, c) for c in train]
-        self.val_cases = [load(pre_eval, c) for c in val]
-        self.test_cases = [load(pre_eval, c) for c in test]
-        self.in_channels = int(self.train_cases[0]["image"].shape[0])
-        self.num_classes = ds.num_classes
-        return self
-
-    # ------------------------------------------------------------------ model
-    def build(self, device: torch.device):
-        cfg = self.cfg
-        self.device = device
-        self.model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-        self.model = build_model(self.model_cfg, self.in_channels, self.num_classes).to(device)
-        if cfg.model.arch == "e2enet":
-            div = self.model.divisor
-            bad = [p for p, q in zip(self.patch, div) if p % q]
-            if bad:
-                raise ValueError(f"train.patch_size={self.patch} must be a multiple of {div} per axis for model.channels={list(cfg.model.channels)}")
-        self.sparsity = None
-        if float(cfg.model.sparsity) > 0:
-            s = cfg.sparse
-            floor = s.get("level0_min_density")
-            self.sparsity = build_dsff(self.model, float(cfg.model.sparsity), total_steps=self.total_steps,
-                                       update_every=int(s.update_every), drop_start=float(s.drop_start), drop_end=float(s.drop_end),
-                                       init=s.init, level0_min_density=None if floor is None else float(floor), seed=self.seed)
-        t = cfg.train
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=float(t.lr), momentum=float(t.momentum), nesterov=bool(t.nesterov),
-                                         weight_decay=float(t.weight_decay))
-        if self.sparsity is not None:
-            self.sparsity.attach(self.optimizer)
-        lr0, power, total = float(t.lr), float(t.poly_power), self.total_steps
-        self.lr_schedule = lambda step: lr0 * (1.0 - min(step, total) / total) ** power   # nnU-Net poly
-        lc = cfg.get("loss") or {}
-        self.loss_fn = DeepSupervisionLoss(include_background=bool(lc.get("include_background", True)),
-                                           batch_dice=bool(lc.get("batch_dice", False)))
-        self.amp_on = self.settings.amp != "off"
-        return self
-
-    # ------------------------------------------------------------------ run
-    def run(self) -> dict:
-        """Prepare the run (folder, identity, resume point) before any data is built, then train through the loop."""
-        run = prepare_run(self.settings, app="e2enet", variant=self.variant_name(), runs_root="outputs")
-        self.run_dir = run.run_dir
-        if run.finished:
-            log.info("%s holds a finished run of this configuration; its results are returned untouched", run.run_dir)
-            self.summary = run.summary
-            return run.summary
-        self.prepare_data()
-        self.build(run.device)
-        self.task = SegmentationTask(self)
-        self.loop = TrainLoop(run, self.model, self.optimizer, self.task, lr_schedule=self.lr_schedule, sparsity=self.sparsity)
-        self.summary = self.loop.run()
-        return self.summary
-
-    def variant_name(self) -> str:
-        m = self.cfg.model
-        if m.arch != "e2enet":
-            return str(m.arch)
-        s = float(m.sparsity)
-        return "e2enet_dense" if s == 0 else f"e2enet_S{s:g}_{self.cfg.sparse.init}"
+        tr = [load(pre_train, c) for c in train]
+        return PreparedData(train=tr, val=[load(pre_eval, c) for c in val], test=[load(pre_eval, c) for c in test],
+                            in_channels=int(tr[0]["image"].shape[0]), num_classes=ds.num_classes,
+                            labels=dict(ds.labels))

@@ -11,6 +11,11 @@ For each foreground class of one case:
 * otherwise Dice (MONAI ``compute_dice``), HD95 (``compute_hausdorff_distance``, percentile 95) and the
   symmetric average surface distance (``compute_average_surface_distance``), both with ``spacing`` so
   distances are in mm.
+
+A second HD95 column follows the official E2ENet evaluator (nnU-Net v1 ``hausdorff_distance_95`` with
+``nan_for_nonexisting=True``, aggregated with ``np.nanmean``): HD95 is NaN whenever the prediction or the
+reference is empty (or fills the whole volume), and NaN values are dropped from the means -- a missed class
+does not count. ``hd95_nan_dropped_mm`` holds it; it is the convention the paper's HD95 figures are comparable with.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ def worst_distance_mm(shape: Sequence[int], spacing: Sequence[float]) -> float:
 def case_scores(pred: torch.Tensor, label: torch.Tensor, num_classes: int, spacing: Sequence[float], *,
                 distances: bool = True) -> dict:
     """pred, label: (1, X, Y, Z) integer maps; -> per foreground class lists (length num_classes - 1):
-    ``dice``, ``hd95_mm``, ``asd_mm`` (None when ``distances`` is False), ``status`` in
+    ``dice``, ``hd95_mm``, ``asd_mm``, ``hd95_nan_dropped_mm`` (None when ``distances`` is False), ``status`` in
     {"ok", "missed", "spurious", "absent"}."""
     if pred.shape != label.shape or pred.dim() != 4:
         raise ValueError(f"pred {tuple(pred.shape)} and label {tuple(label.shape)} must both be (1, X, Y, Z)")
@@ -52,11 +57,15 @@ def case_scores(pred: torch.Tensor, label: torch.Tensor, num_classes: int, spaci
     if distances:
         with warnings.catch_warnings():  # empty classes are handled below (worst case / absent)
             warnings.filterwarnings("ignore", message=".*may result in nan/inf distance")
+            warnings.filterwarnings("ignore", message=".*always_return_as_numpy", category=FutureWarning)
             hd = compute_hausdorff_distance(p1, l1, include_background=False, percentile=95.0, spacing=spacing)[0].tolist()
             asd = compute_average_surface_distance(p1, l1, include_background=False, symmetric=True, spacing=spacing)[0].tolist()
     status = []
+    nan_dropped = list(hd) if distances else None
     for k in range(1, num_classes):
         has_p, has_l = bool(p1[0, k].any()), bool(l1[0, k].any())
+        if distances and (not has_p or not has_l or bool(p1[0, k].all()) or bool(l1[0, k].all())):
+            nan_dropped[k - 1] = float("nan")   # nnU-Net v1: empty or full prediction / reference -> NaN
         i = k - 1
         if has_p and has_l:
             status.append("ok")
@@ -66,7 +75,8 @@ def case_scores(pred: torch.Tensor, label: torch.Tensor, num_classes: int, spaci
         dice[i] = float("nan") if st == "absent" else 0.0
         if distances:
             hd[i] = asd[i] = float("nan") if st == "absent" else worst
-    return {"dice": dice, "hd95_mm": hd, "asd_mm": asd, "status": status, "worst_mm": worst}
+    return {"dice": dice, "hd95_mm": hd, "asd_mm": asd, "hd95_nan_dropped_mm": nan_dropped, "status": status,
+            "worst_mm": worst}
 
 
 def summarize_cases(scores: Sequence[dict]) -> dict:
@@ -76,8 +86,8 @@ def summarize_cases(scores: Sequence[dict]) -> dict:
     if not scores:
         raise ValueError("no cases to summarize")
     out: dict = {}
-    for key in ("dice", "hd95_mm", "asd_mm"):
-        if scores[0][key] is None:
+    for key in ("dice", "hd95_mm", "asd_mm", "hd95_nan_dropped_mm"):
+        if scores[0].get(key) is None:
             out[key], out[f"mean_{key}"] = None, None
             continue
         a = np.array([s[key] for s in scores], dtype=float)          # (cases, classes)

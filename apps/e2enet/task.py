@@ -1,8 +1,13 @@
 """What E2ENet brings to the shared loop (``core.training.loop``): patch batches, the deep-supervision step,
-validation Dice, and the final evaluation (test subjects, parameter / FLOP counts, dead channels, model file)."""
+validation Dice, and the final evaluation (test subjects, parameter / FLOP counts, dead channels, model file).
+
+The task is built from settings (:class:`TaskSettings`, frozen) and built objects (the prepared cases, the loss,
+the device and run folder); the loop hands it the model and the sparsity engine."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -15,16 +20,53 @@ from apps.e2enet.data import PatchSampler
 from apps.e2enet.dsff import dead_output_channels
 from apps.e2enet.inference import evaluate_cases
 
-__all__ = ["SegmentationTask"]
+__all__ = ["SegmentationTask", "TaskSettings", "EvalSettings", "PreparedData", "MODEL_FILE"]
+
+MODEL_FILE = "model_final.pt"
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    validate: bool          # score the validation subjects at each evaluation of the loop
+    overlap: float
+    mode: str
+    sw_batch_size: int
+    tta: bool
+    hd95: bool
+    count_flops: bool
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    patch_size: tuple[int, int, int]
+    batch_size: int
+    seed: int
+    iters_per_epoch: int
+    total_steps: int
+    eval: EvalSettings
+    amp: bool                       # autocast in sliding-window inference (CUDA only)
+    model_cfg: dict = field(default_factory=dict)     # stored in the model file (predict rebuilds the network)
+    preprocess: dict = field(default_factory=dict)    # stored in the model file (predict preprocesses alike)
+
+
+@dataclass
+class PreparedData:
+    """Preprocessed cases (dicts with image (C, *S) MetaTensor, label (1, *S), name, spacing) and the label map."""
+
+    train: list
+    val: list
+    test: list
+    in_channels: int
+    num_classes: int
+    labels: dict
 
 
 class SegmentationTask(Task):
-    """``recipe`` holds the prepared data, model, loss and settings (see ``apps.e2enet.recipe.Recipe``)."""
-
-    def __init__(self, recipe) -> None:
-        self.r = recipe
-        self.sampler = PatchSampler(recipe.train_cases, recipe.patch, recipe.batch_size, seed=recipe.seed)
+    def __init__(self, settings: TaskSettings, data: PreparedData, loss_fn, device: torch.device, run_dir: Path) -> None:
+        self.s, self.data, self.loss_fn, self.device, self.run_dir = settings, data, loss_fn, device, Path(run_dir)
+        self.sampler = PatchSampler(data.train, settings.patch_size, settings.batch_size, seed=settings.seed)
         self.last_loss: float | None = None   # this rank's loss of the latest step (task state: kept across a resume)
+        self.last_preds = None
 
     def state_dict(self) -> dict:
         return {"last_loss": self.last_loss}
@@ -34,27 +76,28 @@ class SegmentationTask(Task):
 
     def epoch_batches(self, epoch: int):
         # batch k of the run is a pure function of (seed, k, rank): nothing to checkpoint
-        start, stop = epoch * self.r.iters, min((epoch + 1) * self.r.iters, self.r.total_steps)
+        s = self.s
+        start, stop = epoch * s.iters_per_epoch, min((epoch + 1) * s.iters_per_epoch, s.total_steps)
         rank = get_rank()
         return (self.sampler.batch(k, rank) for k in range(start, stop))
 
     def training_step(self, model, batch, step: int) -> StepOutput:
-        img, lab = (t.to(self.r.device, non_blocking=True) for t in batch)   # (B, C, *P), (B, 1, *P)
+        img, lab = (t.to(self.device, non_blocking=True) for t in batch)   # (B, C, *P), (B, 1, *P)
         out = model(img)
-        loss = self.r.loss_fn(out, lab)
+        loss = self.loss_fn(out, lab)
         self.last_loss = float(loss.detach())
         return StepOutput(loss, work=float(lab.numel()))
 
     def _evaluate(self, model, cases) -> dict:
-        e = self.r.cfg.eval
-        return evaluate_cases(model, cases, self.r.patch, self.r.num_classes, hd95=bool(e.hd95), overlap=float(e.overlap),
-                              mode=e.mode, sw_batch_size=int(e.sw_batch_size), tta=bool(e.tta), amp=self.r.amp_on)
+        e = self.s.eval
+        return evaluate_cases(model, cases, self.s.patch_size, self.data.num_classes, hd95=e.hd95, overlap=e.overlap,
+                              mode=e.mode, sw_batch_size=e.sw_batch_size, tta=e.tta, amp=self.s.amp)
 
     def evaluate(self, model, step: int) -> dict:
-        """Validation subjects (rank 0): mean Dice and, per class, Dice / HD95 mm."""
-        if not is_main_process() or not self.r.val_cases or not bool(self.r.cfg.eval.get("validate", True)):
+        """Validation subjects (rank 0): mean Dice and HD95 mm."""
+        if not is_main_process() or not self.data.val or not self.s.eval.validate:
             return {}
-        ev = self._evaluate(model, self.r.val_cases)
+        ev = self._evaluate(model, self.data.val)
         out = {"val_mean_dice": ev["mean_dice"], "val_missed": ev["missed"], "val_spurious": ev["spurious"]}
         if ev["mean_hd95"] is not None:
             out["val_mean_hd95_mm"] = ev["mean_hd95"]
@@ -64,8 +107,9 @@ class SegmentationTask(Task):
         """Test subjects (or validation ones when no test split), counts, FLOPs, model_final.pt (rank 0)."""
         if not is_main_process():
             return {}
-        r, e = self.r, self.r.cfg.eval
-        model = r.model
+        s, d = self.s, self.data
+        model = loop.module
+        model = getattr(model, "module", model)         # DDP wrapper -> the network
         sp = loop.sparsity
         masks = sp.parameter_masks() if sp is not None else None
         params = count_parameters(model, masks)
@@ -73,25 +117,27 @@ class SegmentationTask(Task):
         out = {"params_total": params["total"], "params_unmasked": params["unmasked"], "params_nonzero": params["nonzero"],
                "params_masked_out": params["masked_out"], "density": sp.density() if sp is not None else 1.0,
                "dead_channels": dead["dead"], "dead_channel_fraction": dead["fraction"],
-               "fusion_output_channels": dead["channels"], "labels": {str(k): v for k, v in r.dataset.labels.items()},
+               "fusion_output_channels": dead["channels"], "labels": {str(k): v for k, v in d.labels.items()},
                "final_loss": self.last_loss}
-        if e.count_flops:
+        if s.eval.count_flops:
             was = model.training
-            x = torch.zeros(1, r.in_channels, *r.patch, device=r.device)
+            x = torch.zeros(1, d.in_channels, *s.patch_size, device=self.device)
             fl = count_flops(model, x, densities=sp.densities() if sp is not None else None)
             model.train(was)
             out.update(flops_dense=fl["dense"], flops_sparse=fl["sparse"])
-        cases = r.test_cases or r.val_cases
+        cases = d.test or d.val
         if cases:
             t0 = time.perf_counter()
             ev = self._evaluate(model, cases)
-            out.update(eval_split="test" if r.test_cases else "val", eval_cases=[c["name"] for c in cases],
+            out.update(eval_split="test" if d.test else "val", eval_cases=[c["name"] for c in cases],
                        dice=ev["dice"], mean_dice=ev["mean_dice"], hd95_mm=ev["hd95"], mean_hd95_mm=ev["mean_hd95"],
+                       hd95_nan_dropped_mm=ev["hd95_nan_dropped"], mean_hd95_nan_dropped_mm=ev["mean_hd95_nan_dropped"],
                        asd_mm=ev["asd"], mean_asd_mm=ev["mean_asd"], missed=ev["missed"], spurious=ev["spurious"],
                        missed_per_class=ev["missed_per_class"],
                        infer_s_per_volume=(time.perf_counter() - t0) / len(cases))
-            r.last_preds, r.last_eval_cases = ev["preds"], cases
-        atomic_torch_save(r.run_dir / "model_final.pt", {
-            "model": model.state_dict(), "model_cfg": r.model_cfg, "in_channels": r.in_channels,
-            "num_classes": r.num_classes, "labels": dict(r.dataset.labels), "patch_size": r.patch, "preprocess": r.pre_kw})
+            self.last_preds = ev["preds"]
+        atomic_torch_save(self.run_dir / MODEL_FILE, {
+            "model": model.state_dict(), "model_cfg": dict(s.model_cfg), "in_channels": d.in_channels,
+            "num_classes": d.num_classes, "labels": dict(d.labels), "patch_size": list(s.patch_size),
+            "preprocess": dict(s.preprocess)})
         return out

@@ -46,15 +46,18 @@ class DecathlonDataset:
         return max(self.labels) + 1
 
 
-def _resolve(root: Path, rel: str, what: str = "dataset.json entry") -> Path:
-    """A file named in dataset.json; the Decathlon format names files relative to the dataset folder, so an
-    absolute path or one that climbs out of the folder is refused (naming the entry)."""
-    return resolve_inside(root, rel, what=f"{root / 'dataset.json'}: {what}")
+def _resolve(root: Path, rel: str | Path, what: str = "dataset.json entry", *, allow_symlinks: bool = False) -> Path:
+    """A file named in dataset.json (or found in its folders); the Decathlon format names files relative to the
+    dataset folder, so an absolute path, one that climbs out of the folder, or (unless ``allow_symlinks``,
+    ``data.allow_symlinks``) a symlink that leads out of it is refused, naming the entry."""
+    return resolve_inside(root, rel, what=f"{root / 'dataset.json'}: {what}", allow_symlinks=allow_symlinks)
 
 
-def load_dataset_json(root: str | Path) -> DecathlonDataset:
-    """Parse ``<root>/dataset.json`` (either layout) into a :class:`DecathlonDataset`; files are not opened yet."""
+def load_dataset_json(root: str | Path, *, allow_symlinks: bool = False) -> DecathlonDataset:
+    """Parse ``<root>/dataset.json`` (either layout) into a :class:`DecathlonDataset`; files are not opened yet.
+    Every file must lie inside ``root`` after symlinks are followed, unless ``allow_symlinks``."""
     root = Path(root)
+    sl = dict(allow_symlinks=bool(allow_symlinks))
     path = root / "dataset.json"
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root {root} is not a directory (data.root must hold dataset.json, imagesTr/, labelsTr/)")
@@ -81,7 +84,7 @@ def load_dataset_json(root: str | Path) -> DecathlonDataset:
         for k, item in enumerate(meta["training"]):
             if not isinstance(item, dict) or "image" not in item or "label" not in item:
                 raise ValueError(f"{path}: training[{k}] must be {{'image': ..., 'label': ...}}, got {item!r}")
-            img = _resolve(root, item["image"], f"training[{k}].image")
+            img = _resolve(root, item["image"], f"training[{k}].image", **sl)
             # nnU-Net v1 lists "x.nii.gz" but stores x_0000.nii.gz, ... per channel
             imgs = [img]
             if not img.exists():
@@ -89,10 +92,12 @@ def load_dataset_json(root: str | Path) -> DecathlonDataset:
                 ext = "".join(img.suffixes)
                 per = [img.with_name(f"{stem}_{c:04d}{ext}") for c in range(num_channels)]
                 if all(p.exists() for p in per):
-                    imgs = per
-            training.append(Case(_case_name(img), imgs, _resolve(root, item["label"], f"training[{k}].label")))
-        test = [Case(_case_name(_resolve(root, t if isinstance(t, str) else t["image"])),
-                     [_resolve(root, t if isinstance(t, str) else t["image"])]) for t in meta.get("test", [])]
+                    imgs = [_resolve(root, p.relative_to(root), f"training[{k}].image channel {p.name}", **sl) for p in per]
+            training.append(Case(_case_name(img), imgs, _resolve(root, item["label"], f"training[{k}].label", **sl)))
+        test = []
+        for t in meta.get("test", []):
+            p = _resolve(root, t if isinstance(t, str) else t["image"], "test entry", **sl)
+            test.append(Case(_case_name(p), [p]))
     else:  # nnU-Net v2: scan folders
         ending = meta.get("file_ending", ".nii.gz")
         img_dir, lab_dir = root / "imagesTr", root / "labelsTr"
@@ -101,7 +106,9 @@ def load_dataset_json(root: str | Path) -> DecathlonDataset:
         training = []
         for lab in sorted(lab_dir.glob(f"*{ending}")):
             case = lab.name[: -len(ending)]
-            training.append(Case(case, [img_dir / f"{case}_{c:04d}{ending}" for c in range(num_channels)], lab))
+            imgs = [_resolve(root, Path("imagesTr") / f"{case}_{c:04d}{ending}", f"case {case} image", **sl)
+                    for c in range(num_channels)]
+            training.append(Case(case, imgs, _resolve(root, Path("labelsTr") / lab.name, f"case {case} label", **sl)))
         test = []
     if not training:
         raise ValueError(f"{path}: no training cases listed or found")
@@ -135,7 +142,8 @@ def _parse_labels(raw, path: Path) -> dict[int, str]:
 
 
 def validate_cases(ds: DecathlonDataset, cases: list[Case] | None = None, *, atol: float = 1e-3) -> None:
-    """Open every header; read label values. One ValueError/FileNotFoundError listing every bad case."""
+    """Open every header; read every label's values and every image's voxels (NaN / Inf are refused, naming the
+    case and file). One ValueError/FileNotFoundError listing every bad case."""
     import nibabel as nib
 
     cases = ds.training if cases is None else cases
@@ -154,6 +162,15 @@ def validate_cases(ds: DecathlonDataset, cases: list[Case] | None = None, *, ato
             bad.append(f"case {c.name!r}: cannot read NIfTI ({type(e).__name__}: {e})")
             continue
         ref = imgs[0]
+        dims = [(f, len(im.shape)) for f, im in zip(c.images, imgs) if len(im.shape) not in ((3, 4) if len(imgs) == 1 else (3,))]
+        if dims:
+            bad.append(f"case {c.name!r}: image {dims[0][0]} has {dims[0][1]} dimension(s); a 3-D volume is needed "
+                       f"(4-D: channels last)")
+            continue
+        nonfinite = [f for f, im in zip(c.images, imgs) if not _finite(im)]
+        if nonfinite:
+            bad.append(f"case {c.name!r}: image {nonfinite[0]} holds NaN or Inf voxels; fix or drop the case")
+            continue
         chans = len(imgs) if len(imgs) > 1 else (int(ref.shape[3]) if len(ref.shape) == 4 else 1)
         if ds.declared_channels is not None and chans != ds.declared_channels:
             bad.append(f"case {c.name!r}: {chans} image channel(s) but dataset.json declares {ds.declared_channels} modality(ies)")
@@ -169,7 +186,13 @@ def validate_cases(ds: DecathlonDataset, cases: list[Case] | None = None, *, ato
         if not np.allclose(lab.affine, ref.affine, atol=atol):
             bad.append(f"case {c.name!r}: image and label affines differ (max abs diff {np.abs(lab.affine - ref.affine).max():.4g})")
             continue
+        if len(lab.shape) != 3 and not (len(lab.shape) == 4 and lab.shape[3] == 1):
+            bad.append(f"case {c.name!r}: label {c.label} has shape {lab.shape}; a 3-D label map is needed")
+            continue
         vals = np.unique(np.asarray(lab.dataobj))
+        if not np.all(np.isfinite(vals)):
+            bad.append(f"case {c.name!r}: label {c.label} holds NaN or Inf values")
+            continue
         if not np.all(np.equal(np.mod(vals, 1), 0)):
             bad.append(f"case {c.name!r}: label holds non-integer values {vals[np.mod(vals, 1) != 0][:5].tolist()}")
             continue
@@ -180,6 +203,12 @@ def validate_cases(ds: DecathlonDataset, cases: list[Case] | None = None, *, ato
         raise FileNotFoundError(f"dataset {ds.root}: {len(missing)} case(s) with missing files:\n  " + "\n  ".join(missing))
     if bad:
         raise ValueError(f"dataset {ds.root}: {len(bad)} bad case(s):\n  " + "\n  ".join(bad))
+
+
+def _finite(img) -> bool:
+    """Whether every voxel of a nibabel image is finite (integer data always is; scaled data is checked scaled)."""
+    arr = np.asanyarray(img.dataobj)
+    return bool(np.issubdtype(arr.dtype, np.integer) or np.isfinite(arr).all())
 
 
 def split_cases(cases: list[Case], *, val_fraction: float = 0.2, val_cases: list[str] | None = None, seed: int = 0):

@@ -14,7 +14,6 @@ so train and validation never share a voxel.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +28,10 @@ MNI_LABELS = {0: "background", 1: "grey_matter", 2: "white_matter"}
 
 
 def default_cache_dir() -> Path:
-    """``$SPARSELAB_CACHE/e2enet`` or ``~/.cache/sparselab/e2enet``."""
-    base = os.environ.get("SPARSELAB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sparselab")
-    return Path(base) / "e2enet"
+    """``core.paths.cache_dir("e2enet")``: ``$SPARSELAB_CACHE/e2enet`` or ``~/.cache/sparselab/e2enet``."""
+    from core.paths import cache_dir
+
+    return cache_dir("e2enet")
 
 
 def nilearn_mni_files() -> dict[str, Path]:

@@ -31,7 +31,7 @@ def preprocess_transforms(*, pixdim: Sequence[float] | None = None, normalize: s
         raise ValueError(f"normalize={normalize!r}; valid choices: {', '.join(NORMALIZATIONS)}")
     keys = ["image", "label"] if with_label else ["image"]
     modes = ["bilinear", "nearest"] if with_label else ["bilinear"]
-    ts = [T.LoadImaged(keys, image_only=True), T.EnsureChannelFirstd(keys), T.Orientationd(keys, axcodes="RAS")]
+    ts = [T.LoadImaged(keys, image_only=True), T.EnsureChannelFirstd(keys), T.Orientationd(keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S")))]
     if pixdim is not None:
         ts.append(T.Spacingd(keys, pixdim=tuple(float(p) for p in pixdim), mode=modes))
     if crop_foreground:

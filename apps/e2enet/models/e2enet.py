@@ -16,9 +16,19 @@ from torch import nn
 
 from apps.e2enet.models.blocks import StackedBlocks
 
-__all__ = ["E2ENet", "PAPER_CHANNELS", "fusion_targets"]
+__all__ = ["E2ENet", "PAPER_CHANNELS", "fusion_targets", "patch_divisor"]
 
 PAPER_CHANNELS = (48, 96, 192, 320, 320, 320)
+
+
+def patch_divisor(levels: int, depth_pool_levels: int | None = None, depth_axis: int = 4) -> tuple[int, int, int]:
+    """(X, Y, Z) multiples a patch must be for a network of ``levels`` levels whose first ``depth_pool_levels``
+    downsamplings also halve depth (None: all): ``2 ** (levels - 1)`` in-plane, ``2 ** depth_pool_levels`` along the
+    depth axis. E2ENet and the DynUNet baseline share this pooling plan."""
+    dp = levels - 1 if depth_pool_levels is None else int(depth_pool_levels)
+    out = [2 ** (levels - 1)] * 3
+    out[depth_axis - 2] = 2 ** dp
+    return tuple(out)
 
 
 class E2ENet(nn.Module):
@@ -94,14 +104,8 @@ class E2ENet(nn.Module):
 
     @property
     def divisor(self) -> tuple[int, int, int]:
-        """Patch size along (X, Y, Z) must be a multiple of this."""
-        d = 1
-        hw = 2 ** (self.levels - 1)
-        for s in self.strides[1:]:
-            d *= s[0]
-        out = [hw, hw, hw]
-        out[self.depth_axis - 2] = d
-        return tuple(out)
+        """Patch size along (X, Y, Z) must be a multiple of this (:func:`patch_divisor`)."""
+        return patch_divisor(self.levels, sum(s[0] == 2 for s in self.strides[1:]), self.depth_axis)
 
     def _to_dhw(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, X, Y, Z) -> (B, C, D, H, W)
         if self.depth_axis == 2:

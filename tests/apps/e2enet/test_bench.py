@@ -1,28 +1,32 @@
 import pytest
+import torch
 
 from benchmarks.suites import e2enet as suite
 
 
-def test_plan_is_experiment_configs_that_compose():
-    from apps.e2enet.recipe import compose_config
+def test_plan_is_set_runs_that_compose():
+    from apps.common.hydra_config import compose
+    from core.training.experiments import load_set
 
-    assert suite.PLAN["standard"][1][:3] == ["dense", "s08", "dynunet"]        # most informative runs first
-    from apps.e2enet.recipe import CONFIG_DIR
-
-    for exp, variants in suite.PLAN.values():
-        assert (CONFIG_DIR / "experiment" / f"{exp}.yaml").is_file()
-        assert all((CONFIG_DIR / "variant" / f"{v}.yaml").is_file() and v in suite.LABELS for v in variants)
-    dyn = compose_config(["experiment=cpu_standard", "variant=dynunet"])
+    assert list(suite.PLAN["standard"][1])[:4] == ["dense", "s08", "official", "dynunet"]   # headline rows first
+    assert all(suite.PLAN["standard"][1][v] >= 5 for v in ("dense", "s08", "official", "dynunet"))
+    assert set(suite.PLAN["quick"][1]) == {"dense", "s08"} and all(n >= 2 for n in suite.PLAN["quick"][1].values())
+    for set_name, runs in suite.PLAN.values():
+        cs = load_set(suite.set_path(set_name))
+        assert cs.entry == "apps.e2enet.train" and set(runs) <= set(cs.runs) and all(v in suite.LABELS for v in runs)
+    dyn = compose("e2enet", suite.overrides_of("cpu_standard", "dynunet"))
     assert dyn.model.arch == "dynunet" and list(dyn.model.channels) == [16, 32, 32, 32, 32]
-    std = compose_config(["experiment=cpu_standard", "variant=s08"])
-    assert std.trainer.max_steps >= 400 and float(std.model.sparsity) == 0.8
-    paper = compose_config(["experiment=paper_cohort"])
+    std = compose("e2enet", suite.overrides_of("cpu_standard", "s08"))
+    assert std.trainer.max_steps >= 400 and float(std.model.sparsity) == 0.8 and std.fidelity == "paper"
+    off = compose("e2enet", suite.overrides_of("cpu_standard", "official"))
+    assert off.fidelity == "official" and off.sparse.static and off.model.shift_groups == 5 and off.model.shift_input
+    paper = compose("e2enet", ["experiment=paper_cohort"])
     assert list(paper.model.channels) == [48, 96, 192, 320, 320, 320] and paper.trainer.batch_size == 2
     assert paper.trainer.epochs * paper.train.iters_per_epoch == 250_000 and paper.sparse.update_every == 1200
 
 
 @pytest.mark.slow
-def test_smoke_suite_records_seeds_targets_and_reuses_finished_runs(tmp_path):
+def test_smoke_suite_records_seeds_targets_step_cost_and_reuses_finished_runs(tmp_path):
     from benchmarks.context import BenchContext
     from core.training import ResultsWriter, read_results
 
@@ -34,13 +38,32 @@ def test_smoke_suite_records_seeds_targets_and_reuses_finished_runs(tmp_path):
     recs = read_results(tmp_path / "r.jsonl")
     keys = {(r["variant"], r["metric"]) for r in recs}
     assert ("E2ENet S=0.8 vs dense", "params_nonzero_ratio") in keys
-    assert ("E2ENet S=0.8", "mean_hd95") in keys and ("E2ENet S=0.8", "dead_output_channels") in keys
+    assert ("E2ENet S=0.8", "mean_hd95") in keys and ("E2ENet S=0.8", "mean_hd95_nan_dropped") in keys
+    assert ("E2ENet S=0.8", "dead_output_channels") in keys
+    assert ("E2ENet S=0.8 vs official static", "mean_dice_gap") in keys
+    step = {r["metric"]: r for r in recs if r["variant"] == "E2ENet vs DynUNet training step"}
+    assert step["step_time"]["noise_floor"] > 0 and step["step_time"]["target"] == "<= 1.1"
+    assert step["peak_step_memory"]["baseline"] > 0 and step["peak_step_memory"]["target"] == "<= 1.2"
+    off = {r["variant"]: r for r in recs if r["metric"] == "params_nonzero" and "official (level-0" in r["variant"]}
+    assert {r["value"] for r in off.values()} == set(suite.OFFICIAL_COUNTS.values())
     assert (tmp_path / "plots" / "e2enet" / "headline.png").is_file()
     assert (tmp_path / "plots" / "e2enet" / "sw_inference_scaling.png").is_file()
-    summary = tmp_path / "e2enet_runs" / "cpu_smoke" / "s08" / "seed0" / "summary.json"
+    summary = suite.run_dir_of(tmp_path, "cpu_smoke", "s08", 0) / "summary.json"
     before = summary.read_bytes()
     suite.run(ctx())                                  # finished runs are reused, not retrained
     assert summary.read_bytes() == before
+
+
+def test_step_cost_memory_tracker_is_deterministic_and_the_fast_path_holds_less():
+    from apps.e2enet.loss import DeepSupervisionLoss
+
+    models = suite.step_models([4, 8, 8])
+    x, y = torch.randn(1, 1, 16, 16, 8), torch.randint(0, 3, (1, 1, 16, 16, 8))
+    loss = DeepSupervisionLoss(include_background=False, batch_dice=True)
+    peaks = {k: suite.step_peak_memory(suite._train_step(m, x, y, loss)) for k, m in models.items()}
+    again = suite.step_peak_memory(suite._train_step(models["e2enet"], x, y, loss))
+    assert peaks["e2enet"] == again > 0
+    assert peaks["e2enet"] < peaks["e2enet_reference"]
 
 
 def test_dynunet_is_a_peer_row_paired_by_seed(tmp_path):
@@ -71,7 +94,8 @@ def test_dynunet_is_a_peer_row_paired_by_seed(tmp_path):
 def test_tables_row_per_variant_with_seed_spread():
     def run(d, seed_dead):
         return {"labels": {"0": "background", "1": "grey_matter", "2": "white_matter"}, "dice": [d, d - 0.1],
-                "mean_dice": d - 0.05, "hd95_mm": [4.0, 5.0], "mean_asd_mm": 1.5, "missed": 0, "params_unmasked": 100,
+                "mean_dice": d - 0.05, "hd95_mm": [4.0, 5.0], "mean_hd95_mm": 4.5, "mean_hd95_nan_dropped_mm": 4.0,
+                "mean_asd_mm": 1.5, "missed": 0, "params_unmasked": 100,
                 "params_total": 400, "flops_sparse": 2e9, "dead_channels": seed_dead, "fusion_output_channels": 624,
                 "train_cpu_s": 10.0, "train_s": 20.0, "infer_s_per_volume": 1.0}
 
@@ -79,6 +103,7 @@ def test_tables_row_per_variant_with_seed_spread():
     row = md.splitlines()[2]
     assert row.startswith("| E2ENet S=0.8 | 0, 1 | 85.0 ± 7.1 | 75.0 ± 7.1 | 80.0 ± 7.1 |")
     assert "100 of 400" in row and "1 / 3 of 624" in row and "2.000 G" in row
+    assert "| 4.50 ± 0.00 | 4.00 ± 0.00 | 1.50 ± 0.00 |" in row and "NaN-dropped" in md.splitlines()[0]
 
 
 def test_one_seed_of_dynunet_is_not_judged_against_its_spread(tmp_path):

@@ -62,3 +62,28 @@ def test_bad_inputs_are_named():
         case_scores(lab, lab, 3, (1, 1))
     with pytest.raises(ValueError, match=r"\(1, X, Y, Z\)"):
         case_scores(lab[0], lab[0], 3, (1, 1, 1))
+
+
+def test_nan_dropped_hd95_column_follows_the_official_evaluator():
+    """The second HD95 column (nnU-Net v1 hausdorff_distance_95 with nan_for_nonexisting, nanmean): a missed or spurious
+    class is NaN and dropped from the means, where the first column counts it at the volume diagonal."""
+    lab = _maps()
+    ok = lab.clone()
+    ok[0, 2:6, 2:6, 2:7] = 1                         # class 1 one slice too deep: HD95 1 voxel = 2 mm along Z
+    missed = ok.clone()
+    missed[missed == 2] = 0                          # second case: class 2 missed
+    sp = (1.0, 1.0, 2.0)
+    a, b = case_scores(ok, lab, 3, sp), case_scores(missed, lab, 3, sp)
+    assert a["hd95_nan_dropped_mm"] == pytest.approx(a["hd95_mm"])          # both present: the same value
+    assert b["hd95_nan_dropped_mm"][0] == pytest.approx(2.0) and math.isnan(b["hd95_nan_dropped_mm"][1])
+    summ = summarize_cases([a, b])
+    worst = b["worst_mm"]
+    assert summ["hd95_mm"][1] == pytest.approx((0.0 + worst) / 2)           # counted at the diagonal
+    assert summ["hd95_nan_dropped_mm"][1] == pytest.approx(0.0)            # the missed case is dropped
+    assert summ["mean_hd95_nan_dropped_mm"] == pytest.approx((2.0 + 0.0) / 2)
+    assert summ["mean_hd95_mm"] > summ["mean_hd95_nan_dropped_mm"]
+    # a class missed in every case: NaN for that class, left out of the mean over classes
+    only = summarize_cases([b])
+    assert math.isnan(only["hd95_nan_dropped_mm"][1]) and only["mean_hd95_nan_dropped_mm"] == pytest.approx(2.0)
+    # distances off: no column
+    assert case_scores(ok, lab, 3, sp, distances=False)["hd95_nan_dropped_mm"] is None
