@@ -26,7 +26,7 @@ from apps.spa_graph.selectors.context import SelectionContext
 from apps.spa_graph.selectors.fidelity import kmeans, legacy_permutation
 from apps.spa_graph.selectors.simple import graphpart_pagerank
 
-__all__ = ["UncertaintySelector", "AgeSelector", "age_scores", "percentile", "AGE_WEIGHTS", "age_weights",
+__all__ = ["UncertaintySelector", "AgeSelector", "age_scores", "age_top", "percentile", "AGE_WEIGHTS", "age_weights",
            "warm_start_ids"]
 
 # GraphPart dataset.py lines 43-63: data.params['age'] = [alpha (entropy), beta (density), gamma (centrality)]
@@ -79,12 +79,35 @@ def _warm_model(ctx: SelectionContext, budget: int, seed: int, fidelity: str):
 def age_scores(ctx: SelectionContext, ent: np.ndarray, emb: np.ndarray, k: int, seed: int, fidelity: str,
                weights: tuple[float, float, float]) -> np.ndarray:
     """AGE's score (query.py 494-543): alpha * pct(entropy) + beta * pct(density) + gamma * pct(PageRank), with
-    density = 1 / (1 + distance to the k-means centre) for ``k`` clusters on the embedding (N, H)."""
+    density = 1 / (1 + distance to the k-means centre) for ``k`` clusters on the embedding (N, H). ``official``
+    computes it as GraphPart's code does, in float32 torch (PageRank cast to float32, ``argsort`` ranks, the
+    float32 sum), which decides near ties; ``corrected`` in float64."""
     alpha, beta, gamma = weights
     km = kmeans(emb, min(k, len(emb)), seed, fidelity)
-    dens = 1.0 / (1.0 + np.linalg.norm(emb - km.cluster_centers_[km.labels_], axis=1))   # labels_ = predict(emb)
     pr = graphpart_pagerank(ctx, fidelity)
+    if fidelity == "official":
+        x = torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32))
+        entropy = torch.as_tensor(ent, dtype=torch.float32).clone()
+        page = torch.tensor(pr, dtype=torch.float32)
+        centres = torch.tensor(km.cluster_centers_[km.predict(emb)], dtype=x.dtype)
+        density = 1 / (1 + torch.linalg.norm(x - centres, dim=1))
+        pct = torch.arange(len(x), dtype=torch.float32) / len(x)
+        for t in (density, entropy, page):                 # query.py 530-536
+            t[t.argsort(descending=False)] = pct
+        return (alpha * entropy + beta * density + gamma * page).numpy()
+    dens = 1.0 / (1.0 + np.linalg.norm(emb - km.cluster_centers_[km.labels_], axis=1))   # labels_ = predict(emb)
     return alpha * percentile(ent) + beta * percentile(dens) + gamma * percentile(pr)
+
+
+def age_top(ctx: SelectionContext, score: np.ndarray, k: int, start: np.ndarray, fidelity: str) -> np.ndarray:
+    """The ``k`` best scores outside the warm start: ``official`` as query.py 540-542 (labelled scores set to 0,
+    ``torch.topk``; non-candidates, which GraphPart has none of, to -inf), ``corrected`` ties by smaller id."""
+    if fidelity != "official":
+        return ctx.top_k(score, k, exclude=start)
+    s = torch.from_numpy(np.array(score, dtype=np.float32))
+    s[torch.from_numpy(~ctx.candidates)] = -float("inf")
+    s[torch.as_tensor(start, dtype=torch.long)] = 0
+    return torch.topk(s, k=k).indices.numpy().astype(np.int64)
 
 
 class UncertaintySelector(Selector):
@@ -112,4 +135,4 @@ class AgeSelector(Selector):
         start, ent, emb = _warm_model(ctx, budget, seed, self.fidelity)
         k = budget - len(start)
         score = age_scores(ctx, ent, emb, k, seed, self.fidelity, age_weights(ctx.data.name))
-        return np.concatenate([start, ctx.top_k(score, k, exclude=start)])
+        return np.concatenate([start, age_top(ctx, score, k, start, self.fidelity)])

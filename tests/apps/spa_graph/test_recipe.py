@@ -174,3 +174,27 @@ def test_cli_run_leaves_only_its_run_folder_and_ends_with_a_summary_line(tmp_pat
     assert sorted(f.name for f in tmp_path.iterdir()) == ["outputs"]
     last = p.stdout.strip().splitlines()[-1]
     assert last.startswith(f"[spa] finished: run folder outputs/spa_graph/{run.name}") and "next:" in last
+
+
+@pytest.mark.slow
+def test_a_spa_set_runs_through_the_comparison_driver(tmp_path, monkeypatch):
+    """``sparselab run SET``: one process per (run, seed), seeds via ``seed``, folders via ``run_dir``; a finished run
+    is read back, not rerun; the report reads the per-seed rows of every run."""
+    from apps.spa_graph import report
+    from core.training.experiments import load_set, run_set
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    sf = tmp_path / "set.yaml"
+    sf.write_text("entry: apps.spa_graph.train\nseeds: [0, 1]\nseed_key: seed\nrun_dir_key: run_dir\n"
+                  "common: [preset=quick, epochs=2, seeds=1, plot=false, budget=4]\n"
+                  "runs:\n  official: [methods=paper]\n  corrected: [methods=baselines, fidelity=corrected]\n")
+    recs = run_set(load_set(sf), tmp_path / "out")
+    assert {(r["run"], r["seed"]) for r in recs} == {(a, s) for a in ("official", "corrected") for s in (0, 1)}
+    assert all(r["summary"]["status"] == "finished" for r in recs)
+    again = run_set(load_set(sf), tmp_path / "out", log=lambda m: pytest.fail(f"rerun: {m}") if "done in" in m else None)
+    assert len(again) == 4
+    data = report.collect(sorted((tmp_path / "out").glob("*/seed*/results.jsonl")))
+    cells = data[("gcn", "sbm")]
+    assert set(cells[(4, "random", "official")]["macro_f1"]) == {0, 1}
+    assert set(cells[(4, "random", "corrected")]["macro_f1"]) == {0, 1}
+    assert "vs best official baseline" in report.render(data)
