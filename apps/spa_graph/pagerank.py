@@ -107,16 +107,19 @@ def _out_weights(indptr, data, out):              # (N+1,), (nnz,) weights or em
 @numba.njit(parallel=True)
 def _pull(indptr, indices, data, y, inv, x, c1, d, c2, bounds, x_new, y_new, err):
     # one iteration on a symmetric matrix: x_new[v] = d * (sum_u w_uv y[u] + c1) + c2, y = x * inv
+    # (unsigned loop counters and ids: numba adds a negative-index wrap-around test to every signed index,
+    # which costs ~40 % of this gather-bound loop)
     for b in numba.prange(len(bounds) - 1):          # loop over fixed row blocks
         e = 0.0
-        for v in range(bounds[b], bounds[b + 1]):
+        for v in range(np.uint64(bounds[b]), np.uint64(bounds[b + 1])):
             s = 0.0
+            lo, hi = np.uint64(indptr[v]), np.uint64(indptr[v + np.uint64(1)])
             if len(data) == 0:
-                for j in range(indptr[v], indptr[v + 1]):
-                    s += y[indices[j]]
+                for j in range(lo, hi):
+                    s += y[np.uint64(indices[j])]
             else:
-                for j in range(indptr[v], indptr[v + 1]):
-                    u = indices[j]
+                for j in range(lo, hi):
+                    u = np.uint64(indices[j])
                     s += (inv[u] * float(data[j])) * x[u]
             xv = d * (s + c1) + c2
             x_new[v] = xv
@@ -130,14 +133,15 @@ def _cg_matvec(indptr, indices, data, dm, q, p, d, bounds, ap, part):
     # ap = (I - d D^-1/2 A D^-1/2) p with q = dm * p; part[b] = block's share of p . ap
     for b in numba.prange(len(bounds) - 1):
         acc = 0.0
-        for v in range(bounds[b], bounds[b + 1]):
+        for v in range(np.uint64(bounds[b]), np.uint64(bounds[b + 1])):
             s = 0.0
+            lo, hi = np.uint64(indptr[v]), np.uint64(indptr[v + np.uint64(1)])
             if len(data) == 0:
-                for j in range(indptr[v], indptr[v + 1]):
-                    s += q[indices[j]]
+                for j in range(lo, hi):
+                    s += q[np.uint64(indices[j])]
             else:
-                for j in range(indptr[v], indptr[v + 1]):
-                    s += float(data[j]) * q[indices[j]]
+                for j in range(lo, hi):
+                    s += float(data[j]) * q[np.uint64(indices[j])]
             a = p[v] - d * (dm[v] * s)
             ap[v] = a
             acc += p[v] * a

@@ -134,30 +134,33 @@ def _common_counts(indptr, indices, bounds, out):   # (N+1,), (nnz,), (B+1,) -> 
 
 @numba.njit(parallel=True)
 def _mark_counts(indptr, indices, bounds, marks, out):   # marks (T, N) uint8 zeros -> out (nnz,) int32
+    # unsigned loop counters and ids in the inner loops: numba tests every signed index for wrap-around
+    one = np.uint64(1)
     for b in numba.prange(len(bounds) - 1):              # loop over row blocks (threads take blocks)
         mark = marks[numba.get_thread_id()]
         for u in range(bounds[b], bounds[b + 1]):
-            a0, a1 = indptr[u], indptr[u + 1]
-            du = a1 - a0
+            a0, a1 = np.uint64(indptr[u]), np.uint64(indptr[u + 1])
+            du = indptr[u + 1] - indptr[u]
             for j in range(a0, a1):
-                mark[indices[j]] = 1
+                mark[np.uint64(indices[j])] = 1
             for j in range(a0, a1):                      # edges whose lower-ranked end is v: scan v's row
-                v = indices[j]
-                b0, b1 = indptr[v], indptr[v + 1]
-                dv = b1 - b0
-                if dv > du or (dv == du and v > u):
+                vi = indices[j]
+                v = np.uint64(vi)
+                b0, b1 = np.uint64(indptr[v]), np.uint64(indptr[v + one])
+                dv = indptr[v + one] - indptr[v]
+                if dv > du or (dv == du and vi > u):
                     continue
                 c = 0
                 p = b0
                 for k in range(b0, b1):
                     w = indices[k]
-                    c += mark[w]
+                    c += mark[np.uint64(w)]
                     if w == u:
                         p = k
                 out[j] = c
                 out[p] = c
             for j in range(a0, a1):
-                mark[indices[j]] = 0
+                mark[np.uint64(indices[j])] = 0
 
 
 COUNT_METHODS = ("mark", "merge")
@@ -180,12 +183,13 @@ def common_counts(graph, method: str = "mark") -> np.ndarray:
 
 @numba.njit(parallel=True)
 def _edge_sigma(indptr, indices, counts, bounds, out):   # -> out (nnz,) float64 sigma per entry
+    one = np.uint64(1)
     for b in numba.prange(len(bounds) - 1):
         for u in range(bounds[b], bounds[b + 1]):
             du = indptr[u + 1] - indptr[u]
-            for j in range(indptr[u], indptr[u + 1]):
-                v = indices[j]
-                out[j] = _sigma(counts[j], du, indptr[v + 1] - indptr[v])
+            for j in range(np.uint64(indptr[u]), np.uint64(indptr[u + 1])):
+                v = np.uint64(indices[j])
+                out[j] = _sigma(counts[j], du, indptr[v + one] - indptr[v])
 
 
 def edge_sigma(graph, counts: np.ndarray | None = None) -> np.ndarray:
@@ -200,13 +204,14 @@ def edge_sigma(graph, counts: np.ndarray | None = None) -> np.ndarray:
 
 @numba.njit(parallel=True)
 def _cores(indptr, indices, counts, thr, need, bounds, core):   # -> core (N,) bool: eps-neighbours >= need
+    one = np.uint64(1)
     for b in numba.prange(len(bounds) - 1):
         for u in range(bounds[b], bounds[b + 1]):
             du = indptr[u + 1] - indptr[u]
             k = 0
-            for j in range(indptr[u], indptr[u + 1]):
-                v = indices[j]
-                if _sigma(counts[j], du, indptr[v + 1] - indptr[v]) >= thr:
+            for j in range(np.uint64(indptr[u]), np.uint64(indptr[u + 1])):
+                v = np.uint64(indices[j])
+                if _sigma(counts[j], du, indptr[v + one] - indptr[v]) >= thr:
                     k += 1
             core[u] = k >= need
 
@@ -232,6 +237,7 @@ def _union(parent, a, b):                # the smaller root becomes the root
 @numba.njit(parallel=True)
 def _forests(indptr, indices, counts, thr, core, parts, parents):   # parents (P, N): one forest per part
     n = len(indptr) - 1
+    one = np.uint64(1)
     for p in numba.prange(len(parts) - 1):           # loop over node ranges, each with its own forest
         par = parents[p]
         for x in range(n):
@@ -240,10 +246,11 @@ def _forests(indptr, indices, counts, thr, core, parts, parents):   # parents (P
             if not core[u]:
                 continue
             du = indptr[u + 1] - indptr[u]
-            for j in range(indptr[u], indptr[u + 1]):
-                v = indices[j]
-                if v > u and core[v] and _sigma(counts[j], du, indptr[v + 1] - indptr[v]) >= thr:
-                    _union(par, u, v)
+            for j in range(np.uint64(indptr[u]), np.uint64(indptr[u + 1])):
+                vi = indices[j]
+                v = np.uint64(vi)
+                if vi > u and core[v] and _sigma(counts[j], du, indptr[v + one] - indptr[v]) >= thr:
+                    _union(par, np.int64(u), np.int64(vi))
 
 
 @numba.njit
@@ -271,6 +278,7 @@ def _merge_and_number(parents, core, labels):   # forests -> labels (N,) int64, 
 
 @numba.njit(parallel=True)
 def _borders_and_hubs(indptr, indices, counts, thr, core, core_labels, bounds, labels, roles):
+    one = np.uint64(1)
     for b in numba.prange(len(bounds) - 1):
         for u in range(bounds[b], bounds[b + 1]):
             if core[u]:
@@ -279,10 +287,10 @@ def _borders_and_hubs(indptr, indices, counts, thr, core, core_labels, bounds, l
             du = indptr[u + 1] - indptr[u]
             best_s = -1.0
             best_l = -1
-            for j in range(indptr[u], indptr[u + 1]):          # the most similar core among eps-neighbours
-                v = indices[j]
+            for j in range(np.uint64(indptr[u]), np.uint64(indptr[u + 1])):   # the most similar core
+                v = np.uint64(indices[j])
                 if core[v]:
-                    s = _sigma(counts[j], du, indptr[v + 1] - indptr[v])
+                    s = _sigma(counts[j], du, indptr[v + one] - indptr[v])
                     if s >= thr:
                         lv = core_labels[v]
                         if s > best_s or (s == best_s and lv < best_l):
@@ -302,8 +310,8 @@ def _hubs(indptr, indices, labels, bounds, roles):   # non-members adjacent (any
             if labels[u] >= 0:
                 continue
             first = -1
-            for j in range(indptr[u], indptr[u + 1]):
-                lv = labels[indices[j]]
+            for j in range(np.uint64(indptr[u]), np.uint64(indptr[u + 1])):
+                lv = labels[np.uint64(indices[j])]
                 if lv >= 0:
                     if first < 0:
                         first = lv
