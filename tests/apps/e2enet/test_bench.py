@@ -43,6 +43,7 @@ def test_smoke_suite_records_seeds_targets_step_cost_and_reuses_finished_runs(tm
     assert ("E2ENet S=0.8 vs official static", "mean_dice_gap") in keys
     step = {r["metric"]: r for r in recs if r["variant"] == "E2ENet vs DynUNet training step"}
     assert step["step_time"]["noise_floor"] > 0 and step["step_time"]["target"] == "<= 1.1"
+    assert step["step_time"]["verdict"] == "not judged"                          # smoke sizes
     assert step["peak_step_memory"]["baseline"] > 0 and step["peak_step_memory"]["target"] == "<= 1.2"
     off = {r["variant"]: r for r in recs if r["metric"] == "params_nonzero" and "official (level-0" in r["variant"]}
     assert {r["value"] for r in off.values()} == set(suite.OFFICIAL_COUNTS.values())
