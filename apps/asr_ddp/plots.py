@@ -26,8 +26,8 @@ def plot_wer_vs_time(histories: dict[str, list], path: str | Path, title: str = 
                     label=name if j == 0 else None)
     if ylim is not None:
         ax.set_ylim(0, ylim)
-    return _finish(fig, ax, path, "training CPU time (s)" if x_key == "train_cpu_s" else "training wall-clock (s)",
-                   "dev WER (%)", title)
+    xlabel = {"train_cpu_s": "training CPU time (s)", "step": "optimizer steps"}.get(x_key, "training wall-clock (s)")
+    return _finish(fig, ax, path, xlabel, "dev WER (%)", title)
 
 
 def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str | None = None, legend_size: int = 8) -> Path:

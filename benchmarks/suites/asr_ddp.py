@@ -245,9 +245,13 @@ if __name__ == "__main__":
     from apps.asr_ddp.report import load_results, summarise
     from apps.asr_ddp.plots import plot_chunk_sweep, plot_wer_vs_time
 
-    results = load_results(sys.argv[1])
-    plot_chunk_sweep(results, Path(sys.argv[1]) / "chunk_sweep.png")
+    folder = Path(sys.argv[1])
+    results = load_results(folder)
+    plot_chunk_sweep(results, folder / "chunk_sweep.png")
     print(tables(results, summarise(results)))
-    seed0 = {n: r[min(r)]["dev_curve"] for n, r in sorted(results.items(), key=lambda kv: kv[0] != "full")}
-    plot_wer_vs_time(seed0, Path(sys.argv[1]) / "dev_wer_vs_cpu.png", x_key="train_cpu_s",
-                     title=f"{Path(sys.argv[1]).name}: dev WER vs training CPU (lowest seed)")
+    ordered = dict(sorted(results.items(), key=lambda kv: kv[0] != "full"))
+    every = {n: [r[s]["dev_curve"] for s in sorted(r)] for n, r in ordered.items()}
+    plot_wer_vs_time(every, folder / "dev_wer_vs_cpu.png", x_key="train_cpu_s", ylim=40,
+                     title=f"{folder.name}: dev WER vs training CPU s, every seed")
+    plot_wer_vs_time(every, folder / "dev_wer_vs_step.png", x_key="step", ylim=40,
+                     title=f"{folder.name}: dev WER vs optimizer steps, every seed")
