@@ -236,6 +236,22 @@ def tables(res: dict, table: dict) -> str:
 
     lines = [format_table(table), "| target | measured (mean [95% interval], paired by seed) | verdict |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {v} |" for t, m, v in verdicts(res)]
+    dec = {n: [r["decorrelation"] for _, r in sorted(runs.items()) if "spearman_position_score" in
+               r.get("decorrelation", {})] for n, runs in res.items()}
+    dec = {n: d for n, d in dec.items() if d}
+    if dec:
+        lines += ["", "First pruned epoch of the score policies: Spearman(position in the warm-up epoch, score) for the "
+                  "warm-up's training losses and for the scores selected by (after the scoring pass), and the kept "
+                  "fraction of each quarter of the warm-up epoch (per seed; target |rho| <= 0.1, quarters within "
+                  "±0.05 of the kept fraction):", "",
+                  "| variant | rho, warm-up losses | rho, selected by | kept fraction | kept by quarter (1st-4th) |",
+                  "|---|---|---|---|---|"]
+        for n, ds in dec.items():
+            before = " / ".join(f"{d.get('spearman_position_score_before_pass', float('nan')):+.2f}" for d in ds)
+            after = " / ".join(f"{d['spearman_position_score']:+.3f}" for d in ds)
+            kept = " / ".join(f"{d['kept_fraction']:.3f}" for d in ds)
+            quarters = "; ".join(" ".join(f"{q:.2f}" for q in d["kept_by_quarter"]) for d in ds)
+            lines.append(f"| {n} | {before} | {after} | {kept} | {quarters} |")
     return "\n".join(lines) + "\n"
 
 
