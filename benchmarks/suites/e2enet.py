@@ -29,7 +29,6 @@ the paper's table, for both fidelities. A comparison with DynUNet is judged only
 """
 from __future__ import annotations
 
-import copy
 import statistics
 from pathlib import Path
 
@@ -292,45 +291,21 @@ def _peer_rows(ctx, res: dict, dice: dict, base: str, common) -> None:
 
 # ---------------------------------------------------------------------------- the training step against DynUNet
 def _train_step(model, x, y, loss_fn):
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.99, nesterov=True)
+    from apps.e2enet.profile_step import train_step
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        opt.step()
-
-    return step
+    return train_step(model, x, y, loss_fn)
 
 
 def step_peak_memory(step) -> int:
-    """Peak bytes of tensors alive during one call of ``step`` (``torch.distributed._tools.mem_tracker.MemTracker``:
-    every tensor storage created or touched, parameters, gradients, optimizer state, activations, temporaries), after
-    one warm-up call; deterministic (it counts tensors, not the allocator), so a ratio needs no repeats."""
-    import warnings
+    from apps.e2enet.profile_step import step_peak_memory as peak
 
-    from torch.distributed._tools.mem_tracker import MemTracker
-
-    step()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mt = MemTracker()
-        with mt:
-            step()
-        snap = mt.get_tracker_snapshot("peak")
-    return int(sum(v.get("Total", 0) for v in snap.values()))
+    return peak(step)
 
 
 def step_models(widths, num_classes: int = 3, deep_supervision: int = 3):
-    """E2ENet (fast path), E2ENet's reference path (the same weights) and DynUNet at the same widths."""
-    from apps.e2enet.models import E2ENet, nnunet_dynunet
+    from apps.e2enet.profile_step import step_models as models
 
-    deep_supervision = min(deep_supervision, len(widths) - 1)
-    torch.manual_seed(0)
-    e2e = E2ENet(1, num_classes, widths, deep_supervision=deep_supervision)
-    ref = copy.deepcopy(e2e)
-    ref.set_fast(False)
-    dyn = nnunet_dynunet(1, num_classes, widths, deep_supervision=deep_supervision)
-    return {"e2enet": e2e, "e2enet_reference": ref, "dynunet": dyn}
+    return models(widths, num_classes, deep_supervision)
 
 
 def _step_cost(ctx, device: str) -> None:

@@ -123,3 +123,12 @@ def test_one_seed_of_dynunet_is_not_judged_against_its_spread(tmp_path):
     suite._targets(ctx, {"dense": {0: run(0.70), 1: run(0.72)}, "dynunet": {0: run(0.76), 1: run(0.80)}}, [0, 1])
     gap2 = [r for r in ctx.records if r["metric"] == "mean_dice_gap"][-1]
     assert gap2["verdict"] in ("met", "missed", "within noise")
+
+
+def test_profile_step_writes_an_operator_table_and_memory_by_kind():
+    from apps.e2enet.profile_step import profile_steps, render
+
+    res = profile_steps(rounds=1, widths=[4, 8, 8], patch=(16, 16, 8), batch=1)
+    md = render(res)
+    assert "| operator | e2enet | e2enet_reference | dynunet |" in md and "aten::convolution_backward" in md
+    assert res["peak_mib"]["e2enet"]["Total"] < res["peak_mib"]["e2enet_reference"]["Total"]
