@@ -224,3 +224,23 @@ def test_two_rank_gloo_training_stays_in_sync(tiny_dataset, tmp_path):
     res = run_distributed(_ddp_worker, 2, str(tiny_dataset), str(tmp_path / "ddp"))
     assert res[0][0] == res[1][0] and res[0][1] == res[1][1] and res[0][2] == res[1][2]
     assert (tmp_path / "ddp" / "summary.json").is_file()
+
+
+def test_official_variants_train_through_the_loop(tiny_dataset, tmp_path):
+    """variant=official keeps its random kernel mask for the whole run; variant=official_dynamic (same seed, so the
+    same initial mask) updates it with the official arithmetic; both shift the input through 5 groups and hold the
+    level-0 convs at 0.2."""
+    from apps.e2enet.dsff import level0_convs
+
+    common = ["trainer.epochs=2", "eval.count_flops=false", "data.val_cases=[case_c]", "model.channels=[8,16,16]"]
+    st = Recipe(_cfg(tiny_dataset, tmp_path / "s", "variant=official", *common))
+    s = st.run()
+    assert s["variant"] == "e2enet_S0.8_official_static" and st.model.shift_input and st.model.encoder[0][0].shift_groups == 5
+    assert st.sparsity.grow == "none" and st.sparsity.step_count == 4
+    dens = st.sparsity.densities()
+    lv0 = level0_convs(list(dens))
+    assert lv0 and all(abs(dens[n] - 0.2) < 0.05 for n in lv0)
+    dy = Recipe(_cfg(tiny_dataset, tmp_path / "d", "variant=official_dynamic", *common))
+    s2 = dy.run()
+    assert s2["variant"] == "e2enet_S0.8_official_dsff" and dy.sparsity.step_count == 4
+    assert any(not torch.equal(st.sparsity.masks[n], dy.sparsity.masks[n]) for n in dy.sparsity.names)
