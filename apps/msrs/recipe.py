@@ -237,13 +237,22 @@ class Recipe:
                   end_step=end if grow != "none" else None,
                   drop_fraction=Cosine(sp.drop_start, sp.drop_end, end) if grow != "none" else 0.0)
         if sp.init == "given":
+            # a random mask with exactly the given per-layer densities (a layer the MSRS-S mask emptied stays empty),
+            # then the engine's own prune-and-regrow (SET / RigL) or nothing (static)
             from core.sparse.targets import select_parameters
 
-            names = list(select_parameters(model, targets))
-            if len(names) != len(sp.layer_densities):
+            chosen = select_parameters(model, targets)
+            if len(chosen) != len(sp.layer_densities):
                 raise ValueError(f"sparse.layer_densities has {len(sp.layer_densities)} entries but the {s.mode} model "
-                                 f"has {len(names)} target layers ({names[0]} ... {names[-1]})")
-            return DynamicSparsity(model, 1.0, densities=dict(zip(names, sp.layer_densities)), **kw)
+                                 f"has {len(chosen)} target layers ({next(iter(chosen))} ...)")
+            g = torch.Generator().manual_seed(s.seed)
+            masks = {}
+            for (name, t), d in zip(chosen.items(), sp.layer_densities):
+                n = math.prod(t.shape)
+                keep = torch.zeros(n, dtype=torch.bool)
+                keep[torch.randperm(n, generator=g)[:int(round(d * n))]] = True
+                masks[name] = keep.view(t.shape).to(t.param.device)
+            return DynamicSparsity.from_masks(model, masks, **{k: v for k, v in kw.items() if k != "targets"})
         return DynamicSparsity(model, sp.density, init=sp.init, **kw)
 
     # ------------------------------------------------------------------ run

@@ -311,11 +311,11 @@ def _read_sparse(r: ConfigReader) -> SparseSettings:
     given = r.get("sparse.layer_densities")
     if given is not None:
         if not isinstance(given, (list, tuple)) or not given:
-            raise ConfigError(f"sparse.layer_densities={given!r} must be null or a list of densities in (0, 1]")
+            raise ConfigError(f"sparse.layer_densities={given!r} must be null or a list of densities in [0, 1]")
         given = tuple(r.list("sparse.layer_densities", item="float", low=0.0))
-        bad = [d for d in given if not 0.0 < d <= 1.0]
+        bad = [d for d in given if not 0.0 <= d <= 1.0]
         if bad:
-            raise ConfigError(f"sparse.layer_densities: {bad[:3]} outside (0, 1]")
+            raise ConfigError(f"sparse.layer_densities: {bad[:3]} outside [0, 1]")
     # one of the two decides the allocation, never both (a given allocation has its own overall density); that
     # init=given has its list is checked by the recipe for the methods that use it (a set hands it over)
     if init == "given" and density is not None:

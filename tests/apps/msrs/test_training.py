@@ -299,3 +299,23 @@ def test_recipe_msrs_s_switches_and_resumes_exactly(grid_corpus, tmp_path, resum
     assert again["test_wer"] == res["test_wer"] and again["steps"] == 6
     with pytest.raises(ValueError, match="msrs.lam"):
         Recipe(_cfg(grid_corpus, a, *over[:-2], "msrs.lam=5", "model.dropout=0.1")).run()
+
+
+def test_baselines_take_msrs_s_learned_per_layer_densities(grid_corpus, tmp_path):
+    """static / SET / RigL with sparse.init=given: a random mask with exactly MSRS-S's per-layer densities (a layer
+    the learned mask emptied stays empty), handed over as the list a set's `needs` writes."""
+    a = Recipe(_cfg(grid_corpus, tmp_path / "a", "mode=vsr", "experiment=msrs_s", "trainer.max_steps=4",
+                    "msrs.mask_lr=1.0", "msrs.window=3", "msrs.tol=1.0", "test_snrs=[clean]", "eval.max_val=2")).run()
+    dens = list(a["layer_densities_list"])
+    dens[0], dens[1] = 0.0, 1.0
+    for method in ("static", "rigl"):
+        b = Recipe(_cfg(grid_corpus, tmp_path / method, "mode=vsr", f"experiment={method}", "sparse.init=given",
+                        "sparse.density=null", f"sparse.layer_densities={dens}", "trainer.max_steps=2",
+                        "test_snrs=[clean]", "eval.max_val=2")).run()
+        got = list(b["layer_density"].values())
+        assert got[0] == 0.0 and got[1] == 1.0 and got[2:] == pytest.approx(dens[2:], abs=1e-3)
+    with pytest.raises(ValueError, match="sparse.init=given needs sparse.layer_densities"):
+        Recipe(_cfg(grid_corpus, tmp_path / "c", "experiment=static", "sparse.init=given", "sparse.density=null"))
+    with pytest.raises(ValueError, match="has 2 entries but the vsr model has"):
+        Recipe(_cfg(grid_corpus, tmp_path / "d", "mode=vsr", "experiment=static", "sparse.init=given",
+                    "sparse.density=null", "sparse.layer_densities=[0.5,0.5]", "test_snrs=[clean]")).run()
