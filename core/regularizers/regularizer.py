@@ -52,6 +52,7 @@ from .stability import MaskStability
 __all__ = ["SoftMaskL1", "ALLOCATIONS"]
 
 ALLOCATIONS = ("global", "erk")
+ADAM_EPS = 1e-12
 
 
 def _positive(name: str, v) -> float:
@@ -97,7 +98,9 @@ class SoftMaskL1:
         if lr is not None and not (float(lr) > 0 and math.isfinite(float(lr))):
             raise ValueError(f"lr={lr!r} must be a positive number (the logits' Adam learning rate) or None")
         self.lr = None if lr is None else float(lr)
-        self.optimizer = None if lr is None else torch.optim.Adam(masks.parameters(), lr=self.lr)
+        # eps far below any gradient a logit gets: Adam's step is then lr * m / sqrt(v) whatever the gradients' scale
+        # (the default 1e-8 is the size of the price's pull on a logit at auto_avsr's width and would shrink it)
+        self.optimizer = None if lr is None else torch.optim.Adam(masks.parameters(), lr=self.lr, eps=ADAM_EPS)
         self._beta_schedule = Exponential(self.beta_start, self.beta_end, self.anneal_steps)
         self.step_count = 0
         self.start_step: int | None = None
