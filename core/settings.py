@@ -22,9 +22,10 @@ This module is plain Python: ``core`` never imports Hydra or OmegaConf (``tests/
 from __future__ import annotations
 
 import fnmatch
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from core.validation import check_number
 
 __all__ = ["ConfigError", "ConfigReader", "MISSING", "flatten_keys"]
 
@@ -217,21 +218,8 @@ def _plain(v: Any) -> Any:
 
 def _number(key: str, value: Any, *, integer: bool = False, low: float | None = None, high: float | None = None,
             low_open: bool = False, high_open: bool = False) -> float | int:
-    kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or value is None or isinstance(value, (Mapping, list, tuple)):
-        raise ConfigError(f"{key}={value!r} must be {kind}")
+    """``core.validation.check_number`` (the one number check), raising ``ConfigError``."""
     try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}={value!r} must be {kind}") from None
-    if not math.isfinite(v):
-        raise ConfigError(f"{key}={value!r} must be a finite number")
-    if integer:
-        if not v.is_integer():
-            raise ConfigError(f"{key}={value!r} must be {kind}")
-        v = int(v)
-    if low is not None and (v <= low if low_open else v < low):
-        raise ConfigError(f"{key}={value!r} must be {'>' if low_open else '>='} {low}")
-    if high is not None and (v >= high if high_open else v > high):
-        raise ConfigError(f"{key}={value!r} must be {'<' if high_open else '<='} {high}")
-    return v
+        return check_number(key, value, integer=integer, low=low, high=high, low_open=low_open, high_open=high_open)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None

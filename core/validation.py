@@ -98,14 +98,14 @@ def resolve_inside(root: str | os.PathLike, entry: str | os.PathLike, *, what: s
 
 
 def check_number(name: str, value, *, integer: bool = False, low: float | None = None, high: float | None = None,
-                 low_open: bool = False) -> float | int:
+                 low_open: bool = False, high_open: bool = False) -> float | int:
     """A config value that must be a number (``integer``: a whole number) within [low, high].
 
     ``train.lr=abc`` on a Hydra command line arrives as the string ``"abc"``; this turns it into
     ``ValueError: train.lr='abc' must be a number`` before any work, instead of a TypeError deep in torch.
     """
     kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, (bool, dict, list, tuple)) or value is None:
         raise ValueError(f"{name}={value!r} must be {kind}")
     try:
         v = float(value)
@@ -119,6 +119,6 @@ def check_number(name: str, value, *, integer: bool = False, low: float | None =
         v = int(v)
     if low is not None and (v <= low if low_open else v < low):
         raise ValueError(f"{name}={value!r} must be {'>' if low_open else '>='} {low}")
-    if high is not None and v > high:
-        raise ValueError(f"{name}={value!r} must be <= {high}")
+    if high is not None and (v >= high if high_open else v > high):
+        raise ValueError(f"{name}={value!r} must be {'<' if high_open else '<='} {high}")
     return v
