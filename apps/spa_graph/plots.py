@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["plot_vs_budget", "draw_selection"]
+__all__ = ["plot_vs_budget", "draw_selection", "plot_grid_picks", "main"]
 
 
 def plot_vs_budget(summary: list[dict], path: str | Path, title: str = "") -> Path:
@@ -65,3 +65,77 @@ def draw_selection(adj, labels: np.ndarray, picks: np.ndarray, path: str | Path,
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def plot_grid_picks(picks: dict, side: int, labels: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """Selected nodes of a graph laid out on a ``side`` x ``side`` grid in row-major order (Minesweeper), one panel
+    per method ({name: (b,) ids}); nodes of class 1 (mines) in light grey."""
+    names = list(picks)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
+    yy, xx = np.divmod(np.arange(side * side), side)
+    pos = labels[: side * side] == 1
+    for ax, name in zip(axes[0], names):
+        ax.scatter(xx[pos], yy[pos], s=1, c="0.85", marker="s")
+        r, c = np.divmod(np.asarray(picks[name]), side)
+        ax.scatter(c, r, s=6, c="tab:red")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlim(-1, side)
+        ax.set_ylim(side, -1)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> None:
+    """``python -m apps.spa_graph.plots grid-picks --data minesweeper --budget 160 --seed 0 --out picks.png
+    [--methods spa_official,pagerank,random,featprop] [--fidelity official]``: where each method's picks lie on
+    Minesweeper's 100 x 100 grid, and per method the share of picks within 2 cells of the border and the number of
+    distinct 10 x 10 blocks they reach (coverage)."""
+    import argparse
+
+    from apps.spa_graph.recipe import Recipe, default_settings
+    from apps.spa_graph.selectors import SelectionContext, select
+    from apps.spa_graph.cdlib_order import cdlib_scan_communities
+
+    p = argparse.ArgumentParser(prog="python -m apps.spa_graph.plots")
+    p.add_argument("what", choices=["grid-picks"])
+    p.add_argument("--data", default="minesweeper")
+    p.add_argument("--budget", type=int, default=160)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--methods", default="spa_official,spa_ranked,pagerank,random,featprop")
+    p.add_argument("--fidelity", default="official")
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    s = default_settings(f"data={a.data}", f"budget={a.budget}", f"methods=[{a.methods}]", f"fidelity={a.fidelity}")
+    recipe = Recipe(s)
+    data = recipe.load()
+    side = int(round(np.sqrt(data.num_nodes)))
+    if side * side != data.num_nodes:
+        raise SystemExit(f"{a.data}: {data.num_nodes} nodes is not a square grid")
+    ctx = SelectionContext(data, train=s.train)
+    comms = cdlib_scan_communities(data.adj, s.spa.eps, s.spa.mu, a.seed)
+    print(f"{a.data}: {len(comms)} SCAN communities (eps={s.spa.eps}, mu={s.spa.mu}), largest {len(comms[0])} nodes")
+    picks = {}
+    for sel in recipe.selectors:
+        ids = select(sel, ctx, a.budget, a.seed)
+        r, c = np.divmod(ids, side)
+        border = np.minimum(np.minimum(r, side - 1 - r), np.minimum(c, side - 1 - c))
+        blocks = len(np.unique((r // 10) * 100 + c // 10))
+        name = sel.name + (f"@{sel.fidelity}" if sel.fidelity else "")
+        print(f"  {name:<24} picks within 2 cells of the border: {100 * np.mean(border <= 2):.0f} %, "
+              f"10x10 blocks reached: {blocks} of {(side // 10) ** 2}")
+        picks[name] = ids
+    out = plot_grid_picks(picks, side, data.y.numpy(), a.out,
+                          f"{a.data}, b = {a.budget}, seed {a.seed}: selected nodes (red), mines (grey)")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

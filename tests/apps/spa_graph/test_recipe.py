@@ -198,3 +198,12 @@ def test_a_spa_set_runs_through_the_comparison_driver(tmp_path, monkeypatch):
     assert set(cells[(4, "random", "official")]["macro_f1"]) == {0, 1}
     assert set(cells[(4, "random", "corrected")]["macro_f1"]) == {0, 1}
     assert "vs best official baseline" in report.render(data)
+
+
+def test_grid_picks_plot_shows_where_minesweeper_picks_lie(tmp_path, capsys):
+    from apps.spa_graph.plots import main
+
+    main(["grid-picks", "--budget", "20", "--methods", "spa_official,random", "--out", str(tmp_path / "p.png")])
+    out = capsys.readouterr().out
+    assert "1 SCAN communities" in out and "spa_official" in out and "blocks reached" in out
+    assert (tmp_path / "p.png").stat().st_size > 1000
