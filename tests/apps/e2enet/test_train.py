@@ -244,3 +244,12 @@ def test_official_variants_train_through_the_loop(tiny_dataset, tmp_path):
     s2 = dy.run()
     assert s2["variant"] == "e2enet_S0.8_official_dsff" and dy.sparsity.step_count == 4
     assert any(not torch.equal(st.sparsity.masks[n], dy.sparsity.masks[n]) for n in dy.sparsity.names)
+
+
+def test_an_override_under_the_quick_preset_reaches_its_use(tiny_dataset, tmp_path):
+    """preset=quick (DSFF S=0.8, any data=) with trainer.max_steps=3: the run stops at step 3 and is sparse."""
+    s = Recipe(compose("e2enet", ["data=decathlon", f"data.root={tiny_dataset}", "preset=quick", "trainer.max_steps=3",
+                                  "trainer.device=cpu", "trainer.progress=off", "eval.hd95=false",
+                                  "eval.count_flops=false", "data.val_cases=[case_c]",
+                                  f"run_dir={tmp_path / 'q'}"])).run()
+    assert s["steps"] == 3 and s["variant"] == "e2enet_S0.8_paper_dsff" and s["density"] < 0.5
