@@ -112,3 +112,25 @@ def test_babble_fallback_and_how_to(grid_corpus, tmp_path):
     bank = babble_from_wavs(ds.audio_paths(), max_talkers=3, seed=0)
     assert len(bank) == 3 and all(b.ndim == 1 and b.size > 0 for b in bank)
     assert [b.size for b in bank] == [b.size for b in babble_from_wavs(ds.audio_paths(), max_talkers=3, seed=0)]
+
+
+@pytest.mark.parametrize("modality", ["video", "audiovisual"])
+def test_a_symlink_out_of_the_data_root_is_refused_unless_allowed(grid_corpus, tmp_path, modality):
+    """Containment by resolved path (issue 28): a media file (or the .wav beside it) that is a symlink leading out
+    of the data root is refused naming both paths; data.allow_symlinks=true (clusters) reads it."""
+    root, outside = tmp_path / "root", tmp_path / "elsewhere"
+    rows = _copy(grid_corpus, root, n=2)
+    outside.mkdir()
+    ds, rel = rows[1][0], rows[1][1]
+    target = root / ds / rel if modality == "video" else (root / ds / rel).with_suffix(".wav")
+    moved = outside / target.name
+    shutil.move(target, moved)
+    target.symlink_to(moved)
+    (root / "labels").mkdir()
+    (root / "labels" / "l.csv").write_text("".join(",".join(r) + "\n" for r in rows))
+    tok = WordTokenizer(VOCABULARY)
+    with pytest.raises(ValueError, match="symlink"):
+        AVDataset(root, "labels/l.csv", modality, tokenizer=tok, label_format="text", frame_size=44)
+    ok = AVDataset(root, "labels/l.csv", modality, tokenizer=tok, label_format="text", frame_size=44,
+                   allow_symlinks=True)
+    assert len(ok) == 2
