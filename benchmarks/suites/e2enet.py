@@ -6,8 +6,9 @@ a variant) and a seed; nothing about the setting is defined here:
 
 * smoke    ``cpu_smoke``     dense, S=0.8, official                                      1 seed (plumbing)
 * quick    ``cpu_quick``     dense, S=0.8 (120 steps)                                    2 seeds (the main job)
-* standard ``cpu_standard``  dense, S=0.8, official, DynUNet (5 seeds); S=0.7, S=0.9, official dynamic, S=0.8 ERK,
-                             S=0.9 with the level-0 floor (3 seeds)
+* standard ``cpu_standard``  dense, S=0.8, official (static), DynUNet, official dynamic (5 seeds); S=0.7, S=0.9, S=0.8
+                             static with the paper forward, dense with the official forward, S=0.8 ERK, S=0.9 with
+                             the level-0 floor (3 seeds)
 * full     ``paper_cohort``  the paper's recipe at paper widths (GPU)                    5 seeds
 
 Runs live in ``<out>/e2enet_runs/<set>/<run>/seed<k>`` (the layout of ``sparselab run SET --out <out>/e2enet_runs/<set>``,
@@ -44,14 +45,15 @@ LEARNED_DICE = 50.0
 LABELS = {"dense": "E2ENet dense", "s07": "E2ENet S=0.7", "s08": "E2ENet S=0.8", "s09": "E2ENet S=0.9",
           "official": "E2ENet official (static, S=0.8)", "official_dynamic": "E2ENet official arithmetic, dynamic",
           "s08_erk": "E2ENet S=0.8 ERK", "s09_floor": "E2ENet S=0.9 level-0 floor 0.2",
+          "s08_static": "E2ENet S=0.8 static mask (paper forward)", "official_dense": "E2ENet dense, official forward",
           "dynunet": "DynUNet (nnU-Net-like, same widths)", "nnunet": "DynUNet (nnU-Net widths)"}
 BASELINES = ("dynunet", "nnunet")
 # suite -> (comparison set, {run: number of seeds}, default number of seeds)
 PLAN = {
     "smoke": ("cpu_smoke", {"dense": 1, "s08": 1, "official": 1}),
     "quick": ("cpu_quick", {"dense": 2, "s08": 2}),
-    "standard": ("cpu_standard", {"dense": 5, "s08": 5, "official": 5, "dynunet": 5, "s07": 3, "s09": 3,
-                                  "official_dynamic": 3, "s08_erk": 3, "s09_floor": 3}),
+    "standard": ("cpu_standard", {"dense": 5, "s08": 5, "official": 5, "dynunet": 5, "official_dynamic": 5, "s07": 3,
+                                  "s09": 3, "s08_static": 3, "official_dense": 3, "s08_erk": 3, "s09_floor": 3}),
     "full": ("paper_cohort", {"dense": 5, "s08": 5, "official": 5, "nnunet": 5, "s07": 5, "s09": 5}),
 }
 # the training-step comparison with DynUNet (issue 31): widths, patch (X, Y, Z), batch
@@ -238,7 +240,8 @@ def _targets(ctx, res: dict, seeds: list[int]) -> None:
                          target=f">= {-max(bsd, 1e-6):.3g}", not_judged=why or one, dynunet_std=bsd,
                          judged_on_note="paired gap vs -1 std of DynUNet over seeds")
     if "dense" in res:
-        for v in ("s08", "official", "s07", "s09", "official_dynamic", "s08_erk", "s09_floor"):
+        for v in ("s08", "official", "s07", "s09", "official_dynamic", "s08_static", "official_dense", "s08_erk",
+                  "s09_floor"):
             if v not in res or not common(v, "dense"):
                 continue
             ctx.record_seeds(f"{LABELS[v]} vs dense", "mean_dice_gap", gap(v, "dense"), unit="points",
@@ -255,6 +258,13 @@ def _targets(ctx, res: dict, seeds: list[int]) -> None:
                     ctx.record(NAME, "E2ENet S=0.8 vs DynUNet", "flops_ratio", s8["flops_sparse"], "FLOP",
                                baseline=b["flops_dense"], target="<= 0.75")
     # does dynamic fusion (the paper) beat the official static mask? paired by seed, Dice and both HD95 columns
+    if "s08" in res and "s08_static" in res and common("s08", "s08_static"):
+        ctx.record_seeds(f"{LABELS['s08']} vs {LABELS['s08_static']}", "mean_dice_gap", gap("s08", "s08_static"),
+                         unit="points", question="dynamic vs static mask under the paper's forward pass (> 0: dynamic)")
+    if "official_dense" in res and "dense" in res and common("official_dense", "dense"):
+        ctx.record_seeds(f"{LABELS['official_dense']} vs {LABELS['dense']}", "mean_dice_gap",
+                         gap("official_dense", "dense"), unit="points",
+                         question="the official forward pass (5 groups, image shifted) against the paper's, dense")
     for dyn in ("s08", "official_dynamic"):
         if dyn in res and "official" in res and common(dyn, "official"):
             ss = common(dyn, "official")

@@ -8,7 +8,7 @@ def test_plan_is_set_runs_that_compose():
     from apps.common.hydra_config import compose
     from core.training.experiments import load_set
 
-    assert list(suite.PLAN["standard"][1])[:4] == ["dense", "s08", "official", "dynunet"]   # headline rows first
+    assert list(suite.PLAN["standard"][1])[:5] == ["dense", "s08", "official", "dynunet", "official_dynamic"]   # headline first
     assert all(suite.PLAN["standard"][1][v] >= 5 for v in ("dense", "s08", "official", "dynunet"))
     assert set(suite.PLAN["quick"][1]) == {"dense", "s08"} and all(n >= 2 for n in suite.PLAN["quick"][1].values())
     for set_name, runs in suite.PLAN.values():
