@@ -30,6 +30,7 @@ __all__ = ["PlantedGraph", "planted_powerlaw_graph", "planted_powerlaw_edges", "
 
 RELABEL = ("community", "random")
 _CHUNK = 1 << 22
+_SCIPY_BUILD_EDGES = 1_000_000   # below this many samples "auto" builds the CSR with scipy (no numba compile)
 
 
 @dataclass(frozen=True)
@@ -181,12 +182,17 @@ def planted_powerlaw_edges(num_edges: int, *, mean_degree: float = 16.0, degree_
 def planted_powerlaw_graph(num_edges: int, *, mean_degree: float = 16.0, degree_exponent: float = 2.5,
                            max_degree: int | None = None, mixing: float = 0.2, min_community: int = 16,
                            max_community: int = 1024, community_exponent: float = 2.0, relabel: str = "community",
-                           seed: int = 0) -> PlantedGraph:
+                           seed: int = 0, build: str = "auto") -> PlantedGraph:
     """``num_edges`` samples of the planted power-law model -> PlantedGraph (symmetric CSR, sorted rows).
 
     ``relabel="community"`` keeps each community's ids contiguous (neighbours are mostly close in memory, as
     in a graph stored in crawl or community order); ``"random"`` permutes the ids (the worst case for caches).
+    ``build``: how the CSR is assembled, the same arrays either way (tested): "compiled" (``csr_build``, lean
+    at 1e8 edges), "scipy" (``graph.clean_adjacency``; no numba compile), "auto": scipy below
+    ``_SCIPY_BUILD_EDGES`` samples.
     """
+    if build not in ("auto", "compiled", "scipy"):
+        raise ValueError(f"build={build!r}; choose one of ['auto', 'compiled', 'scipy']")
     _check(num_edges, mean_degree, degree_exponent, mixing, min_community, max_community, community_exponent,
            relabel)
     u, v, starts, n = planted_powerlaw_edges(num_edges, mean_degree=mean_degree, degree_exponent=degree_exponent,
@@ -198,5 +204,11 @@ def planted_powerlaw_graph(num_edges: int, *, mean_degree: float = 16.0, degree_
         perm = np.random.default_rng([int(seed), 2]).permutation(n).astype(np.int32)
         u = perm[u]
         v = perm[v]
-    graph = csr_from_edges(u, v, n)
+    if build == "scipy" or (build == "auto" and int(num_edges) < _SCIPY_BUILD_EDGES):
+        from apps.spa_graph.graph import clean_adjacency
+
+        adj = clean_adjacency(np.stack([u, v]), n).adj
+        graph = CSRGraph.from_scipy(adj, check=False)
+    else:
+        graph = csr_from_edges(u, v, n)
     return PlantedGraph(graph, starts, perm, int(num_edges), int(seed))

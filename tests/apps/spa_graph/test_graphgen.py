@@ -73,6 +73,17 @@ def test_csr_builder_equals_clean_adjacency():
         csr_from_edges(np.array([0, 12], dtype=np.int32), np.array([1, 2], dtype=np.int32), 10)
 
 
+@pytest.mark.parametrize("relabel", ["community", "random"])
+def test_both_csr_builders_give_the_same_graph(relabel):
+    a = planted_powerlaw_graph(30_000, seed=4, relabel=relabel, build="scipy").graph
+    b = planted_powerlaw_graph(30_000, seed=4, relabel=relabel, build="compiled").graph
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert a.indices.dtype == b.indices.dtype == np.int32
+    with pytest.raises(ValueError, match="build"):
+        planted_powerlaw_graph(1000, build="fast")
+
+
 def test_save_and_load_round_trip(tmp_path):
     g = planted_powerlaw_graph(5_000, seed=2).graph
     h = CSRGraph.load(g.save(tmp_path / "g"))
