@@ -254,7 +254,9 @@ class ASRTask(Task):
                         pos[i] = b
                 self.epoch0_pos = pos
             if (self.decorrelation is None and self.epoch0_pos is not None and self.pruner.phase(epoch) == "pruned"):
-                self.decorrelation = position_report(self.epoch0_pos, self.pruner.scores, kept, before)
+                self.decorrelation = position_report(self.epoch0_pos, self.pruner.scores, kept, before,
+                                                     self.pruner.counterfactual(epoch, before)
+                                                     if before is not None else None)
             self._account(epoch, kept, items, lengths, len(mine))
         return [[(i, *items[i]) for i in b] for b in mine]
 
@@ -392,12 +394,14 @@ def scoring_mode(module: nn.Module, *, seed: int, device=None):
             module.train(was)
 
 
-def position_report(pos: list[int], scores: Tensor, kept: list[int], before: Tensor | None = None) -> dict:
+def position_report(pos: list[int], scores: Tensor, kept: list[int], before: Tensor | None = None,
+                    kept_before: Tensor | None = None) -> dict:
     """Do the scores used in the first pruned epoch still say where an item fell in epoch 0?
 
     ``pos[i]``: the index of item i's batch in epoch 0; ``scores``: what the selection used; ``kept``: the selection.
     Returns Spearman(position, score) (and of the scores before the scoring pass replaced them, ``before``), and the
-    fraction kept of each quarter of epoch 0 (items ordered by position) next to the overall kept fraction."""
+    fraction kept of each quarter of epoch 0 (items ordered by position) next to the overall kept fraction;
+    ``kept_before``: the ids the policy would have kept with the warm-up scores (for the same per-quarter view)."""
     from scipy.stats import spearmanr
 
     p = torch.tensor(pos, dtype=torch.float64)
@@ -416,4 +420,8 @@ def position_report(pos: list[int], scores: Tensor, kept: list[int], before: Ten
     quarters = torch.tensor_split(order, 4)
     out["kept_fraction"] = float(mask[idx].float().mean())
     out["kept_by_quarter"] = [float(mask[q].float().mean()) for q in quarters]
+    if kept_before is not None:
+        mb = torch.zeros(len(pos), dtype=torch.bool)
+        mb[kept_before.long()] = True
+        out["kept_by_quarter_with_warmup_scores"] = [float(mb[q].float().mean()) for q in quarters]
     return out

@@ -205,6 +205,14 @@ class DataPruner:
             return None
         pick = torch.randperm(dropped.numel(), generator=make_generator(self.seed, epoch, SALT_RESCORE))[:k]
         return ScoreRequest(epoch, torch.sort(dropped[pick]).values, False, "rescore")
+    def counterfactual(self, epoch: int, scores: Tensor) -> Tensor:
+        """The ids the policy would keep in ``epoch`` with these ``scores`` instead of its own (every item counted as
+        observed; no state changes, no draw from a global RNG): for measuring what a scoring pass changed."""
+        st = SelectionState(scores=scores.float(), observed=torch.ones(self.num_items, dtype=torch.bool),
+                            variance=None if self._var is None else torch.zeros_like(self._var), k=self.num_keep,
+                            seed=self.seed, epoch=int(epoch), progress=self._curriculum_progress(epoch))
+        return nonzero_ids(self.rule.select(st).mask)
+
     # ------------------------------------------------------------------ scores
     def observe(self, item_ids, losses, *, replace: bool = False) -> None:
         """Update the running scores with per-item losses.

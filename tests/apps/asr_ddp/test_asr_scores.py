@@ -66,6 +66,8 @@ def test_first_pruned_epoch_does_not_select_by_warmup_position(policy):
     assert abs(rep["spearman_position_score"]) <= 0.1                 # ... the scores selected by do not
     assert all(abs(q - rep["kept_fraction"]) <= 0.05 for q in rep["kept_by_quarter"]), rep["kept_by_quarter"]
     assert abs(rep["kept_fraction"] - KEEP) < 1e-3
+    first, *_, last = rep["kept_by_quarter_with_warmup_scores"]        # what the warm-up losses would have kept
+    assert first - last > 0.3
     from scipy.stats import spearmanr
 
     assert spearmanr(pruner.scores.numpy(), diff.numpy()).statistic > 0.99     # they measure difficulty
