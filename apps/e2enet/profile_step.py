@@ -25,28 +25,35 @@ PATCH = (64, 64, 32)
 BATCH = 2
 
 
-def train_step(model, x, y, loss_fn):
+class _Step:
     """One training step as a callable: zero_grad, forward, loss, backward, SGD (nesterov 0.99) step."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.99, nesterov=True)
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        opt.step()
+    def __init__(self, model, x, y, loss_fn):
+        self.model, self.x, self.y, self.loss_fn = model, x, y, loss_fn
+        self.opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.99, nesterov=True)
 
-    return step
+    def __call__(self) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        self.loss_fn(self.model(self.x), self.y).backward()
+        self.opt.step()
 
 
-def step_peak_memory(step) -> int:
-    """Peak bytes of tensors alive during one call of ``step`` (``torch.distributed._tools.mem_tracker.MemTracker``:
-    every tensor storage created or touched -- parameters, gradients, optimizer state, activations, temporaries),
-    after one warm-up call; deterministic (it counts tensors, not the allocator), so a ratio needs no repeats."""
+def train_step(model, x, y, loss_fn) -> _Step:
+    return _Step(model, x, y, loss_fn)
+
+
+def step_peak_memory(step: _Step) -> int:
+    """Peak bytes of tensors alive during one call of ``step`` (``torch.distributed._tools.mem_tracker.MemTracker``,
+    with the model, optimizer and batch registered: parameters, gradients, optimizer state, activations,
+    temporaries), after one warm-up call; deterministic (it counts tensors, not the allocator), so a ratio needs no
+    repeats."""
     from torch.distributed._tools.mem_tracker import MemTracker
 
     step()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mt = MemTracker()
+        mt.track_external(step.model, step.opt, step.x, step.y)
         with mt:
             step()
         snap = mt.get_tracker_snapshot("peak")
@@ -97,6 +104,7 @@ def profile_steps(rounds: int = 3, widths=WIDTHS, patch=PATCH, batch: int = BATC
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mt = MemTracker()
+            mt.track_external(s.model, s.opt, s.x, s.y)
             with mt:
                 s()
             snap = mt.get_tracker_snapshot("peak")
