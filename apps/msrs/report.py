@@ -83,6 +83,7 @@ def summarize(runs: dict[str, dict[int, dict]], baseline: str = "dense", learned
                 r[f"{tset}_wer@{snr}"] = _iv([by_seed[s][f"{tset}_wer"].get(snr) for s in seeds])
         r["test_wer_by_seed"] = {s: by_seed[s].get("test_wer", {}).get("clean") for s in seeds}
         r["density_by_seed"] = {s: by_seed[s].get("density") for s in seeds}
+        r["steps_by_seed"] = {s: by_seed[s].get("steps") for s in seeds}
         r["final_val_wer"] = _iv([by_seed[s]["val"][-1]["wer"] for s in seeds])
         r["train_cpu_s"] = _iv([by_seed[s]["train_cpu_s"] for s in seeds])
         r["density"] = _iv([by_seed[s].get("density") for s in seeds])
@@ -114,11 +115,15 @@ def summarize(runs: dict[str, dict[int, dict]], baseline: str = "dense", learned
     return {"runs": rows, "verdicts": _verdicts(runs, baseline, learned)}
 
 
-def _fmt(m: dict | None) -> str:
+def _fmt(m: dict | None, n_row: int | None = None) -> str:
+    """``mean [lo, hi]``; one value has no interval (``x (n=1)``); ``(n=k)`` when fewer seeds entered than the row has
+    (a paired figure over the seeds the baseline also has)."""
     if not m or m.get("mean") is None:
         return "n/a"
-    s = f"{m['mean']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}]"
+    s = f"{m['mean']:.3f} (n=1)" if m.get("n") == 1 else f"{m['mean']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}]"
     extra = []
+    if m.get("n") not in (None, 1) and n_row is not None and m["n"] < n_row:
+        extra.append(f"n={m['n']}")
     if m.get("never_reached"):
         extra.append(f"{m['never_reached']} never")
     if m.get("missing"):
@@ -306,18 +311,31 @@ def snr_table(res: dict, tset: str = "test") -> list[str]:
 
 
 def render(res: dict) -> str:
-    """report.md's text: the run table, the per-SNR tables, the verdicts."""
-    lines = ["Mean [95 % t interval] over seeds; ratios and differences are paired by seed. Steps to dense's final "
-             "val WER: a seed that never reaches it counts its whole run (a lower bound).", "",
-             "| run | seeds | test WER clean | minus dense (paired) | test_unseen WER clean | final val WER | "
-             "steps to dense's final val WER (ratio) | mask starts (fraction) | switch (fraction) | forced | "
-             "density at switch | density |", "|" + "---|" * 12]
+    """report.md's text: the run table, test WER per seed, the per-SNR tables, the verdicts."""
+    lines = ["Mean [95 % t interval] over seeds (one seed: no interval, `(n=1)`); ratios and differences are paired by "
+             "seed, over the seeds the baseline also has (`n=k` when fewer than the row's). Steps to dense's final val "
+             "WER: a seed that never reaches it counts its whole run (a lower bound). Training CPU s: the loop's "
+             "process time (forward, backward, optimizer, mask bookkeeping; no evaluation).", "",
+             "| run | seeds | steps | test WER clean | minus dense (paired) | test_unseen WER clean | final val WER | "
+             "steps to dense's final val WER (ratio) | training CPU s | mask starts (fraction) | switch (fraction) | "
+             "forced | density at switch | density |", "|" + "---|" * 14]
     for n, r in res["runs"].items():
-        lines.append(f"| {n} | {r['seeds']} | {_fmt(r.get('test_wer@clean'))} | {_fmt(r.get('test_wer_minus_baseline'))} | "
-                     f"{_fmt(r.get('test_unseen_wer@clean'))} | {_fmt(r['final_val_wer'])} | "
-                     f"{_fmt(r.get('steps_ratio_to_baseline'))} | {_fmt(r.get('start_fraction'))} | "
-                     f"{_fmt(r.get('switch_fraction'))} | {sum(r['forced']) if 'forced' in r else '-'} | "
-                     f"{_fmt(r.get('density_at_switch'))} | {_fmt(r['density'])} |")
+        k = len(r["seeds"])
+        steps = sorted(set(r.get("steps_by_seed", {}).values()))
+        lines.append(f"| {n} | {k}: {r['seeds']} | {'/'.join(map(str, steps)) or 'n/a'} | {_fmt(r.get('test_wer@clean'), k)} | "
+                     f"{_fmt(r.get('test_wer_minus_baseline'), k)} | {_fmt(r.get('test_unseen_wer@clean'), k)} | "
+                     f"{_fmt(r['final_val_wer'], k)} | {_fmt(r.get('steps_ratio_to_baseline'), k)} | "
+                     f"{_fmt(r.get('train_cpu_s'), k)} | {_fmt(r.get('start_fraction'), k)} | "
+                     f"{_fmt(r.get('switch_fraction'), k)} | {sum(r['forced']) if 'forced' in r else '-'} | "
+                     f"{_fmt(r.get('density_at_switch'), k)} | {_fmt(r['density'], k)} |")
+    lines.append("")
+    seeds = sorted({s for r in res["runs"].values() for s in r["test_wer_by_seed"]}, key=int)
+    lines += ["test WER (clean) per seed:", "", "| run | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+              "|" + "---|" * (len(seeds) + 1)]
+    for n, r in res["runs"].items():
+        by = {int(k): v for k, v in r["test_wer_by_seed"].items()}
+        lines.append(f"| {n} | " + " | ".join("-" if by.get(int(s)) is None else f"{by[int(s)]:.3f}" for s in seeds)
+                     + " |")
     lines.append("")
     lines += snr_table(res) + snr_table(res, "test_unseen")
     lines += ["| target | measured | verdict |", "|---|---|---|"]

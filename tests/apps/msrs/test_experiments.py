@@ -191,3 +191,26 @@ def test_equal_allocation_pairs_tell_selection_from_allocation():
     assert v["msrs_s test WER below msrs_s_erk's"]["verdict"] == "missed"
     assert v["static test WER below static_erk's"]["verdict"] == "met"
     assert v["msrs_s test WER below rigl's"]["verdict"] == "met"
+
+
+def test_the_table_shows_seed_counts_steps_cost_and_no_interval_for_one_seed():
+    from apps.msrs.report import render
+
+    runs = {"dense": {0: _summary([(50, 10, 0.6), (100, 20, 0.3)], 0.31, 20),
+                      1: _summary([(50, 10, 0.5), (100, 20, 0.2)], 0.22, 24)},
+            "msrs_s": {0: _summary([(50, 8, 0.4), (100, 16, 0.25)], 0.21, 16, density=0.4, stable_step=10,
+                                   switch_step=10, switch_forced=False)},
+            "curriculum": {1: _summary([(50, 8, 0.4), (100, 16, 0.25)], 0.19, 18),
+                           2: _summary([(50, 8, 0.4), (100, 16, 0.25)], 0.18, 18)}}
+    text = render(summarize(runs))
+    table = text.split("\n\n")[1]                                              # the run table
+    rows = {r.split(" | ")[0][2:]: r.split(" | ") for r in table.splitlines() if r.startswith("| ")}
+    head = rows["run"]
+    dense, msrs_s, cur = rows["dense"], rows["msrs_s"], rows["curriculum"]
+    assert dense[head.index("seeds")] == "2: [0, 1]" and dense[head.index("steps")] == "100"
+    assert dense[head.index("training CPU s")].startswith("22.000 [")           # mean of 20 and 24, with its interval
+    # one seed: a value, not a zero-width "interval"
+    assert msrs_s[head.index("test WER clean")] == "0.210 (n=1)" and msrs_s[-1] == "0.400 (n=1) |"
+    # paired with dense over the one seed both have: the count says so
+    assert cur[head.index("minus dense (paired)")] == "-0.030 (n=1)"
+    assert "| dense | 0.310 | 0.220 | - |" in text and "| curriculum | - | 0.190 | 0.180 |" in text
