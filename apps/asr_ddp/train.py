@@ -56,6 +56,9 @@ def main() -> None:
         from apps.asr_ddp.align import main as align_main
 
         sys.exit(align_main(sys.argv[2:]))
+    from apps.common.cli import reject_unknown_choices
+
+    reject_unknown_choices("asr_ddp", "sparselab-asr")
     _train()
 
 

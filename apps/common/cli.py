@@ -4,6 +4,9 @@
   one line -- ``sparselab-<app>: error: <message naming the key or file>`` -- and exit with status 2; with
   ``SPARSELAB_DEBUG=1`` the traceback is shown (and the exception propagates). Anything else is a bug and keeps
   its traceback.
+* ``reject_unknown_choices(app_dir, prog)``: before Hydra composes, a ``group=option`` on the command line whose
+  option does not exist (``experiment=dynamic_random7``, ``preset=nonsense``) is one line listing the valid
+  options, exit 2 -- instead of Hydra's multi-line search-path report.
 * ``summary_line(app, ...)``: the last line of every training run: what ran, where its folder is, what it
   reached, and what to run next; ``not_learned`` adds a warning when the figure says the model learned nothing.
 """
@@ -11,14 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from core.settings import ConfigError
 from core.training.checkpoint import UnsafeFileError
 
-__all__ = ["USER_ERRORS", "user_errors", "debug_enabled", "summary_line", "print_summary"]
+__all__ = ["USER_ERRORS", "user_errors", "debug_enabled", "reject_unknown_choices", "unknown_choice",
+           "summary_line", "print_summary"]
 
 # what a user can cause and fix: bad values, missing/bad/unsafe files, a folder that cannot be used
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFoundError, NotADirectoryError,
@@ -40,6 +46,42 @@ def user_errors(app: str) -> Iterator[None]:
         msg = "; ".join(s.strip() for s in str(e).splitlines() if s.strip()) or type(e).__name__
         print(f"sparselab-{app}: error: {msg}  (SPARSELAB_DEBUG=1 shows the traceback)", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+
+
+_OVERRIDE = re.compile(r"^(?:\+{1,2}|~)?([A-Za-z_][\w/]*)(?:@[\w.]*)?=(.*)$")
+
+
+def unknown_choice(app_dir: str, arg: str) -> str | None:
+    """The one-line message for ``arg`` when it selects an option its config group does not have, else None
+    (``key=value`` on a plain key, ``null``, lists and interpolations are left to Hydra and the app's recipe)."""
+    from apps.common.hydra_config import _config_dir
+    from core import configs as core_configs
+
+    m = _OVERRIDE.match(arg)
+    if not m:
+        return None
+    group, value = m.group(1), m.group(2).strip()
+    if group == "hydra" or group.startswith("hydra/"):
+        return None                                   # Hydra's own groups: Hydra checks them
+    dirs = [d for d in (_config_dir(app_dir) / group, Path(core_configs.__file__).parent / group) if d.is_dir()]
+    if not dirs or value in ("", "null") or any(c in value for c in "[]{},$"):
+        return None
+    valid = sorted({p.stem for d in dirs for p in d.glob("*.yaml")})
+    if value in valid:
+        return None
+    return f"{group}={value}: no such option (valid: {', '.join(valid)})"
+
+
+def reject_unknown_choices(app_dir: str, prog: str, argv: Sequence[str] | None = None) -> None:
+    """Exit 2 with one line per unknown ``group=option`` in ``argv`` (default ``sys.argv[1:]``); see the module
+    docstring. ``SPARSELAB_DEBUG=1`` leaves the error to Hydra."""
+    if debug_enabled():
+        return
+    bad = [m for a in (sys.argv[1:] if argv is None else argv) if (m := unknown_choice(app_dir, a))]
+    if bad:
+        for m in bad:
+            print(f"{prog}: error: {m}", file=sys.stderr, flush=True)
+        raise SystemExit(2)
 
 
 def _fmt(v: Any) -> str:

@@ -34,7 +34,7 @@ def summarise_run(summary: dict) -> str:
 
 
 @hydra.main(config_path="configs", config_name="train", version_base=None)
-def main(cfg: DictConfig) -> dict:
+def _train(cfg: DictConfig) -> dict:
     from apps.common.cli import user_errors
     from apps.e2enet.recipe import Recipe
     from core.training.distributed import cleanup, is_main_process
@@ -47,6 +47,15 @@ def main(cfg: DictConfig) -> dict:
         return summary
     finally:
         cleanup()
+
+
+
+def main() -> None:
+    """The console script: unknown ``group=option`` names are one-line errors (exit 2) before Hydra composes."""
+    from apps.common.cli import reject_unknown_choices
+
+    reject_unknown_choices("e2enet", "sparselab-e2enet")
+    _train()
 
 
 if __name__ == "__main__":

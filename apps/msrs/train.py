@@ -36,12 +36,21 @@ def report(summary: dict, run_dir) -> str:
 
 
 @hydra.main(config_path="configs", config_name="train", version_base=None)
-def main(cfg: DictConfig) -> None:
+def _train(cfg: DictConfig) -> None:
     with user_errors("msrs"):
         recipe = Recipe(cfg)
         summary = recipe.run()
     if recipe.is_main:
         report(summary, recipe.run_dir)
+
+
+
+def main() -> None:
+    """The console script: unknown ``group=option`` names are one-line errors (exit 2) before Hydra composes."""
+    from apps.common.cli import reject_unknown_choices
+
+    reject_unknown_choices("msrs", "sparselab-msrs")
+    _train()
 
 
 if __name__ == "__main__":

@@ -12,9 +12,18 @@ from apps.spa_graph.recipe import Recipe
 
 
 @hydra.main(config_path="configs", config_name="train", version_base=None)
-def main(cfg: DictConfig) -> None:
+def _train(cfg: DictConfig) -> None:
     with user_errors("spa"):
         Recipe(cfg).run()
+
+
+
+def main() -> None:
+    """The console script: unknown ``group=option`` names are one-line errors (exit 2) before Hydra composes."""
+    from apps.common.cli import reject_unknown_choices
+
+    reject_unknown_choices("spa_graph", "sparselab-spa")
+    _train()
 
 
 if __name__ == "__main__":

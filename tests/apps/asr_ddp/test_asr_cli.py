@@ -38,7 +38,8 @@ def test_errors_are_one_line_with_exit_2_and_unknown_experiments_list_the_valid_
     assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith("sparselab-asr: error: train.lr='abc'")
     assert "Traceback" not in p.stderr
     p = _cli(["experiment=dynamic_random7"], cwd=tmp_path)
-    assert p.returncode != 0 and "experiment/dynamic_random7" in p.stderr and "dynamic_random07" in p.stderr
+    assert p.returncode == 2 and "experiment=dynamic_random7: no such option" in p.stderr and "dynamic_random07" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
 
 
 def _manifest_corpus(tmp_path):
