@@ -49,7 +49,6 @@ def _train(cfg: DictConfig) -> dict:
         cleanup()
 
 
-
 def main() -> None:
     """The console script: unknown ``group=option`` names are one-line errors (exit 2) before Hydra composes."""
     from apps.common.cli import reject_unknown_choices
