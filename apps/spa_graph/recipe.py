@@ -226,6 +226,10 @@ class Recipe:
             "seed": s.grid.seed, "wall_s": time.perf_counter() - t0, "majority_macro_f1": chance,
             "fingerprint_hash": fingerprint_hash(plain), "cells": summary})
         atomic_write_text(out / "table.txt", table + "\n")
+        # the nodes each method picked (the ones to label), one line per (method, budget, seed)
+        atomic_write_text(out / "selections.jsonl", "".join(
+            json.dumps({k: r[k] for k in ("dataset", "method", "fidelity", "budget", "seed", "selected")}) + "\n"
+            for r in rows))
         if s.output.plot:
             plot_vs_budget(summary, out / f"{data.name}_vs_budget.png", f"{data.name} ({model}, {s.grid.eval_on})")
             if data.num_nodes <= s.output.draw_max_nodes:

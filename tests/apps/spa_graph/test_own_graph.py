@@ -94,6 +94,11 @@ def test_cli_runs_on_your_own_graph(tmp_path, sbm):
     chosen = {s for r in rows if r["metric"] == "macro_f1" for s in [r["seed"]]}
     assert chosen == {0, 1}
     assert json.loads((out / "summary.json").read_text())["dataset"] == "graph"
+    labelled = np.flatnonzero(y >= 0)
+    picks = [json.loads(line) for line in (out / "selections.jsonl").read_text().splitlines()]
+    assert {(p["method"], p["seed"]) for p in picks} == {(m, s) for m in ("spa_official", "random", "featprop")
+                                                         for s in (0, 1)}
+    assert all(len(p["selected"]) == 20 and set(p["selected"]) <= set(labelled.tolist()) for p in picks)
 
 
 @pytest.mark.parametrize("content,msg", [

@@ -28,6 +28,9 @@ def test_quick_preset_runs_writes_results_and_plots(tmp_path, capsys):
     assert {r["metric"] for r in recs} >= {"accuracy", "macro_f1", "grouped_macro_f1", "query_time", "macro_f1_mean"}
     assert {r["fidelity"] for r in recs if r["method"] == "random"} == {"official"}
     assert "spa_ranked" in (tmp_path / "table.txt").read_text()
+    picks = [json.loads(line) for line in (tmp_path / "selections.jsonl").read_text().splitlines()]
+    assert len(picks) == len(rows) and [p["selected"] for p in picks] == [r["selected"] for r in rows]
+    assert all(len(set(p["selected"])) == p["budget"] for p in picks)       # the nodes to label, per method
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["fidelity"] == "official" and summary["cells"]
     out = capsys.readouterr().out.strip().splitlines()
@@ -170,7 +173,8 @@ def test_cli_run_leaves_only_its_run_folder_and_ends_with_a_summary_line(tmp_pat
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     (run,) = (tmp_path / "outputs" / "spa_graph").iterdir()        # no outputs/spa_graph/hydra, no .hydra
-    assert sorted(f.name for f in run.iterdir()) == ["config.yaml", "results.jsonl", "summary.json", "table.txt"]
+    assert sorted(f.name for f in run.iterdir()) == ["config.yaml", "results.jsonl", "selections.jsonl", "summary.json",
+                                                        "table.txt"]
     assert sorted(f.name for f in tmp_path.iterdir()) == ["outputs"]
     last = p.stdout.strip().splitlines()[-1]
     assert last.startswith(f"[spa] finished: run folder outputs/spa_graph/{run.name}") and "next:" in last
