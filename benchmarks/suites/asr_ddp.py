@@ -204,9 +204,10 @@ def verdicts(res: dict) -> list[tuple[str, str, str]]:
         seeds = sorted(set(res[run]) & set(res[base]))
         j = judge_seeds([key(res[run][s]) for s in seeds], [key(res[base][s]) for s in seeds], target)
         (lo, hi), n = j["interval"], len(seeds)
-        tag = "" if n >= MIN_SEEDS else f" (indicative: {n} seeds)"
-        out.append((f"{name} {target}", f"{j['compared']:.3f}x [{lo:.3f}, {hi:.3f}], n={n}",
-                    unlearned or j["verdict"] + tag))
+        tag = "" if n >= MIN_SEEDS else f" (indicative: {n} seed{'s' if n != 1 else ''})"
+        measured = (f"{j['compared']:.3f}x [{lo:.3f}, {hi:.3f}], n={n}" if n >= 2    # one seed has no interval
+                    else f"{j['compared']:.3f}x, n=1 (no interval)")
+        out.append((f"{name} {target}", measured, unlearned or j["verdict"] + tag))
 
     def best_of(names: list[str]) -> str:
         """Lowest mean test WER among the candidates run with the most seeds (means over fewer seeds don't compete)."""
@@ -214,19 +215,41 @@ def verdicts(res: dict) -> list[tuple[str, str, str]]:
         return min((n for n in names if len(res[n]) == most),
                    key=lambda n: statistics.fmean(r["test_wer"] for r in res[n].values()))
 
+    def among(names: list[str], best: str) -> str:
+        """Says so when rows with fewer seeds were left out of the choice."""
+        most = len(res[best])
+        return "" if all(len(res[n]) == most for n in names) else f"; of the {most}-seed rows"
+
     inst = [n for n in res if n.endswith("0.7") and "x" not in n]
     if inst:
         best = best_of(inst)
-        judge(f"best 0.7 instance policy ({best}) test WER / full", best, "full", "<= 1.05")
+        judge(f"best 0.7 instance policy ({best}{among(inst, best)}) test WER / full", best, "full", "<= 1.05")
     if "dynamic_random0.7" in res and "static_random0.7" in res:
         judge("dynamic / static 0.7 test WER", "dynamic_random0.7", "static_random0.7", "< 1.0")
     times = [n for n in res if "x0.7" in n]
     if times:
         best = best_of(times)
-        judge(f"0.7 x 0.7 ({best}) training CPU speed-up vs full", "full", best, ">= 1.5", key=_cpu)
-        judge(f"0.7 x 0.7 ({best}) test WER / full", best, "full", "<= 1.05")
+        judge(f"0.7 x 0.7 ({best}{among(times, best)}) training CPU speed-up vs full", "full", best, ">= 1.5",
+              key=_cpu)
+        judge(f"0.7 x 0.7 ({best}{among(times, best)}) test WER / full", best, "full", "<= 1.05")
     if "dynamic_random0.5" in res and "dynamic_random0.7" in res:
         judge("dynamic 0.5 / dynamic 0.7 test WER", "dynamic_random0.5", "dynamic_random0.7", "> 1.0")
+    for run, runs in res.items():      # score policies: the first pruned epoch's scores vs warm-up position (issue 34)
+        dec = [r["decorrelation"] for _, r in sorted(runs.items())
+               if "spearman_position_score" in r.get("decorrelation", {})]
+        if not dec:
+            continue
+        n = len(dec)
+        tag = "" if n >= MIN_SEEDS else f" (indicative: {n} seed{'s' if n != 1 else ''})"
+        for what, vals, target in (
+                ("abs Spearman(warm-up position, score)", [abs(d["spearman_position_score"]) for d in dec], "<= 0.1"),
+                ("max abs(kept fraction of a warm-up quarter - kept fraction)",
+                 [max(abs(q - d["kept_fraction"]) for q in d["kept_by_quarter"]) for d in dec], "<= 0.05")):
+            j = judge_seeds(vals, None, target)
+            (lo, hi) = j["interval"]
+            measured = (f"{j['compared']:.3f} [{lo:.3f}, {hi:.3f}], n={n}" if n >= 2
+                        else f"{j['compared']:.3f}, n=1 (no interval)")
+            out.append((f"{run}: {what} {target}", measured, j["verdict"] + tag))
     return out
 
 
@@ -234,7 +257,8 @@ def tables(res: dict, table: dict) -> str:
     """The README's comparison table and the targets' verdicts (markdown), from the runs' summaries."""
     from apps.asr_ddp.report import format_table
 
-    lines = [format_table(table), "| target | measured (mean [95% interval], paired by seed) | verdict |", "|---|---|---|"]
+    lines = [format_table(table), "| target | measured (mean [95% interval], paired by seed where there is a baseline) "
+             "| verdict |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {v} |" for t, m, v in verdicts(res)]
     dec = {n: [r["decorrelation"] for _, r in sorted(runs.items()) if "spearman_position_score" in
                r.get("decorrelation", {})] for n, runs in res.items()}

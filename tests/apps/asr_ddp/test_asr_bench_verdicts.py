@@ -62,3 +62,22 @@ def test_chunk_sweep_groups_runs_by_unit_and_length_and_is_plotted(tmp_path):
     assert path.stat().st_size > 1000
     del res["dynamic_random0.7x0.7chunk50ms"]
     assert plot_chunk_sweep(res, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+
+
+def test_one_seed_rows_show_no_interval_and_say_which_rows_competed():
+    res = {"full": _runs([0.10, 0.12, 0.11, 0.10, 0.12], [100] * 5),
+           "dynamic_random0.7": _runs([0.11, 0.12, 0.11, 0.11, 0.12], [70] * 5),
+           "static_random0.7": _runs([0.09], [70]),                          # better, but one seed: not the "best"
+           "ucb0.7": {0: {"test_wer": 0.12, "train_cpu_s": 70,
+                          "decorrelation": {"spearman_position_score": -0.117, "kept_fraction": 0.7,
+                                            "kept_by_quarter": [0.72, 0.73, 0.75, 0.60]}}}}
+    v = {t: (m, x) for t, m, x in suite.verdicts(res)}
+    best = next(t for t in v if t.startswith("best 0.7"))
+    assert "(dynamic_random0.7; of the 5-seed rows)" in best and v[best][0].endswith("n=5")
+    m, x = v["dynamic / static 0.7 test WER < 1.0"]
+    assert m.endswith("n=1 (no interval)") and "[" not in m and x.endswith("(indicative: 1 seed)")
+    rho = next(k for k in v if k.startswith("ucb0.7: abs Spearman"))
+    assert v[rho] == ("0.117, n=1 (no interval)", "missed (indicative: 1 seed)")
+    quarter = next(k for k in v if k.startswith("ucb0.7: max abs"))
+    assert v[quarter][0].startswith("0.100") and v[quarter][1].startswith("missed")
+    assert all("|" not in t for t in v)                                      # a markdown cell stays one cell
