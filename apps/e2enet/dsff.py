@@ -29,7 +29,7 @@ from core.sparse.density import allocate_densities
 from apps.e2enet.models.e2enet import E2ENet, fusion_targets
 
 __all__ = ["FIDELITIES", "build_dsff", "dsff_densities", "official_densities", "official_masks", "level0_targets",
-           "level0_convs", "dead_output_channels", "OfficialKernelSparsity"]
+           "level0_convs", "dead_output_channels", "OfficialKernelSparsity", "sparse_flops"]
 
 FIDELITIES = ("paper", "official")
 
@@ -162,3 +162,22 @@ def dead_output_channels(model: nn.Module, sparsity: DynamicSparsity | None) -> 
         dead += per[n]
         total += alive.numel()
     return {"dead": dead, "channels": total, "fraction": dead / max(1, total), "per_layer": per}
+
+
+def sparse_flops(model, x, densities: dict[str, float] | None) -> dict:
+    """``core.metrics.count_flops`` of ``model`` on ``x`` with ``densities``, with each grid node's upsampling counted
+    once: a node's first conv calls its ``ups`` transposed conv inside its own forward, so torch's FLOP counter puts
+    the upsampling's FLOPs under both modules and count_flops (which nests by module name) would scale them twice.
+    Returns count_flops' dict with ``sparse`` corrected."""
+    from core.metrics import count_flops
+
+    fl = count_flops(model, x, densities=densities)
+    if densities and isinstance(model, E2ENet):
+        root, per = type(model).__name__, fl["per_module"]
+        extra = 0.0
+        for key in model.ups:
+            conv = f"nodes.{key}.0.conv"
+            if conv in densities:
+                extra += (1.0 - float(densities[conv])) * per.get(f"{root}.ups.{key}", 0)
+        fl["sparse"] = int(round(fl["sparse"] + extra))
+    return fl

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import torch
 
-from core.metrics import count_flops, count_parameters
+from core.metrics import count_parameters
 from core.training.atomic import atomic_torch_save
 from core.training.distributed import get_rank, is_main_process
 from core.training.loop import StepOutput, Task
 
 from apps.e2enet.data import PatchSampler
-from apps.e2enet.dsff import dead_output_channels
+from apps.e2enet.dsff import dead_output_channels, sparse_flops
 from apps.e2enet.inference import evaluate_cases
 
 __all__ = ["SegmentationTask", "TaskSettings", "EvalSettings", "PreparedData", "MODEL_FILE"]
@@ -122,7 +122,7 @@ class SegmentationTask(Task):
         if s.eval.count_flops:
             was = model.training
             x = torch.zeros(1, d.in_channels, *s.patch_size, device=self.device)
-            fl = count_flops(model, x, densities=sp.densities() if sp is not None else None)
+            fl = sparse_flops(model, x, sp.densities() if sp is not None else None)   # each upsampling counted once
             model.train(was)
             out.update(flops_dense=fl["dense"], flops_sparse=fl["sparse"])
         cases = d.test or d.val

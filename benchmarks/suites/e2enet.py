@@ -19,8 +19,10 @@ conventions: missed classes at the volume diagonal (ours) and NaN-dropped (the o
 classes, non-zero parameters (unmasked: the paper's count), sparse-aware FLOPs per patch, dead output channels of the
 fusion layers, training and sliding-window inference time. Targets, judged on the seed spread (paired by seed):
 
-* S=0.8 (paper, dynamic) within 1 Dice point of dense; the dynamic mask against the official static one (no target:
-  the question "does dynamic fusion beat the official static mask" answered with its interval);
+* S=0.8 (paper, dynamic) within 1 Dice point of dense, and every other S=0.8 row (official static / dynamic, static
+  mask with the paper's forward pass, ERK) against the same tolerance; the official forward pass within 1 point of
+  the paper's (dense); the question "does dynamic fusion beat the official static mask" as the target "> 0" on the
+  paired Dice gap (and "< 0" on the HD95 gaps), so that it is answered with its interval;
 * S=0.8 non-zero parameters <= 0.40 x dense at the chosen widths; no dead output channels;
 * the training step against MONAI DynUNet at widths (16, 32, 64, 128, 128), patch 64x64x32, batch 2: time <= 1.1x
   (interleaved ratio with a noise floor) and peak memory <= 1.2x (tensor memory tracked per variant, deterministic).
@@ -48,6 +50,7 @@ LABELS = {"dense": "E2ENet dense", "s07": "E2ENet S=0.7", "s08": "E2ENet S=0.8",
           "s08_static": "E2ENet S=0.8 static mask (paper forward)", "official_dense": "E2ENet dense, official forward",
           "dynunet": "DynUNet (nnU-Net-like, same widths)", "nnunet": "DynUNet (nnU-Net widths)"}
 BASELINES = ("dynunet", "nnunet")
+S08_ROWS = ("s08", "official", "official_dynamic", "s08_static", "s08_erk")   # rows at S = 0.8 (target: within 1 of dense)
 # suite -> (comparison set, {run: number of seeds}, default number of seeds)
 PLAN = {
     "smoke": ("cpu_smoke", {"dense": 1, "s08": 1, "official": 1}),
@@ -113,7 +116,8 @@ def run(ctx) -> None:
     try:
         for v, n in runs.items():
             for s in ctx.seed_list(n):
-                res.setdefault(v, {})[s] = train_one(ctx.runs_dir, set_name, v, s, device)
+                res.setdefault(v, {})[s] = recount_flops(run_dir_of(ctx.runs_dir, set_name, v, s),
+                                                         train_one(ctx.runs_dir, set_name, v, s, device))
     finally:
         torch.set_num_threads(threads)
     seeds = sorted({s for r in res.values() for s in r})
@@ -244,8 +248,10 @@ def _targets(ctx, res: dict, seeds: list[int]) -> None:
                   "s09_floor"):
             if v not in res or not common(v, "dense"):
                 continue
+            # the paper's claim (S=0.8 within 1 Dice point of dense) held against every S=0.8 row, so that each
+            # gap carries its interval; the other rows are reported with their spread only
             ctx.record_seeds(f"{LABELS[v]} vs dense", "mean_dice_gap", gap(v, "dense"), unit="points",
-                             target=">= -1" if v == "s08" else None)
+                             target=">= -1" if v in S08_ROWS else None)
         if "s08" in res:
             s8, d = next(iter(res["s08"].values())), next(iter(res["dense"].values()))
             ctx.record(NAME, "E2ENet S=0.8 vs dense", "params_nonzero_ratio", s8["params_unmasked"], "params",
@@ -260,22 +266,23 @@ def _targets(ctx, res: dict, seeds: list[int]) -> None:
     # does dynamic fusion (the paper) beat the official static mask? paired by seed, Dice and both HD95 columns
     if "s08" in res and "s08_static" in res and common("s08", "s08_static"):
         ctx.record_seeds(f"{LABELS['s08']} vs {LABELS['s08_static']}", "mean_dice_gap", gap("s08", "s08_static"),
-                         unit="points", question="dynamic vs static mask under the paper's forward pass (> 0: dynamic)")
+                         unit="points", target="> 0",
+                         question="dynamic vs static mask under the paper's forward pass (> 0: dynamic)")
     if "official_dense" in res and "dense" in res and common("official_dense", "dense"):
         ctx.record_seeds(f"{LABELS['official_dense']} vs {LABELS['dense']}", "mean_dice_gap",
-                         gap("official_dense", "dense"), unit="points",
+                         gap("official_dense", "dense"), unit="points", target=">= -1",
                          question="the official forward pass (5 groups, image shifted) against the paper's, dense")
     for dyn in ("s08", "official_dynamic"):
         if dyn in res and "official" in res and common(dyn, "official"):
             ss = common(dyn, "official")
             ctx.record_seeds(f"{LABELS[dyn]} vs official static", "mean_dice_gap", gap(dyn, "official"), unit="points",
-                             question="does dynamic fusion beat the official static mask (> 0: yes)")
+                             target="> 0", question="does dynamic fusion beat the official static mask (> 0: yes)")
             r0 = next(iter(res[dyn].values()))
             if r0.get("mean_hd95_nan_dropped_mm") is not None:
                 for key in ("mean_hd95_mm", "mean_hd95_nan_dropped_mm"):
                     ctx.record_seeds(f"{LABELS[dyn]} vs official static", f"{key[:-3]}_gap",
                                      {s: res[dyn][s][key] - res["official"][s][key] for s in ss}, unit="mm",
-                                     higher_is_better=False)
+                                     target="< 0", higher_is_better=False)
 
 
 def _peer_rows(ctx, res: dict, dice: dict, base: str, common) -> None:
@@ -360,7 +367,7 @@ def _paper_counts(ctx) -> None:
     device (shapes only), against the paper's table; both fidelities' density rules."""
     import math
 
-    from apps.e2enet.dsff import dsff_densities, official_densities
+    from apps.e2enet.dsff import dsff_densities, official_densities, sparse_flops
     from apps.e2enet.models import E2ENet, nnunet_dynunet
     from core.metrics import count_flops
 
@@ -392,7 +399,7 @@ def _paper_counts(ctx) -> None:
                 kept = total - sum((1 - d) * mods[k].weight.numel() for k, d in dens.items())
                 ctx.record(NAME, f"paper widths E2ENet S={S}, {rule}", "params_nonzero", kept, "params",
                            baseline=PAPER[f"S={S}"], target="within 1%")
-            sparse = fe["dense"] - sum((1 - d) * fe["per_module"].get(f"E2ENet.{k}", 0) for k, d in dens.items())
+            sparse = sparse_flops(m, x, dens)["sparse"]    # each node's upsampling counted once
             ctx.record(NAME, f"paper widths E2ENet S={S}, {rule} vs nnU-Net", "flops_ratio", sparse, "FLOP",
                        baseline=fn, target="<= 0.75" if S == 0.8 else None, patch=str(patch))
     ctx.note("FLOPs of the paper-width networks are counted on the meta device at a 128^3 patch; with isotropic pooling "
@@ -440,16 +447,49 @@ def _scaling(ctx, set_name: str, variants: list[str], seed: int, device: str) ->
     save_figure(fig, ctx.plot_path(NAME, "sw_inference_scaling"), dpi=110)
 
 
+def recount_flops(run_dir: Path, summary: dict) -> dict:
+    """``summary`` with ``flops_sparse`` recounted from the run's ``model_final.pt`` (per-layer kernel densities read
+    from the saved weights: a masked kernel is all zeros) with each node's upsampling counted once. Runs finished
+    between commits d05614b and the fix counted it twice (``apps.e2enet.dsff.sparse_flops``); the recorded value is
+    kept as ``flops_sparse_recorded``. A run without a model file, a dense run or a non-E2ENet model is returned as is."""
+    from apps.e2enet.dsff import sparse_flops
+    from apps.e2enet.models import fusion_targets
+    from apps.e2enet.models.e2enet import E2ENet
+    from apps.e2enet.recipe import build_model
+    from core.training.checkpoint import safe_torch_load
+
+    f = Path(run_dir) / "model_final.pt"
+    if not f.is_file() or summary.get("params_unmasked") == summary.get("params_total"):
+        return summary
+    ck = safe_torch_load(f, map_location="cpu", what="model file")
+    model = build_model(ck["model_cfg"], ck["in_channels"], ck["num_classes"])
+    if not isinstance(model, E2ENet):
+        return summary
+    model.load_state_dict(ck["model"])
+    mods = dict(model.named_modules())
+    dens = {}
+    for name in fusion_targets(model):
+        w = mods[name].weight.detach()
+        alive = w.flatten(2).abs().sum(-1) != 0                  # (out, in) or (in, out) kernels
+        dens[name] = float(alive.float().mean())
+    x = torch.zeros(1, ck["in_channels"], *ck["patch_size"])
+    out = dict(summary, flops_sparse=sparse_flops(model, x, dens)["sparse"])
+    out["flops_sparse_recorded"] = summary.get("flops_sparse")
+    return out
+
+
 def finished_runs(out_dir: Path, set_name: str, runs: dict[str, int], seed0: int = 0) -> dict:
-    """{variant: {seed: summary}} of the runs already finished under ``out_dir`` (nothing is trained)."""
+    """{variant: {seed: summary}} of the runs already finished under ``out_dir`` (nothing is trained); sparse FLOPs
+    recounted from the model files (``recount_flops``)."""
     from core.training.experiments import finished_summary
 
     res: dict = {}
     for v, n in runs.items():
         for s in range(seed0, seed0 + n):
-            summ = finished_summary(run_dir_of(out_dir, set_name, v, s))
+            rd = run_dir_of(out_dir, set_name, v, s)
+            summ = finished_summary(rd)
             if summ is not None:
-                res.setdefault(v, {})[s] = summ
+                res.setdefault(v, {})[s] = recount_flops(rd, summ)
     return res
 
 

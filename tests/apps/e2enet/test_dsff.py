@@ -157,3 +157,44 @@ def test_official_update_arithmetic():
     w_before = sp2.weight(name).detach().clone()
     sp2.update_topology(drop_fraction=0.5)
     assert bool(sp2.masks[name].all()) and torch.equal(sp2.weight(name), w_before)
+
+
+def test_sparse_flops_count_each_upsampling_once():
+    """A node's first conv runs its upsampling inside its forward: torch's counter lists those FLOPs under both
+    modules; sparse_flops must scale them once (by the transposed conv's density), as an analytic count does."""
+    import math
+
+    import torch
+    from torch import nn
+
+    from apps.e2enet.dsff import dsff_densities, sparse_flops
+    from core.metrics import count_flops
+
+    torch.manual_seed(0)
+    m = E2ENet(1, 3, channels=[4, 8, 8], deep_supervision=2).eval()
+    x = torch.zeros(1, 1, 16, 16, 8)
+    dens = dsff_densities(m, 0.8)
+    mods = dict(m.named_modules())
+    own = {}
+    hooks = []
+    for name in dens:
+        mod = mods[name]
+
+        def hook(mod, args, out, name=name):
+            k = math.prod(mod.kernel_size)
+            if isinstance(mod, nn.ConvTranspose3d):   # 2 * input voxels * Cout * k (torch's convention)
+                own[name] = 2 * args[0].numel() * mod.out_channels * k
+            else:                                     # 2 * output voxels * Cin * k
+                own[name] = 2 * out.numel() * mod.in_channels * k
+        hooks.append(mod.register_forward_hook(hook))
+    with torch.no_grad():
+        m(x)
+    for h in hooks:
+        h.remove()
+    dense = count_flops(m, x)["dense"]
+    expected = dense - sum((1 - d) * own[n] for n, d in dens.items())
+    got = sparse_flops(m, x, dens)
+    assert got["dense"] == dense
+    assert got["sparse"] == pytest.approx(expected, abs=1)        # sparse is rounded to an integer
+    assert count_flops(m, x, densities=dens)["sparse"] < expected   # the plain count takes the upsampling off twice
+    assert sparse_flops(m, x, None)["sparse"] == dense
