@@ -34,17 +34,9 @@ def summarise_run(summary: dict) -> str:
 @hydra.main(config_path="configs", config_name="train", version_base=None)
 def _train(cfg: DictConfig) -> dict:
     from apps.asr_ddp.recipe import Recipe
-    from apps.common.cli import user_errors
-    from core.training.distributed import cleanup, is_main_process
+    from apps.common.cli import run_training
 
-    try:
-        with user_errors("asr"):
-            summary = Recipe(cfg).run()
-        if is_main_process():
-            summarise_run(summary)
-        return summary
-    finally:
-        cleanup()
+    return run_training("asr", lambda: Recipe(cfg).run(), summarise_run)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from core.settings import ConfigError
 from core.training.checkpoint import UnsafeFileError
 
 __all__ = ["USER_ERRORS", "user_errors", "debug_enabled", "reject_unknown_choices", "unknown_choice",
-           "summary_line", "print_summary"]
+           "summary_line", "print_summary", "run_training"]
 
 # what a user can cause and fix: bad values, missing/bad/unsafe files, a folder that cannot be used
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFoundError, NotADirectoryError,
@@ -112,3 +112,18 @@ def print_summary(app: str, **kw) -> str:
     line = summary_line(app, **kw)
     print(line, flush=True)
     return line
+
+
+def run_training(app: str, run: Callable[[], Any], summarise: Callable[[Any], Any]) -> Any:
+    """The body of every training CLI: ``run()`` under ``user_errors(app)``, then ``summarise(result)`` on the
+    main process only (the summary line), and the process group torn down whatever happened (torchrun)."""
+    from core.training.distributed import cleanup, is_main_process
+
+    try:
+        with user_errors(app):
+            result = run()
+        if is_main_process():
+            summarise(result)
+        return result
+    finally:
+        cleanup()

@@ -35,18 +35,10 @@ def summarise_run(summary: dict) -> str:
 
 @hydra.main(config_path="configs", config_name="train", version_base=None)
 def _train(cfg: DictConfig) -> dict:
-    from apps.common.cli import user_errors
+    from apps.common.cli import run_training
     from apps.e2enet.recipe import Recipe
-    from core.training.distributed import cleanup, is_main_process
 
-    try:
-        with user_errors("e2enet"):
-            summary = Recipe(cfg).run()
-        if is_main_process():
-            summarise_run(summary)
-        return summary
-    finally:
-        cleanup()
+    return run_training("e2enet", lambda: Recipe(cfg).run(), summarise_run)
 
 
 def main() -> None:

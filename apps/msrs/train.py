@@ -5,7 +5,7 @@ Expected errors (a bad config value, bad data, a refused resume) print one line 
 import hydra
 from omegaconf import DictConfig
 
-from apps.common.cli import print_summary, user_errors
+from apps.common.cli import print_summary, run_training
 from apps.msrs.recipe import Recipe
 
 NOT_LEARNED_WER = 0.95
@@ -37,12 +37,11 @@ def report(summary: dict, run_dir) -> str:
 
 @hydra.main(config_path="configs", config_name="train", version_base=None)
 def _train(cfg: DictConfig) -> None:
-    with user_errors("msrs"):
+    def run():
         recipe = Recipe(cfg)
-        summary = recipe.run()
-    if recipe.is_main:
-        report(summary, recipe.run_dir)
+        return recipe.run(), recipe.run_dir, recipe.is_main    # the recipe tears the process group down itself
 
+    run_training("msrs", run, lambda out: out[2] and report(out[0], out[1]))
 
 
 def main() -> None:

@@ -475,6 +475,15 @@ def build_keyword_corpus(root: str | os.PathLike, spec: KeywordCorpusSpec | None
     out_dir = Path(root) / f"asc-{key}"
     manifest, params_file = out_dir / "manifest.jsonl", out_dir / "params.json"
 
+    return build_once(out_dir, manifest, params_file, params,
+                      lambda: _write_corpus(out_dir, manifest, params_file, params, spec, source, clips, report,
+                                            progress))
+
+
+def build_once(out_dir: Path, manifest: Path, params_file: Path, params: dict, write) -> Path:
+    """A cached corpus: ``manifest`` when ``params_file`` records exactly ``params`` (a finished build of these
+    settings), else ``write()`` builds it under ``build_lock(out_dir)`` (two runs starting together build it once;
+    the second finds it ready). ``params_file`` is written last by ``write``, so a torn build is rebuilt."""
     def ready() -> bool:
         try:
             return manifest.is_file() and {k: v for k, v in json.loads(params_file.read_text()).items()
@@ -482,12 +491,10 @@ def build_keyword_corpus(root: str | os.PathLike, spec: KeywordCorpusSpec | None
         except (OSError, json.JSONDecodeError):
             return False
 
-    if ready():
-        return manifest
-    with build_lock(out_dir):              # two runs starting together build it once
-        if ready():
-            return manifest
-        _write_corpus(out_dir, manifest, params_file, params, spec, source, clips, report, progress)
+    if not ready():
+        with build_lock(out_dir):
+            if not ready():
+                write()
     return manifest
 
 

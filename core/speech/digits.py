@@ -347,21 +347,10 @@ def build_digit_corpus(root: str | os.PathLike, spec: DigitCorpusSpec | None = N
     out_dir = Path(root) / f"digits-{key}"
     manifest = out_dir / "manifest.jsonl"
     params_file = out_dir / "params.json"
-    def ready() -> bool:
-        try:
-            return manifest.is_file() and {k: v for k, v in json.loads(params_file.read_text()).items()
-                                           if k != "skipped"} == params
-        except (OSError, json.JSONDecodeError):
-            return False
+    from core.speech.commands import build_once
 
-    if ready():
-        return manifest
-    from core.speech.commands import build_lock
-
-    with build_lock(out_dir):              # two runs starting together build it once
-        if not ready():
-            _write(out_dir, manifest, params_file, params, spec, recs, report, progress)
-    return manifest
+    return build_once(out_dir, manifest, params_file, params,
+                      lambda: _write(out_dir, manifest, params_file, params, spec, recs, report, progress))
 
 
 def _write(out_dir, manifest, params_file, params, spec, recs, report, progress) -> None:
