@@ -19,14 +19,16 @@ def _plt():
     return plt
 
 
-def plot_curve(curves: dict[str, list[dict]], path, title: str = "validation WER", key: str = "wer") -> Path:
-    """``{method: [{time, wer, cer}, ...]}`` -> val ``key`` against training wall-clock."""
+def plot_curve(curves: dict[str, list[dict]], path, title: str = "validation WER", key: str = "wer",
+               xlabel: str = "training time (s)") -> Path:
+    """``{method: [{time, wer, cer}, ...]}`` -> val ``key`` against ``time`` (whatever the caller put there: training
+    seconds, or steps with ``xlabel="training steps"``)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, pts in curves.items():
         if pts:
             ax.plot([p["time"] for p in pts], [p[key] for p in pts], marker="o", ms=3, label=name)
-    ax.set_xlabel("training time (s)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"val {key.upper()}")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -2,7 +2,7 @@
 give the issue's figures with their 95 % intervals over seeds (``core.metrics.stats``).
 
 ``python -m apps.msrs.report OUT [--baseline dense]`` writes ``OUT/report.md`` and ``OUT/report.json`` (atomically)
-and the plots ``OUT/val_wer.png`` (val WER against steps, every run and seed), ``OUT/grad_norms.png``, and for
+and the plots ``OUT/val_wer.png`` (val WER against steps, mean over each run's seeds), ``OUT/grad_norms.png``, and for
 each MSRS run ``mask_timeline_<run>.png`` (val WER, hard-mask density and mask change on one step axis, first
 seed), ``mask_histogram_<run>.png`` (soft mask values and logits at the switch, first seed) and
 ``layer_density_<run>.png`` (per-layer density of the mask at the switch, mean over seeds with min-max bars,
@@ -271,9 +271,15 @@ def _plots(runs: dict, out: Path) -> None:
     from .plots import (plot_curve, plot_grad_norms_grid, plot_layer_density, plot_mask_histogram,
                         plot_mask_timeline)
 
-    curves = {f"{n} s{s}": [{"time": v["step"], **v} for v in r["val"]]
-              for n, by in runs.items() for s, r in sorted(by.items())}
-    plot_curve(curves, out / "val_wer.png", title="val WER vs training steps")
+    curves = {}
+    for n, by in runs.items():          # one line per run: the mean over its seeds at each evaluation step
+        at: dict[int, list[float]] = {}
+        for r in by.values():
+            for v in r["val"]:
+                at.setdefault(v["step"], []).append(v["wer"])
+        curves[f"{n} ({len(by)} seed{'s' if len(by) > 1 else ''})"] = [
+            {"time": st, "wer": sum(w) / len(w)} for st, w in sorted(at.items()) if len(w) == len(by)]
+    plot_curve(curves, out / "val_wer.png", title="val WER, mean over seeds", xlabel="training steps")
     grads = {n: by[min(by)]["grad_norms"] for n, by in runs.items() if by[min(by)].get("grad_norms")}
     if grads:
         plot_grad_norms_grid(grads, out / "grad_norms.png", title="per-layer-group gradient norms (first seed)")
@@ -287,7 +293,8 @@ def _plots(runs: dict, out: Path) -> None:
         ld = layer_density_summary(by)
         if ld:
             plot_layer_density(ld[0], out / f"layer_density_{n}.png", spread=ld[1],
-                               title=f"{n}: per-layer density at the switch (mean over {len(by)} seeds, min-max)")
+                               title=f"{n}: per-layer density at the switch (mean over {len(by)} "
+                                     f"seed{'s' if len(by) > 1 else ''}, min-max)")
 
 
 def _snr_key(snr: str) -> float:
@@ -322,7 +329,8 @@ def render(res: dict) -> str:
     for n, r in res["runs"].items():
         k = len(r["seeds"])
         steps = sorted(set(r.get("steps_by_seed", {}).values()))
-        lines.append(f"| {n} | {k}: {r['seeds']} | {'/'.join(map(str, steps)) or 'n/a'} | {_fmt(r.get('test_wer@clean'), k)} | "
+        lines.append(f"| {n} | {k}: {r['seeds']} | {'/'.join(map(str, steps)) or 'n/a'} | "
+                     f"{_fmt(r.get('test_wer@clean'), k)} | "
                      f"{_fmt(r.get('test_wer_minus_baseline'), k)} | {_fmt(r.get('test_unseen_wer@clean'), k)} | "
                      f"{_fmt(r['final_val_wer'], k)} | {_fmt(r.get('steps_ratio_to_baseline'), k)} | "
                      f"{_fmt(r.get('train_cpu_s'), k)} | {_fmt(r.get('start_fraction'), k)} | "
