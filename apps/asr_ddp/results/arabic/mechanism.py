@@ -99,7 +99,7 @@ def report(runs: dict[str, dict[int, dict]]) -> str:
 def plot(runs: dict[str, dict[int, dict]], path: Path) -> None:
     from core.plotting import plt, save_figure
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.2))
     for k, (name, seeds) in enumerate(runs.items()):
         if name == "full":
             continue
@@ -116,23 +116,31 @@ def plot(runs: dict[str, dict[int, dict]], path: Path) -> None:
     a.set_ylabel("overlap with the previous epoch's kept set")
     a.set_title("consecutive kept sets (mean over seeds)")
     a.grid(alpha=0.3)
-    a.legend(fontsize=7)
-    decs = [(n, s, seeds[s]["decorrelation"]) for n, seeds in runs.items() for s in sorted(seeds)
-            if "kept_by_quarter" in (seeds[s].get("decorrelation") or {})]
+    a.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    decs: dict[str, list[dict]] = {}
+    for n, seeds in runs.items():
+        for s in sorted(seeds):
+            d = seeds[s].get("decorrelation") or {}
+            if "kept_by_quarter" in d:
+                decs.setdefault(n, []).append(d)
     width = 0.8 / max(1, len(decs))
-    for j, (n, s, d) in enumerate(decs):
-        b.bar([q + j * width for q in range(4)], d["kept_by_quarter"], width=width, label=f"{n} s{s}",
-              color=f"C{list(runs).index(n) % 10}", alpha=0.55 + 0.45 * (s == min(x[1] for x in decs if x[0] == n)))
+    for j, (n, ds) in enumerate(decs.items()):        # bar: mean over seeds; dots: each seed
+        color = f"C{list(runs).index(n) % 10}"
+        xs = [q + j * width for q in range(4)]
+        b.bar(xs, [statistics.fmean(d["kept_by_quarter"][q] for d in ds) for q in range(4)], width=width,
+              color=color, alpha=0.8, label=f"{n} (kept {statistics.fmean(d['kept_fraction'] for d in ds):.2f}, "
+                                            f"{len(ds)} seed{'s' if len(ds) != 1 else ''})")
+        for d in ds:
+            b.plot(xs, d["kept_by_quarter"], ls="none", marker="o", ms=3, color="k")
     if decs:
-        k = decs[0][2]["kept_fraction"]
-        b.axhspan(k - 0.05, k + 0.05, color="grey", alpha=0.2, label="kept fraction ± 0.05 (target)")
+        b.axhspan(0.65, 0.75, color="grey", alpha=0.2, label="0.70 ± 0.05 (target of the 0.7 rows)")
     b.set_xticks([q + 0.4 - width / 2 for q in range(4)], ["1st", "2nd", "3rd", "4th"])
     b.set_xlabel("quarter of the warm-up epoch (order seen)")
     b.set_ylabel("kept in the first pruned epoch")
-    b.set_ylim(0.4, 1.0)
+    b.set_ylim(0.4, 1.05)
     b.set_title("score policies: position bias after the scoring pass")
     b.grid(alpha=0.3, axis="y")
-    b.legend(fontsize=6, ncol=2)
+    b.legend(fontsize=6, loc="upper left")
     save_figure(fig, path)
 
 
