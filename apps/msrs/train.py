@@ -6,7 +6,6 @@ import hydra
 from omegaconf import DictConfig
 
 from apps.common.cli import print_summary, run_training
-from apps.msrs.recipe import Recipe
 
 NOT_LEARNED_WER = 0.95
 
@@ -37,6 +36,8 @@ def report(summary: dict, run_dir) -> str:
 
 @hydra.main(config_path="configs", config_name="train", version_base=None)
 def _train(cfg: DictConfig) -> None:
+    from apps.msrs.recipe import Recipe    # imported here: --help and bad names answer at once
+
     def run():
         recipe = Recipe(cfg)
         return recipe.run(), recipe.run_dir, recipe.is_main    # the recipe tears the process group down itself

@@ -8,14 +8,14 @@ import hydra
 from omegaconf import DictConfig
 
 from apps.common.cli import user_errors
-from apps.spa_graph.recipe import Recipe
 
 
 @hydra.main(config_path="configs", config_name="train", version_base=None)
 def _train(cfg: DictConfig) -> None:
+    from apps.spa_graph.recipe import Recipe    # imported here: --help and bad names answer at once
+
     with user_errors("spa"):
         Recipe(cfg).run()
-
 
 
 def main() -> None:
