@@ -1,4 +1,7 @@
-"""Saving matplotlib figures the same way everywhere (headless Agg backend, tight layout, closed after)."""
+"""The one matplotlib set-up: ``plt = pyplot()`` inside a plotting function, ``save_figure(fig, path)`` to write it.
+
+Headless Agg backend (no display on training and CI machines); every plot is written to a file.
+"""
 from __future__ import annotations
 
 import os
@@ -9,7 +12,12 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display on training and CI machines
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["save_figure"]
+__all__ = ["pyplot", "save_figure"]
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (the one place that chooses it)."""
+    return plt
 
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 100, **kw) -> Path:

@@ -11,10 +11,9 @@ def plot_wer_vs_time(histories: dict[str, list], path: str | Path, title: str = 
                      x_key: str = "train_s", ylim: float | None = None) -> Path:
     """``histories``: variant -> per-epoch records with ``x_key`` (train_s or train_cpu_s) and ``dev_wer``, or
     variant -> a list of such curves (one per seed: one colour per variant, a thin line per seed)."""
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for k, (name, hist) in enumerate(histories.items()):
@@ -42,10 +41,9 @@ def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str | None = None, l
 
 
 def plot_scaling(sizes: list[int], seconds: list[float], path: str | Path, label: str = "epoch set-up + train") -> Path:
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(sizes, seconds, marker="o", label=label)
@@ -75,10 +73,9 @@ def plot_chunk_sweep(results: dict[str, dict[int, dict]], path: str | Path, base
     with the baseline's mean as a dashed line; ``None`` (nothing drawn) when no unit was swept."""
     import statistics
 
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     sweep = chunk_sweep(results)
     if not sweep:

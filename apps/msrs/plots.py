@@ -11,12 +11,9 @@ __all__ = ["plot_curve", "plot_mask_history", "plot_grad_norms", "plot_grad_norm
 
 
 def _plt():
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def plot_curve(curves: dict[str, list[dict]], path, title: str = "validation WER", key: str = "wer",

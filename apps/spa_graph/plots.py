@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from core.plotting import pyplot
+
+plt = pyplot()
 
 __all__ = ["plot_vs_budget", "draw_selection", "plot_grid_picks", "main"]
 

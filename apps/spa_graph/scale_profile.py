@@ -346,9 +346,9 @@ def format_table(rows: list[dict]) -> str:
 
 def plot_scale(rows: list[dict], path, title: str = "") -> Path:
     """Profile rows -> PNG: SCAN + PageRank CPU / wall seconds and peak RSS against input edges (log-log)."""
-    import matplotlib.pyplot as plt
+    from core.plotting import pyplot, save_figure
 
-    from core.plotting import save_figure
+    plt = pyplot()
 
     prof = [r for r in rows if r.get("kind") == "profile"]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))

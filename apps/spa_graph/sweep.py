@@ -113,9 +113,9 @@ def eps_mu_sweep(data, eps_values=DEFAULT_EPS, mu_values=DEFAULT_MU, *, budget: 
 
 def plot_sweep(rows: list[dict], path, title: str = "") -> Path:
     """Rows of ``eps_mu_sweep`` -> PNG: clusters, cores, hubs + outliers and macro-F1 against eps, a line per mu."""
-    import matplotlib.pyplot as plt
+    from core.plotting import pyplot, save_figure
 
-    from core.plotting import save_figure
+    plt = pyplot()
 
     panels = [("clusters", "SCAN clusters", True), ("core", "cores", True), ("non_members", "hubs + outliers", False)]
     quality = any("macro_f1_mean" in r for r in rows)

@@ -236,10 +236,9 @@ def _hook_and_update_time(n_layers: int, width: int, device, seed: int, repeats:
 
 
 def _scaling(ctx, widths: list[int], repeats: int) -> None:
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     t0 = time.perf_counter()
     clock = Clock(ctx.device)

@@ -416,10 +416,9 @@ def _scaling(ctx, set_name: str, variants: list[str], seed: int, device: str) ->
     from core.plotting import save_figure
     from core.training.checkpoint import safe_torch_load
 
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     sides = ctx.sizes(smoke=[16, 24], quick=[32, 48], standard=[32, 48, 64], full=[96, 128, 160, 192])
     fig, ax = plt.subplots(figsize=(5, 3.5))

@@ -56,10 +56,9 @@ def _scaling(ctx) -> None:
             best = min(best, time.perf_counter() - t0)
         times.append(best)
         ctx.record(NAME, "scaling", f"step_time_T{T}", best, "s", frames=T)
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(lengths, times, marker="o")

@@ -251,10 +251,9 @@ def run(ctx) -> None:
         xs.append(r["edges"])
         ys.append(r["total_s"])
         ctx.record(NAME, "scaling", "scan_pagerank_time", r["total_s"], "s", higher_is_better=False, edges=r["edges"])
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.loglog(xs, ys, "o-")

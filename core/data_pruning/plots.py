@@ -34,10 +34,9 @@ def plot_selection_history(pruner_or_history, path, *, num_items: int | None = N
     ``(epochs, items)`` bool tensor (plots an items x epochs kept map, items subsampled to 4096,
     above the kept fraction per epoch).
     """
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from .pruner import DataPruner
 

@@ -14,10 +14,9 @@ def plot_mask_distance(distances: Sequence[float], stable_at: int | None, path, 
 
     ``distances[i]`` is the distance between masks ``i`` and ``i + 1`` (so it is plotted at update ``i + 1``).
     """
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

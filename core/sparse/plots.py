@@ -10,10 +10,9 @@ __all__ = ["plot_density"]
 
 def plot_density(report: Sequence[dict], path: str | Path, title: str = "density per layer") -> Path:
     """Bar chart of ``report`` rows (``DynamicSparsity.report()``: name, density, numel) saved as PNG at ``path``."""
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not report:
         raise ValueError("plot_density needs a non-empty report")
