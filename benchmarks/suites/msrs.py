@@ -8,7 +8,7 @@ seed; MSRS target <= 0.5 x dense; steps, because MSRS computes per step what den
 measure the machine's load), the step the mask became stable (<= 20 % of training, a forced switch is
 not judged), MSRS-S sparsity >= 0.5 with test WER at most 10 % above MSRS-D's, AVSR WER < ASR WER at 0 and -5 dB.
 ``smoke``: the scaling curve and one MSRS switch on a tiny MLP; ``quick``: set ``bench_quick`` (dense VSR and
-MSRS-S, 700 steps on the small GRID-style corpus, one seed: dense learns to read, judged "<= 0.6 test WER",
+MSRS-S, 700 steps on the small GRID-style corpus, one seed: dense learns to read, judged "<= 0.5 test WER" (0.43 measured),
 indicative; MSRS-S shown beside it, not judged) with the headline plot of learned WER against CPU seconds;
 ``standard``: 1,200-step runs, where dense VSR has converged: set ``grid_long_vsr``'s dense, MSRS-D and MSRS-S and
 set ``grid_long_avsr``'s AVSR and ASR dense (noise-augmented), 3 seeds; ``full``: every run of the 1,200-step sets
@@ -186,7 +186,7 @@ def _train_compare(ctx) -> None:
             target, why = j["target"], j["not_judged"]
             if quick:
                 if j["variant"] == "dense" and j["metric"] == "test_wer_clean":
-                    target = "<= 0.6"            # learned to read: well below chance (~1.0); one seed, indicative
+                    target = "<= 0.5"            # learned to read: at most half the words wrong (chance ~1.0); one seed, indicative
                 else:
                     why = QUICK_NOTE
             ctx.record_seeds(f"{name}:{j['variant']}", j["metric"], j["values"], baseline=j["baseline"],
