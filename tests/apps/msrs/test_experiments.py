@@ -214,3 +214,14 @@ def test_the_table_shows_seed_counts_steps_cost_and_no_interval_for_one_seed():
     # paired with dense over the one seed both have: the count says so
     assert cur[head.index("minus dense (paired)")] == "-0.030 (n=1)"
     assert "| dense | 0.310 | 0.220 | - |" in text and "| curriculum | - | 0.190 | 0.180 |" in text
+
+
+def test_msrs_s_sparsity_is_judged_on_every_msrs_s_seed_not_only_those_msrs_d_has():
+    dense = {k: _summary([(50, 10, 0.5), (100, 20, 0.3)], 0.3, 20) for k in range(3)}
+    msrs_d = {0: _summary([(50, 10, 0.5), (100, 20, 0.3)], 0.3, 20, stable_step=10, switch_step=10)}
+    msrs_s = {k: _summary([(50, 10, 0.5), (100, 20, 0.3)], 0.3, 20, density=0.4, stable_step=10, switch_step=10)
+              for k in range(3)}
+    j = {x["metric"]: x for x in judgements({"dense": dense, "msrs_d": msrs_d, "msrs_s": msrs_s})
+         if x["variant"] == "msrs_s"}
+    assert sorted(j["sparsity"]["values"]) == [0, 1, 2]
+    assert sorted(j["test_wer_vs_msrs_d"]["values"]) == [0]          # the paired ratio: the seeds both have
