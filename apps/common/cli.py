@@ -4,9 +4,10 @@
   one line -- ``sparselab-<app>: error: <message naming the key or file>`` -- and exit with status 2; with
   ``SPARSELAB_DEBUG=1`` the traceback is shown (and the exception propagates). Anything else is a bug and keeps
   its traceback.
-* ``reject_unknown_choices(app_dir, prog)``: before Hydra composes, a ``group=option`` on the command line whose
+* ``reject_unknown_choices(app_dir, prog)``: before Hydra runs, a ``group=option`` on the command line whose
   option does not exist (``experiment=dynamic_random7``, ``preset=nonsense``) is one line listing the valid
-  options, exit 2 -- instead of Hydra's multi-line search-path report.
+  options, and an override the config does not take (``trainer.eval_evry=7``: no such key) is Hydra's own message
+  on one line; exit 2 -- instead of Hydra's multi-line report and exit 1.
 * ``summary_line(app, ...)``: the last line of every training run: what ran, where its folder is, what it
   reached, and what to run next; ``not_learned`` adds a warning when the figure says the model learned nothing.
 """
@@ -77,11 +78,33 @@ def reject_unknown_choices(app_dir: str, prog: str, argv: Sequence[str] | None =
     docstring. ``SPARSELAB_DEBUG=1`` leaves the error to Hydra."""
     if debug_enabled():
         return
-    bad = [m for a in (sys.argv[1:] if argv is None else argv) if (m := unknown_choice(app_dir, a))]
+    args = list(sys.argv[1:] if argv is None else argv)
+    bad = [m for a in args if (m := unknown_choice(app_dir, a))]
+    if not bad and not any(a.startswith("-") for a in args):     # --help, --cfg, -m: Hydra's own business
+        msg = compose_error(app_dir, [a for a in args if not a.lstrip("+~").startswith("hydra")])
+        bad = [msg] if msg else []
     if bad:
         for m in bad:
             print(f"{prog}: error: {m}", file=sys.stderr, flush=True)
         raise SystemExit(2)
+
+
+def compose_error(app_dir: str, overrides: Sequence[str]) -> str | None:
+    """Hydra's own complaint about ``overrides`` (an unknown key, a malformed override) on one line, or None when
+    the app's config composes with them."""
+    from apps.common.hydra_config import compose
+
+    try:
+        compose(app_dir, overrides)
+    except Exception as e:                 # Hydra's and OmegaConf's composition errors: all are the user's overrides
+        text = str(e)
+        m = re.match(r"Could not override '([^']+)'", text)
+        if m:                              # Hydra: "Could not override 'k'. To append ... use +k=v. Key ... not in struct"
+            return f"{m.group(1)}: no such key in the config (a typo? every key and its default: --cfg job)"
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(
+            ("full_key:", "object_type=", "reference_type="))]
+        return "; ".join(lines) or type(e).__name__
+    return None
 
 
 def _fmt(v: Any) -> str:

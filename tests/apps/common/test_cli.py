@@ -87,3 +87,18 @@ def test_help_shows_usage_and_groups_not_a_config_dump(app):
     assert p.returncode == 0, p.stderr[-1500:]
     assert APPS[app] in p.stdout and "preset" in p.stdout
     assert "== Config ==" not in p.stdout                  # Hydra's default help dumps the whole config
+
+
+@pytest.mark.parametrize("app", sorted(APPS))
+def test_an_unknown_key_is_one_line_with_exit_2_in_every_app(app):
+    p = _run(app, "trainer.eval_evry=7")
+    assert p.returncode == 2, p.stderr[-1500:]
+    lines = p.stderr.strip().splitlines()
+    assert lines == [f"{APPS[app]}: error: trainer.eval_evry: no such key in the config (a typo? every key and its "
+                     f"default: --cfg job)"]
+
+
+def test_a_malformed_override_is_one_line_naming_it():
+    p = _run("msrs", "snr")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+    assert "Error parsing override 'snr'" in p.stderr
