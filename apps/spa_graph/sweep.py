@@ -7,8 +7,8 @@ GNN trained on them, over a few seeds (``experiment.run_grid``, the project's pr
 ``SelectionContext`` serves the whole grid, so the similarity and the global PageRank are computed once; the
 official rule's cdlib-ordered communities are rebuilt per (eps, mu, seed) from the cached similarity.
 
-    python -m apps.spa_graph.sweep --dataset citeseer --budget 40
-    python -m apps.spa_graph.sweep --dataset cora --budget 20 --eps 0.3 0.5 0.7 --mu 2 3 5 --seeds 2 --epochs 100
+    sparselab-spa sweep --dataset citeseer --budget 40          (= python -m apps.spa_graph.sweep ...)
+    sparselab-spa sweep --dataset cora --budget 20 --eps 0.3 0.5 0.7 --mu 2 3 5 --seeds 2 --epochs 100
 
 Writes ``<out>/sweep.jsonl`` (one row per (eps, mu) with the counts, the per-seed scores and their mean/std),
 ``<out>/sweep.png`` (clusters, cores, hubs + outliers and macro-F1 against eps, one line per mu) and
@@ -171,7 +171,7 @@ def format_sweep(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> list[dict]:
-    p = argparse.ArgumentParser(prog="python -m apps.spa_graph.sweep",
+    p = argparse.ArgumentParser(prog="sparselab-spa sweep",
                                 description="SPA's SCAN eps / mu sweep: structure and selection quality per (eps, mu)")
     p.add_argument("--dataset", default="citeseer", help="a dataset name of apps.spa_graph.data (default citeseer)")
     p.add_argument("--data-root", default=None, help="root folder of the dataset files (default: the packaged copy)")

@@ -19,7 +19,15 @@ def _train(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """The console script: unknown ``group=option`` names are one-line errors (exit 2) before Hydra composes."""
+    """The console script: ``sparselab-spa sweep ...`` is the eps/mu sweep (``apps.spa_graph.sweep``); otherwise
+    unknown ``group=option`` names are one-line errors (exit 2) before Hydra composes."""
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] == "sweep":
+        from apps.spa_graph.sweep import main as sweep_main
+
+        sweep_main(sys.argv[2:])
+        return
     from apps.common.cli import reject_unknown_choices
 
     reject_unknown_choices("spa_graph", "sparselab-spa")

@@ -68,3 +68,17 @@ def test_cli_writes_results_plot_and_table(tmp_path, monkeypatch, capsys):
     assert (out / "sweep.png").is_file() and "(paper)" in (out / "sweep.md").read_text()
     main(["--dataset", "cora", "--budget", "10", "--eps", "0.5", "--mu", "3", "--structure-only", "--out", str(out)])
     assert "macro_f1_mean" not in json.loads((out / "sweep.jsonl").read_text().splitlines()[0])
+
+
+def test_sparselab_spa_sweep_is_the_sweep(tmp_path, monkeypatch, capsys):
+    """``sparselab-spa sweep ...`` (the console script's subcommand) runs the same sweep."""
+    import sys
+
+    from apps.spa_graph import train
+
+    out = tmp_path / "sweep"
+    monkeypatch.setattr(sys, "argv", ["sparselab-spa", "sweep", "--dataset", "cora", "--budget", "10", "--eps", "0.5",
+                                      "--mu", "3", "--structure-only", "--out", str(out)])
+    train.main()
+    rows = [json.loads(line) for line in (out / "sweep.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["eps"] == 0.5 and rows[0]["mu"] == 3 and "clusters" in str(rows[0])
