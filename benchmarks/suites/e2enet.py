@@ -56,7 +56,7 @@ PLAN = {
     "smoke": ("cpu_smoke", {"dense": 1, "s08": 1, "official": 1}),
     "quick": ("cpu_quick", {"dense": 2, "s08": 2}),
     "standard": ("cpu_standard", {"dense": 5, "s08": 5, "official": 5, "dynunet": 5, "official_dynamic": 5, "s07": 3,
-                                  "s09": 3, "s08_static": 3, "official_dense": 3, "s08_erk": 3, "s09_floor": 3}),
+                                  "s09": 3, "s08_static": 5, "official_dense": 5, "s08_erk": 3, "s09_floor": 3}),
     "full": ("paper_cohort", {"dense": 5, "s08": 5, "official": 5, "nnunet": 5, "s07": 5, "s09": 5}),
 }
 # the training-step comparison with DynUNet (issue 31): widths, patch (X, Y, Z), batch
