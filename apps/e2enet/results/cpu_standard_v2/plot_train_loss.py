@@ -12,7 +12,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-ROWS = {"dense": "E2ENet dense", "s08": "E2ENet S=0.8 (paper: dynamic)", "official": "E2ENet official (static, S=0.8)"}
+# row -> (label, line style): solid = the paper's forward pass (3 shift groups, image unshifted), dashed = the official
+# one (5 groups, image rolled by 2 slices)
+ROWS = {
+    "dense": ("E2ENet dense", "-"),
+    "s08": ("E2ENet S=0.8 (paper: dynamic mask)", "-"),
+    "s08_static": ("E2ENet S=0.8 static mask (paper forward)", "-"),
+    "official_dense": ("E2ENet dense, official forward", "--"),
+    "official": ("E2ENet official (static, S=0.8)", "--"),
+}
 
 
 def curves(row: str) -> dict[int, list[float]]:
@@ -26,17 +34,17 @@ def curves(row: str) -> dict[int, list[float]]:
 
 
 def main() -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for row, label in ROWS.items():
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for row, (label, style) in ROWS.items():
         c = curves(row)
         steps = sorted(c)
         mean = [sum(c[s]) / len(c[s]) for s in steps]
         lo, hi = [min(c[s]) for s in steps], [max(c[s]) for s in steps]
-        ax.plot(steps, mean, label=f"{label} (n={len(c[steps[0]])})")
+        ax.plot(steps, mean, ls=style, label=f"{label} (n={len(c[steps[0]])})")
         ax.fill_between(steps, lo, hi, alpha=0.15)
     for u in range(50, 400, 50):
         ax.axvline(u, color="grey", lw=0.5, ls=":")
-    ax.set_xlabel("step (dotted: S=0.8's topology updates; the official mask never changes)")
+    ax.set_xlabel("step (dotted: S=0.8's topology updates; static masks never change)")
     ax.set_ylabel("training loss (mean over seeds; band: min-max)")
     ax.set_title("cpu_standard: training loss", fontsize=10)
     ax.legend(fontsize=7)
