@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import math
 import os
 import re
 import subprocess
@@ -103,6 +104,21 @@ def check_override(item, *, where: str = "") -> str:
         raise UnsafeSetError(f"{w}{item!r} names _target_ (Hydra would instantiate, i.e. run, what it names); "
                              f"refused, nothing was run")
     return item
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _handover_value(value, run: str, skey: str, dep: str) -> str:
+    """A value from ``dep``'s summary as the right-hand side of an override: a number, a string, or a list of
+    numbers (``[0.98,0.5,...]``, e.g. learned per-layer densities); anything else is an error naming it."""
+    if _is_number(value) or isinstance(value, str):
+        return str(value)
+    if isinstance(value, list) and value and all(_is_number(v) for v in value):
+        return "[" + ",".join(repr(v) for v in value) + "]"
+    raise ValueError(f"run {run!r} needs {skey!r} from {dep!r}'s summary: a number, a string or a list of numbers, "
+                     f"got {type(value).__name__}")
 
 
 def check_overrides(items, *, where: str = "") -> list[str]:
@@ -275,10 +291,7 @@ def run_set(cs: ComparisonSet, out: str | os.PathLike, *, seeds: Sequence[int] |
                         except KeyError:
                             raise KeyError(f"run {name!r} needs {skey!r} from {dep!r}'s summary, which has "
                                            f"{sorted(ds)}") from None
-                        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or value is None:
-                            raise ValueError(f"run {name!r} needs {skey!r} from {dep!r}'s summary: a number or a "
-                                             f"string, got {type(value).__name__}")
-                        dep_over.append(check_override(f"{okey}={value}",
+                        dep_over.append(check_override(f"{okey}={_handover_value(value, name, skey, dep)}",
                                                        where=f"run {name!r}: value handed over from {dep!r}"))
                 cmd = [sys.executable, "-m", cs.entry, *cs.common, *spec.overrides, *dep_over, *extra,
                        f"{cs.seed_key}={seed}", f"{cs.run_dir_key}={run_dir}"]

@@ -192,3 +192,21 @@ def test_cli_overrides_may_follow_the_options(tmp_path, monkeypatch):
                  "trainer.progress=off"]) == 0
     assert seen["extra"] == ["trainer.device=cpu", "trainer.progress=off"] and seen["seeds"] == [2]
     assert seen["only"] == ["dense"]
+
+
+def test_a_list_of_numbers_is_handed_over_as_a_hydra_list():
+    """msrs hands MSRS-S's learned per-layer densities to static / SET / RigL (``needs``); a list of numbers becomes
+    ``[a,b,...]`` with the numbers exactly as saved; anything else is an error naming the summary key."""
+    from core.training.experiments import _handover_value, check_override
+
+    dens = [0.98, 0.980903, 0.5, 1e-05, 0]
+    v = _handover_value(dens, "static", "layer_densities_list", "msrs_s")
+    assert v == "[0.98,0.980903,0.5,1e-05,0]"
+    assert check_override(f"sparse.layer_densities={v}") == f"sparse.layer_densities={v}"
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    parsed = OverridesParser.create().parse_override(f"sparse.layer_densities={v}").value()
+    assert parsed == dens                                      # Hydra's grammar reads the same numbers back
+    assert _handover_value(0.25, "r", "k", "d") == "0.25" and _handover_value("a", "r", "k", "d") == "a"
+    for bad in ([], [0.1, "x"], [True], {"a": 1}, None, True, [float("nan")]):
+        with pytest.raises(ValueError, match="'k' from 'd'"):
+            _handover_value(bad, "r", "k", "d")
