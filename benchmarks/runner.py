@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.context import SUITES, BenchContext, SkipModule
+from core.training.atomic import pid_alive
 
 __all__ = ["DEFAULT_PACKAGE", "INTERRUPTED_EXIT", "BUDGET_S", "SUITE_BUDGET_S", "ModuleInfo", "discover", "load_module", "describe_modules",
            "select_modules", "check_device", "default_out_dir", "environment", "run_suite", "RunOutcome",
@@ -205,16 +206,6 @@ def _stage_name(out_dir: Path, kind: str, pid: int) -> Path:
     return out_dir.parent / f".{out_dir.name}.{kind}-{pid}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale_stages(out_dir: str | Path) -> list[Path]:
     """Remove the hidden siblings ``.<out>.new-<pid>`` / ``.<out>.old-<pid>`` of runs whose process is gone (an
     ``--overwrite`` killed with SIGKILL), first putting back into ``out_dir`` every entry a swap had journalled as
@@ -226,7 +217,7 @@ def clean_stale_stages(out_dir: str | Path) -> list[Path]:
     pat = re.compile(rf"^\.{re.escape(out_dir.name)}\.(new|old)-(\d+)$")
     for p in sorted(out_dir.parent.iterdir()):
         m = pat.match(p.name)
-        if not m or not p.is_dir() or int(m.group(2)) == os.getpid() or _alive(int(m.group(2))):
+        if not m or not p.is_dir() or int(m.group(2)) == os.getpid() or pid_alive(int(m.group(2))):
             continue
         journal = p / SWAP_JOURNAL
         if journal.is_file() and m.group(1) == "new" and not out_dir.exists():

@@ -74,13 +74,9 @@ class Recording:
 
 
 def _pair(name: str, v, lo: float = -np.inf, hi: float = np.inf) -> tuple[float, float]:
-    try:
-        a, b = (float(x) for x in v)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}={v!r} must be a (low, high) pair of numbers") from e
-    if not (lo <= a <= b <= hi):
-        raise ValueError(f"{name}={v!r} must satisfy {lo} <= low <= high <= {hi}")
-    return a, b
+    from core.speech.commands import _pair as pair      # one (low, high) check for both corpus builders
+
+    return pair(name, v, lo, hi)
 
 
 def _int(name: str, v, lo: int) -> int:

@@ -19,7 +19,7 @@ from typing import IO, Any
 import torch
 
 __all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_write_bytes", "atomic_torch_save",
-           "clean_stale_temporaries", "fsync_dir", "temporary_name", "TMP_MARK"]
+           "clean_stale_temporaries", "fsync_dir", "temporary_name", "TMP_MARK", "pid_alive"]
 
 TMP_MARK = ".tmp-"
 _TMP_MARK = TMP_MARK   # old private name
@@ -90,7 +90,7 @@ def clean_stale_temporaries(folder: str | os.PathLike, *, recursive: bool = True
     removed = []
     for p in (folder.rglob if recursive else folder.glob)(f".*{TMP_MARK}*"):
         pid = p.name.rsplit(TMP_MARK, 1)[-1]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)) or not p.is_file():
+        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)) or not p.is_file():
             continue
         try:
             p.unlink()
@@ -100,7 +100,8 @@ def clean_stale_temporaries(folder: str | os.PathLike, *, recursive: bool = True
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a stale temporary or stage folder names a dead writer)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
