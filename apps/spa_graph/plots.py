@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.plotting import pyplot
+from core.plotting import pyplot, save_figure
 
 plt = pyplot()
 
@@ -30,12 +30,7 @@ def plot_vs_budget(summary: list[dict], path: str | Path, title: str = "") -> Pa
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def draw_selection(adj, labels: np.ndarray, picks: np.ndarray, path: str | Path, title: str = "",
@@ -85,12 +80,7 @@ def plot_grid_picks(picks: dict, side: int, labels: np.ndarray, path: str | Path
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def main(argv=None) -> None:

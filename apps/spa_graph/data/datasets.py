@@ -5,8 +5,8 @@ Minesweeper, Tolokers (heterophilous npz); read in place, nothing is copied or c
 load the same way from a ``root`` you fill in PyG's layout (``expected_files``).
 
 Why not PyG's dataset classes: ``Planetoid`` unpickles its raw files with a plain ``pickle.load``, every PyG dataset
-loads ``processed/pre_transform.pt`` with ``weights_only=False``, and PyG 2.8's ``fs.torch_load`` retries a
-``processed/data.pt`` that fails the weights-only load with ``weights_only=False`` -- a crafted file in a data root
+loads ``processed/pre_transform.pt`` with the weights-only restriction switched off, and PyG 2.8's ``fs.torch_load``
+retries a ``processed/data.pt`` that fails the weights-only load without it -- a crafted file in a data root
 or a cache would run code on each route. Here Planetoid's pickles go through a restricted unpickler
 (``safe_pickle``), npz files through ``numpy.load(allow_pickle=False)``, WikiCS through ``json``; ``processed/``
 folders are never read. The tensors equal what PyG builds from the same raw files (``read_planetoid_data``,
